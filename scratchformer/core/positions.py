@@ -1,0 +1,118 @@
+"""Position schemes: how a model knows where each token sits.
+
+A scheme acts in one or more of three places; each method's default does nothing:
+  embed(start, T)            (T, C) vectors added to the token embeddings (absolute schemes)
+  rotate(q, k, start)        rotate queries and keys by their positions (RoPE)
+  score_bias(q, start, Tk)   (1|B, H, Tq, Tk) added to the attention scores (relative schemes)
+
+`start` is the position of the first new token: 0 in training, the cache length in generation.
+Pick a scheme by name through POSITIONS; an unknown name lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Positions(nn.Module):
+    """The interface, and the scheme "none": no position information at all."""
+
+    def __init__(self, d_model: int, n_heads: int, context_len: int, **_):
+        super().__init__()
+        self.d_model, self.n_heads, self.context_len = d_model, n_heads, context_len
+
+    def embed(self, start: int, T: int) -> torch.Tensor | None:
+        return None
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int):
+        return q, k
+
+    def score_bias(self, q: torch.Tensor, start: int, Tk: int) -> torch.Tensor | None:
+        return None
+
+
+class LearnedPositions(Positions):
+    """A learned vector per absolute position (GPT-2). Cannot go past context_len."""
+
+    def __init__(self, d_model: int, n_heads: int, context_len: int, **_):
+        super().__init__(d_model, n_heads, context_len)
+        self.table = nn.Embedding(context_len, d_model)
+
+    def embed(self, start: int, T: int) -> torch.Tensor:
+        if start + T > self.context_len:
+            raise ValueError(
+                f"learned positions cover {self.context_len} positions, got position {start + T - 1}; "
+                "crop the input to the context length or pick a relative scheme"
+            )
+        pos = torch.arange(start, start + T, device=self.table.weight.device)
+        return self.table(pos)  # (T, C)
+
+
+def sinusoid_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """(T,) positions -> (T, dim) sin/cos features at geometrically spaced frequencies."""
+    inv_freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, device=positions.device) / dim)
+    angles = positions.float()[:, None] * inv_freq[None, :]  # (T, dim/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (T, dim)
+
+
+class SinusoidalPositions(Positions):
+    """Fixed sin/cos features added to the embeddings (Vaswani et al. 2017). Any length."""
+
+    def __init__(self, d_model: int, n_heads: int, context_len: int, **_):
+        super().__init__(d_model, n_heads, context_len)
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device)
+
+    def embed(self, start: int, T: int) -> torch.Tensor:
+        pos = torch.arange(start, start + T, device=self._anchor.device)
+        return sinusoid_table(pos, self.d_model)  # (T, C)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """(x1, x2) -> (-x2, x1) on the two halves of the last dimension."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+class RotaryPositions(Positions):
+    """RoPE (Su et al. 2021): rotate each (q, k) pair of dimensions by an angle ∝ position.
+
+    Then q_m · k_n depends only on m - n. The half-split layout matches Hugging Face's Llama.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, context_len: int, rope_base: float = 10000.0, **_):
+        super().__init__(d_model, n_heads, context_len)
+        head_dim = d_model // n_heads
+        inv_freq = 1.0 / rope_base ** (torch.arange(0, head_dim, 2).float() / head_dim)  # (D/2,)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def cos_sin(self, start: int, T: int):
+        pos = torch.arange(start, start + T, device=self.inv_freq.device).float()
+        angles = pos[:, None] * self.inv_freq[None, :]  # (T, D/2)
+        angles = torch.cat([angles, angles], dim=-1)  # (T, D)
+        return angles.cos(), angles.sin()
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int):
+        T = q.size(-2)  # q, k: (B, H|KV, T, D)
+        cos, sin = self.cos_sin(start, T)
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        return q, k
+
+
+# name -> class; scratchformer.core.relative_positions adds the relative schemes.
+POSITIONS: dict[str, type[Positions]] = {
+    "learned": LearnedPositions,
+    "sinusoidal": SinusoidalPositions,
+    "rope": RotaryPositions,
+    "none": Positions,
+}
+
+
+def build_positions(name: str, d_model: int, n_heads: int, context_len: int, **kwargs) -> Positions:
+    if name not in POSITIONS:
+        raise ValueError(f"unknown position scheme {name!r}; choose one of {sorted(POSITIONS)}")
+    return POSITIONS[name](d_model=d_model, n_heads=n_heads, context_len=context_len, **kwargs)

@@ -1,0 +1,31 @@
+"""Batches for language modelling: random windows of a token stream.
+
+  x = tokens[i : i + T],  y = tokens[i + 1 : i + T + 1]   (y is x shifted by one: next-token targets)
+
+Offsets come from an explicit torch.Generator, so a checkpoint can store and restore the
+sampling state and a resumed run sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class LMData:
+    """Encoded splits of a corpus; `batch` draws (x, y) windows from one of them."""
+
+    def __init__(self, splits: dict[str, list[int] | torch.Tensor], context_len: int):
+        self.context_len = context_len
+        self.tokens = {k: torch.as_tensor(v, dtype=torch.long) for k, v in splits.items()}
+        for name in ("train", "val"):
+            if len(self.tokens.get(name, [])) < context_len + 1:
+                raise ValueError(f"the {name} split has {len(self.tokens.get(name, []))} tokens; "
+                                 f"it needs more than context_len = {context_len}")
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator):
+        """(x, y), each (B, T) long: B random windows of T tokens and their next tokens."""
+        data, T = self.tokens[split], self.context_len
+        starts = torch.randint(len(data) - T, (batch_size,), generator=generator)  # (B,)
+        offsets = starts[:, None] + torch.arange(T + 1)[None, :]  # (B, T+1)
+        window = data[offsets]  # (B, T+1)
+        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)

@@ -1,0 +1,20 @@
+"""Tokenizers: text <-> token ids. Each saves itself as plain data (`to_dict`) for checkpoints.
+
+TOKENIZERS maps a name to a class; `tokenizer_from_dict` rebuilds one from a checkpoint.
+"""
+
+from scratchformer.data.tokenizers.byte import ByteTokenizer
+from scratchformer.data.tokenizers.char import CharTokenizer
+
+TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer}
+
+
+def register_tokenizer(name: str, cls) -> None:
+    TOKENIZERS[name] = cls
+
+
+def tokenizer_from_dict(d: dict):
+    kind = d.get("kind")
+    if kind not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; known kinds are {sorted(TOKENIZERS)}")
+    return TOKENIZERS[kind].from_dict(d)

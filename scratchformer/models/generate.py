@@ -1,0 +1,107 @@
+"""Autoregressive generation: sample one token at a time and feed it back.
+
+Works with any model whose forward is `model(idx, cache=..., last_only=True) -> (logits, _)`,
+that has `config.context_len` and `new_cache(batch_size)`: the GPT, the Perceiver AR, and
+the pretrained models loaded into them.
+
+Past the context length the window slides: each step sees only the last context_len tokens.
+With the KV cache, a full cache is refilled from the last context_len tokens (the window
+moves by one; position-dependent keys must be recomputed), so both paths give the same tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class SamplingConfig:
+    """How to pick each next token."""
+
+    max_new_tokens: int = 200
+    """Tokens to generate."""
+    temperature: float = 0.8
+    """Divide logits by this; 0 means greedy (always the most likely token)."""
+    top_k: int | None = None
+    """Sample only among the k most likely tokens."""
+    top_p: float | None = None
+    """Sample only among the smallest set of tokens whose probability adds up to p (nucleus)."""
+    seed: int | None = None
+    """Seed for reproducible samples; None draws a fresh one."""
+    use_cache: bool = True
+    """Reuse past keys and values (KV cache) instead of recomputing them every step."""
+
+    def __post_init__(self):
+        if self.max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """logits: (B, V). Set everything outside the top-k / top-p set to -inf."""
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        cum = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)  # (B, V)
+        # - drop a token when the tokens before it already reach top_p (the first always stays)
+        drop_sorted = (cum - F.softmax(sorted_logits, dim=-1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_next(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """logits: (B, V) for the last position -> (B, 1) next token ids."""
+    if cfg.temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = filter_logits(logits.float() / cfg.temperature, cfg.top_k, cfg.top_p)
+    probs = F.softmax(logits, dim=-1)  # (B, V)
+    return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+
+
+@torch.no_grad()
+def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig) -> Iterator[torch.Tensor]:
+    """Yield each new token, (B, 1), as soon as it is sampled. idx: (B, T) prompt ids."""
+    if idx.size(1) == 0:
+        raise ValueError("the prompt must hold at least one token")
+    was_training = model.training
+    model.eval()
+    device = idx.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(cfg.seed if cfg.seed is not None else int(torch.randint(2**62, ()).item()))
+    context_len = model.config.context_len
+    cache = model.new_cache(idx.size(0)) if cfg.use_cache else None
+    try:
+        for step in range(cfg.max_new_tokens):
+            window = idx[:, -context_len:]  # (B, <= context_len)
+            if cache is None:
+                logits, _ = model(window, last_only=True)
+            elif step == 0 or cache.length + 1 > context_len:
+                # - first step, or the window slid: (re)fill the cache from the visible window
+                cache.reset()
+                logits, _ = model(window, cache=cache, last_only=True)
+            else:
+                # - only the newest token is new; everything before it is cached
+                logits, _ = model(idx[:, -1:], cache=cache, last_only=True)
+            next_id = sample_next(logits[:, -1, :], cfg, generator)  # (B, 1)
+            idx = torch.cat([idx, next_id], dim=1)  # (B, T+1)
+            yield next_id
+    finally:
+        model.train(was_training)
+
+
+def generate(model, idx: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """(B, T) prompt -> (B, T + max_new_tokens): the prompt followed by the sampled tokens."""
+    new = list(generate_stream(model, idx, cfg))
+    return torch.cat([idx, *new], dim=1) if new else idx

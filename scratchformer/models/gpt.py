@@ -1,0 +1,122 @@
+"""A GPT-style autoregressive language model (Radford et al. 2018, 2019).
+
+Legend:  B batch, T sequence length, C d_model, H n_heads, V vocab_size.
+
+   idx (B, T) ─ tok_emb ─(+ positions.embed)─ dropout ─ [Block × n_layers] ─ norm_f ─ lm_head ─► logits (B, T, V)
+
+The same class covers the GPT-2 layout (learned positions, LayerNorm, GELU) and the Llama
+layout (RoPE, RMSNorm, SwiGLU, grouped-query attention) through its config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchformer.core.block import Block, TransformerConfig
+from scratchformer.core.kv_cache import KVCache
+from scratchformer.core.norms import build_norm
+from scratchformer.core.positions import POSITIONS, build_positions
+
+
+@dataclass
+class GPTConfig(TransformerConfig):
+    """A GPT: the block stack plus vocabulary, context and position scheme."""
+
+    vocab_size: int = 256
+    """Tokens in the vocabulary (V). Set from the tokenizer when training from a corpus."""
+    context_len: int = 256
+    """Longest sequence the model is trained on (learned positions cannot go further)."""
+    position: str = "learned"
+    """Position scheme: see scratchformer.core.positions.POSITIONS."""
+    rope_base: float = 10000.0
+    """Base of RoPE's geometric frequencies."""
+    tie_weights: bool = True
+    """Share the token embedding matrix with the output layer (Press & Wolf 2017)."""
+    init_std: float = 0.02
+    """Std of the normal initialisation; residual projections get init_std / sqrt(2 n_layers)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.vocab_size < 1:
+            raise ValueError(f"vocab_size must be at least 1, got {self.vocab_size}")
+        if self.context_len < 1:
+            raise ValueError(f"context_len must be at least 1, got {self.context_len}")
+        if self.position not in POSITIONS:
+            raise ValueError(f"unknown position scheme {self.position!r}; choose one of {sorted(POSITIONS)}")
+        if self.position == "rope" and self.head_dim % 2:
+            raise ValueError(f"rope needs an even head dimension, got {self.head_dim}")
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.config = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len,
+                                         rope_base=cfg.rope_base)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm_f = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_weights:
+            self.lm_head.weight = self.tok_emb.weight
+        self.apply(self._init_weights)
+        # GPT-2's scaled init: each residual branch adds to the stream, so shrink the last
+        # projection of each branch by sqrt(2 n_layers) to keep the stream's variance steady.
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out_proj.weight", "mlp.fc_out.weight")):
+                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layers))
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Parameter count (shared weights counted once); optionally without embedding tables."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= sum(p.numel() for p in self.positions.parameters())
+            if not self.config.tie_weights:
+                n -= self.tok_emb.weight.numel()
+        return n
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        cfg, p = self.config, self.lm_head.weight
+        return KVCache(cfg.n_layers, batch_size, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim,
+                       max_len or cfg.context_len, device=p.device, dtype=p.dtype)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
+                cache: KVCache | None = None, last_only: bool = False):
+        """idx: (B, T) token ids. targets: (B, T) next-token ids, -100 to ignore a position.
+
+        Returns (logits, loss): logits (B, T, V), or (B, 1, V) with last_only; loss is None
+        without targets. With a cache, idx holds only the new tokens.
+        """
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        x = self.tok_emb(idx)  # (B, T, C)
+        pos = self.positions.embed(start, T)  # (T, C) or None
+        if pos is not None:
+            x = x + pos
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, causal=True, positions=self.positions, cache=cache, layer=i)
+        if cache is not None:
+            cache.advance(T)
+        x = self.norm_f(x)
+        if last_only:
+            x = x[:, -1:, :]  # (B, 1, C)
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+        return logits, loss
