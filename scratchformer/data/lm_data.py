@@ -14,13 +14,23 @@ import torch
 class LMData:
     """Encoded splits of a corpus; `batch` draws (x, y) windows from one of them."""
 
-    def __init__(self, splits: dict[str, list[int] | torch.Tensor], context_len: int):
+    def __init__(self, splits: dict[str, list[int] | torch.Tensor], context_len: int,
+                 chars_per_token: dict[str, float] | None = None):
         self.context_len = context_len
         self.tokens = {k: torch.as_tensor(v, dtype=torch.long) for k, v in splits.items()}
+        # - to report bits per *character* whatever the tokenizer (1.0 for characters)
+        self.chars_per_token = chars_per_token or {k: 1.0 for k in splits}
         for name in ("train", "val"):
             if len(self.tokens.get(name, [])) < context_len + 1:
                 raise ValueError(f"the {name} split has {len(self.tokens.get(name, []))} tokens; "
                                  f"it needs more than context_len = {context_len}")
+
+    @classmethod
+    def from_text(cls, splits: dict[str, str], tokenizer, context_len: int) -> "LMData":
+        """Encode each split of text with `tokenizer`."""
+        ids = {k: tokenizer.encode(v) for k, v in splits.items() if v}
+        ratio = {k: len(splits[k]) / max(1, len(v)) for k, v in ids.items()}
+        return cls(ids, context_len, ratio)
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator):
         """(x, y), each (B, T) long: B random windows of T tokens and their next tokens."""

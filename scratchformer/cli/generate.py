@@ -1,0 +1,50 @@
+"""Generate text from a trained run (a run folder or its checkpoint.pt) and a prompt.
+
+  scratchformer generate --run runs/NAME --prompt "ROMEO:" --sample.max_new_tokens 300 --sample.top_k 40
+
+Tokens are printed as they are sampled. Past the model's context the window slides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scratchformer.models.generate import SamplingConfig
+
+HELP = "generate text from a run folder or checkpoint and a prompt"
+
+
+@dataclass
+class GenerateConfig:
+    run: str | None = None
+    """A run folder (runs/NAME) or a checkpoint file."""
+    prompt: str = "\n"
+    """Text to continue."""
+    device: str = "cpu"
+    """Device to generate on."""
+    sample: SamplingConfig = field(default_factory=SamplingConfig)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", action="config", help="a YAML file with these options")
+    parser.add_class_arguments(GenerateConfig, None, as_group=False)
+
+
+def run(args) -> None:
+    import torch
+
+    from scratchformer.errors import UserError
+    from scratchformer.models.generate import generate_stream
+    from scratchformer.training.lm_run import load_run
+
+    if args.run is None:
+        raise UserError("say which model to use: --run runs/NAME (a run folder or checkpoint)")
+    model, tokenizer, _ = load_run(args.run, args.device)
+    ids = tokenizer.encode(args.prompt)
+    if not ids:
+        raise UserError("the prompt is empty after tokenisation; give at least one character")
+    prompt = torch.tensor([ids], device=args.device)
+    print(args.prompt, end="", flush=True)
+    for token in generate_stream(model, prompt, args.sample):
+        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+    print()

@@ -1,0 +1,45 @@
+"""Train a GPT on a corpus: a YAML preset (--config configs/NAME.yaml) plus dotted overrides.
+
+  scratchformer train --config configs/demo.yaml --train.lr 3e-4 --model.n_layers 6
+
+Unknown keys and wrong types are errors. The run folder (runs/NAME) gets the resolved config,
+the command line, the environment, metrics.jsonl and checkpoint.pt; --resume continues a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from scratchformer.training.lm_run import LMRunConfig
+
+HELP = "train a model from a config (YAML preset plus dotted overrides)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", action="config", help="a YAML preset from configs/ (later options override it)")
+    parser.add_class_arguments(LMRunConfig, None, as_group=False)
+
+
+def run(args) -> None:
+    from scratchformer.models.generate import generate_stream
+    from scratchformer.training.lm_run import train_language_model
+
+    cfg = LMRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(LMRunConfig)})
+    folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))
+    print(f"\ntrained {result['step']} steps: {metrics}")
+
+    # - a sample from the trained model, streamed as it is generated
+    import torch
+
+    tokenizer, model = trainer.tokenizer, trainer.model
+    prompt = torch.tensor([tokenizer.encode(cfg.prompt)], device=trainer.device)
+    print("\n--- sample " + "-" * 60)
+    print(cfg.prompt, end="")
+    for token in generate_stream(model, prompt, cfg.sample):
+        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+    print("\n" + "-" * 71)
+    print(f"run folder: {folder}\ncheckpoint: {folder / 'checkpoint.pt'}")
+    print(f"more text:  scratchformer generate --run {folder} --prompt 'ROMEO:'")
+    sys.stdout.flush()
