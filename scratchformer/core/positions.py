@@ -116,3 +116,9 @@ def build_positions(name: str, d_model: int, n_heads: int, context_len: int, **k
     if name not in POSITIONS:
         raise ValueError(f"unknown position scheme {name!r}; choose one of {sorted(POSITIONS)}")
     return POSITIONS[name](d_model=d_model, n_heads=n_heads, context_len=context_len, **kwargs)
+
+
+# - the relative schemes (shaw, transformer_xl, t5, alibi) live in their own file and add
+#   themselves to POSITIONS when imported; import it here so the registry is always complete
+import scratchformer.core.relative_positions  # noqa: E402,F401
+
