@@ -1,0 +1,69 @@
+"""GPT-2 (Radford et al. 2019) weights from Hugging Face, mapped into the project's own GPT.
+
+GPT-2 is the GPT class with learned positions, LayerNorm, a tanh-GELU MLP and biases. Only the
+names and two storage details differ:
+
+  Hugging Face (GPT2LMHeadModel)        scratchformer (GPT)
+  wte, wpe                              tok_emb, positions.table
+  h.{i}.ln_1, h.{i}.ln_2, ln_f          blocks.{i}.norm1, blocks.{i}.norm2, norm_f
+  h.{i}.attn.c_attn  (C, 3C) fused      blocks.{i}.attn.q_proj (C rows) + kv_proj (2C rows: k then v)
+  h.{i}.attn.c_proj, h.{i}.mlp.c_fc,    blocks.{i}.attn.out_proj, blocks.{i}.mlp.fc_in,
+  h.{i}.mlp.c_proj                      blocks.{i}.mlp.fc_out
+
+GPT-2 stores its linear layers as `Conv1D`: weight (in, out), the transpose of nn.Linear's (out, in).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scratchformer.errors import UserError
+from scratchformer.models.gpt import GPTConfig
+
+# Hugging Face activation name -> our MLP name
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+
+
+def config_from_hf(hf: dict) -> GPTConfig:
+    """A Hugging Face GPT2Config (as a dict, i.e. config.json) -> GPTConfig."""
+    act = hf.get("activation_function", "gelu_new")
+    if act not in ACTIVATIONS:
+        raise UserError(f"GPT-2 checkpoint uses activation {act!r}, which scratchformer does not have; "
+                        f"supported: {sorted(ACTIVATIONS)}")
+    if hf.get("scale_attn_by_inverse_layer_idx") or hf.get("reorder_and_upcast_attn") or \
+            not hf.get("scale_attn_weights", True):
+        raise UserError("this GPT-2 checkpoint changes the attention scaling, which scratchformer does not "
+                        "implement; use a standard GPT-2 checkpoint")
+    d_model = hf["n_embd"]
+    return GPTConfig(
+        vocab_size=hf["vocab_size"], context_len=hf["n_positions"],
+        d_model=d_model, n_heads=hf["n_head"], n_layers=hf["n_layer"], d_ff=hf.get("n_inner") or 4 * d_model,
+        norm="layernorm", norm_eps=hf.get("layer_norm_epsilon", 1e-5), mlp=ACTIVATIONS[act],
+        position="learned", bias=True, dropout=0.0, tie_weights=hf.get("tie_word_embeddings", True),
+    )
+
+
+def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
+    """Hugging Face GPT-2 tensors -> the state dict of GPT(cfg)."""
+    # - checkpoints saved from GPT2LMHeadModel prefix the body with "transformer."
+    sd = {k.removeprefix("transformer."): v for k, v in sd.items()}
+    C = cfg.d_model
+    out = {"tok_emb.weight": sd["wte.weight"], "positions.table.weight": sd["wpe.weight"],
+           "norm_f.weight": sd["ln_f.weight"], "norm_f.bias": sd["ln_f.bias"]}
+    for i in range(cfg.n_layers):
+        h, b = f"h.{i}.", f"blocks.{i}."
+        for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+            out[b + ours + ".weight"] = sd[h + theirs + ".weight"]
+            out[b + ours + ".bias"] = sd[h + theirs + ".bias"]
+        # - Conv1D -> Linear: transpose (in, out) to (out, in)
+        qkv_w = sd[h + "attn.c_attn.weight"].t()  # (3C, C): q rows, k rows, v rows
+        qkv_b = sd[h + "attn.c_attn.bias"]  # (3C,)
+        out[b + "attn.q_proj.weight"], out[b + "attn.kv_proj.weight"] = qkv_w[:C], qkv_w[C:]
+        out[b + "attn.q_proj.bias"], out[b + "attn.kv_proj.bias"] = qkv_b[:C], qkv_b[C:]
+        for ours, theirs in (("attn.out_proj", "attn.c_proj"), ("mlp.fc_in", "mlp.c_fc"),
+                             ("mlp.fc_out", "mlp.c_proj")):
+            out[b + ours + ".weight"] = sd[h + theirs + ".weight"].t()
+            out[b + ours + ".bias"] = sd[h + theirs + ".bias"]
+    # - the output layer: tied to the embedding, or its own matrix
+    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else sd["lm_head.weight"]
+    return {k: v.contiguous() for k, v in out.items()}
