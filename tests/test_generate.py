@@ -1,0 +1,67 @@
+"""Sampling: the KV cache, seeds, the sliding window, and the filters."""
+
+import pytest
+import torch
+
+from scratchformer.models.generate import SamplingConfig, filter_logits, generate, generate_stream
+from scratchformer.models.gpt import GPT, GPTConfig
+
+
+def model(position="learned") -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=40, context_len=24, d_model=32, n_heads=4, n_layers=2, position=position))
+
+
+@pytest.mark.parametrize("position", ["learned", "rope", "sinusoidal", "none"])
+def test_kv_cache_gives_the_same_tokens_as_recomputation(position):
+    m, prompt = model(position), torch.randint(0, 40, (2, 5))
+    # 60 new tokens: well past context_len = 24, so the window slides too
+    cached = generate(m, prompt, SamplingConfig(max_new_tokens=60, temperature=0, use_cache=True))
+    recomputed = generate(m, prompt, SamplingConfig(max_new_tokens=60, temperature=0, use_cache=False))
+    assert torch.equal(cached, recomputed)
+
+
+def test_cached_logits_match_full_forward():
+    m = model("rope").eval()
+    idx = torch.randint(0, 40, (1, 10))
+    full, _ = m(idx)
+    cache = m.new_cache(1)
+    first, _ = m(idx[:, :6], cache=cache)
+    rest = [m(idx[:, t:t + 1], cache=cache)[0] for t in range(6, 10)]
+    stepwise = torch.cat([first, *rest], dim=1)
+    assert torch.allclose(full, stepwise, atol=1e-5)
+
+
+def test_a_seed_makes_sampling_reproducible():
+    m, prompt = model(), torch.randint(0, 40, (1, 3))
+    cfg = SamplingConfig(max_new_tokens=30, temperature=1.0, seed=7)
+    assert torch.equal(generate(m, prompt, cfg), generate(m, prompt, cfg))
+    other = generate(m, prompt, SamplingConfig(max_new_tokens=30, temperature=1.0, seed=8))
+    assert not torch.equal(generate(m, prompt, cfg), other)
+
+
+def test_streaming_yields_one_token_at_a_time():
+    m, prompt = model(), torch.randint(0, 40, (1, 3))
+    tokens = list(generate_stream(m, prompt, SamplingConfig(max_new_tokens=5, seed=0)))
+    assert len(tokens) == 5 and all(t.shape == (1, 1) for t in tokens)
+
+
+def test_top_k_keeps_only_k_tokens():
+    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    kept = torch.isfinite(filter_logits(logits, top_k=2, top_p=None))
+    assert kept.tolist() == [[False, True, False, True, False]]
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    kept = torch.isfinite(filter_logits(probs.log(), top_k=None, top_p=0.7))
+    assert kept.tolist() == [[True, True, False, False]]
+    always_one = torch.isfinite(filter_logits(probs.log(), top_k=None, top_p=0.1))
+    assert always_one.tolist() == [[True, False, False, False]]
+
+
+def test_sampling_config_validates():
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingConfig(top_p=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingConfig(temperature=-1)
