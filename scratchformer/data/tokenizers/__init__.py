@@ -5,8 +5,9 @@ TOKENIZERS maps a name to a class; `tokenizer_from_dict` rebuilds one from a che
 
 from scratchformer.data.tokenizers.byte import ByteTokenizer
 from scratchformer.data.tokenizers.char import CharTokenizer
+from scratchformer.data.tokenizers.hf_bpe import HFTokenizer  # issue 6: pretrained vocabularies
 
-TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer}
+TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer, "hf_bpe": HFTokenizer}
 
 
 def register_tokenizer(name: str, cls) -> None:
