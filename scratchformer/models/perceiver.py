@@ -1,0 +1,227 @@
+"""Perceivers: a small array of latents reads a long input through cross-attention (week 6).
+
+Legend:  B batch, T input length (context), N latents, C d_model, H n_heads, V vocab_size.
+
+Self-attention over T positions costs T² per layer. A Perceiver lets N << T latents attend to
+the T inputs once (cost N·T), then runs its self-attention layers over the N latents only (N²).
+
+  PerceiverLayer   Jaegle et al. 2021, "Perceiver: General Perception with Iterative Attention"
+                   a learned latent array (N, C) cross-attends to any (B, T, C) input,
+                   then self-attends:                      (B, T, C) ─► (B, N, C)
+
+  PerceiverAR      Hawthorne et al. 2022, "General-purpose, long-context autoregressive
+                   modeling with Perceiver AR". The latents are the *last N positions* of the
+                   input itself, so the model stays autoregressive:
+
+        idx (B, T) ─ tok_emb + positions ─► x (B, T, C)
+                                            │
+          x[:, -N:] ── queries ──► blocks[0]: cross-attention over all T, causal ─► (B, N, C)
+                                            │   (query at position p sees inputs 0 .. p)
+                                            ▼
+                                 blocks[1:]: causal self-attention over the N   ─► (B, N, C)
+                                            ▼
+                                  norm_f ─ lm_head ─► logits for the last N positions (B, N, V)
+
+    With N = T every position is a query and the model *is* a GPT with the same weights.
+    The parameter names match the GPT's (blocks.0 is the cross-attention block), so a GPT
+    state dict loads into a PerceiverAR unchanged.
+
+Positions: learned or sinusoidal absolute embeddings, added before the cross-attention (our
+MultiHeadAttention applies rotary and relative schemes in self-attention only; the paper uses
+rotary embeddings). A training sequence of T tokens trains on its last N targets only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchformer.core.block import Block, TransformerConfig
+from scratchformer.core.kv_cache import KVCache
+from scratchformer.core.attention import MultiHeadAttention
+from scratchformer.core.mlp import build_mlp
+from scratchformer.core.norms import build_norm
+from scratchformer.models.gpt import GPT, GPTConfig
+
+
+class CrossAttentionBlock(nn.Module):
+    """A Block whose attention reads keys and values from a `context` instead of from x.
+
+        x ─┬─ norm1 ─ attention(queries from x, keys/values from norm(context)) ─(+)─┬─ norm2 ─ mlp ─(+)─►
+           └──────────────────────────────────────────────────────────────────────┘└───────────────┘
+
+    `context_norm=False` normalises the context with norm1 (Perceiver AR: the queries are
+    part of the context); True gives the context its own norm (the basic Perceiver).
+    Parameter names match Block (norm1, attn, norm2, mlp).
+    """
+
+    def __init__(self, cfg: TransformerConfig, context_norm: bool = False):
+        super().__init__()
+        self.fast = cfg.fast_attention
+        self.norm1 = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        self.norm_context = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if context_norm else None
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.dropout, cfg.bias, cfg.qk_norm)
+        self.norm2 = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        self.mlp = build_mlp(cfg.mlp, cfg.d_model, cfg.d_ff, cfg.bias, cfg.dropout)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, *, causal: bool = False,
+                padding_mask=None, cache=None, layer: int = 0) -> torch.Tensor:
+        """x: (B, Tq, C) queries; context: (B, Tk, C). With causal, the Tq queries are the last
+        Tq positions of the context. With a cache, context holds only the new positions."""
+        norm_context = self.norm_context or self.norm1
+        x = x + self.attn(self.norm1(x), context=norm_context(context), causal=causal,
+                          padding_mask=padding_mask, cache=cache, layer=layer, fast=self.fast)
+        return x + self.mlp(self.norm2(x))  # (B, Tq, C)
+
+
+# --------------------------------------------------------------------------------------------
+# the basic Perceiver layer
+
+
+@dataclass
+class PerceiverConfig(TransformerConfig):
+    """A Perceiver layer: n_latents latents, one cross-attention, then n_layers self-attention blocks."""
+
+    n_latents: int = 32
+    """N: size of the latent array; the cost of the self-attention layers depends on N only."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.n_latents < 1:
+            raise ValueError(f"n_latents must be at least 1, got {self.n_latents}")
+
+
+class PerceiverLayer(nn.Module):
+    """The basic Perceiver layer (Jaegle et al. 2021): (B, T, C) inputs -> (B, N, C) latents.
+
+    Without position information in the inputs, the output does not depend on their order.
+    """
+
+    def __init__(self, cfg: PerceiverConfig):
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(cfg.n_latents, cfg.d_model) * 0.02)  # (N, C)
+        self.cross = CrossAttentionBlock(cfg, context_norm=True)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, C); padding_mask: (B, T) True for real inputs. Returns (B, N, C)."""
+        B = x.size(0)
+        # - the same learned latent array starts every example
+        latents = self.latents.expand(B, -1, -1)  # (B, N, C)
+        # - the latents read the input once: cost N·T
+        latents = self.cross(latents, x, padding_mask=padding_mask)  # (B, N, C)
+        # - then think among themselves: cost N² per layer, whatever T is
+        for block in self.blocks:
+            latents = block(latents, causal=False)
+        return latents
+
+
+# --------------------------------------------------------------------------------------------
+# Perceiver AR
+
+
+@dataclass
+class PerceiverARConfig(GPTConfig):
+    """A Perceiver AR language model: a GPT whose last n_layers - 1 layers see only the last N positions."""
+
+    position: str = "learned"
+    """learned or sinusoidal: absolute positions, added before the cross-attention."""
+    n_latents: int = 64
+    """N: the last N positions of the context are the queries (and get predictions)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.position not in ("learned", "sinusoidal"):
+            raise ValueError(f"PerceiverAR supports position 'learned' or 'sinusoidal', got {self.position!r}")
+        if not 1 <= self.n_latents <= self.context_len:
+            raise ValueError(f"n_latents must be between 1 and context_len ({self.context_len}), "
+                             f"got {self.n_latents}")
+
+
+class PerceiverARCache:
+    """What generation keeps between steps, for exact answers with less work.
+
+    - keys/values of the cross-attention over every input so far (a 1-layer KVCache): each new
+      token adds one, as in a GPT; this is the long, expensive part.
+    - the cross-attention outputs of the last N positions. The self-attention stack over them
+      is recomputed each step: as the window of N latents slides, the oldest latent drops out,
+      which changes every deeper layer, so their keys cannot be reused (N is small, so it is cheap).
+    """
+
+    def __init__(self, model: "PerceiverAR", batch_size: int):
+        cfg, p = model.config, model.lm_head.weight
+        self.kv = KVCache(1, batch_size, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim, cfg.context_len,
+                          device=p.device, dtype=p.dtype)
+        self.n_latents = cfg.n_latents
+        self.latents: torch.Tensor | None = None  # (B, <= N, C)
+
+    @property
+    def length(self) -> int:
+        return self.kv.length
+
+    def reset(self) -> None:
+        self.kv.reset()
+        self.latents = None
+
+    def remember(self, new: torch.Tensor) -> torch.Tensor:
+        """Append new cross-attention outputs (B, T, C); keep and return the last N (B, <= N, C)."""
+        both = new if self.latents is None else torch.cat([self.latents, new], dim=1)
+        self.latents = both[:, -self.n_latents:]
+        return self.latents
+
+
+class PerceiverAR(GPT):
+    """Perceiver AR (Hawthorne et al. 2022): the GPT's modules, with blocks[0] cross-attending.
+
+    forward(idx, targets) returns logits for the last min(N, T) positions and the loss on their
+    targets; it follows the GPT's contract, so models.generate works with and without the cache.
+    """
+
+    def __init__(self, cfg: PerceiverARConfig):
+        super().__init__(cfg)
+        # - same modules as the GPT, but the first block reads the whole context by cross-attention
+        first = CrossAttentionBlock(cfg)
+        first.load_state_dict(self.blocks[0].state_dict())  # keep the GPT's initialisation
+        self.blocks[0] = first
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> PerceiverARCache:
+        return PerceiverARCache(self, batch_size)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
+                cache: PerceiverARCache | None = None, last_only: bool = False):
+        """idx: (B, T) with T <= context_len; targets: (B, T) next tokens (the last N are used).
+
+        Returns (logits, loss): logits (B, min(N, T), V) for the last positions, (B, 1, V) with
+        last_only. With a cache, idx holds only the new tokens.
+        """
+        B, T = idx.shape
+        cfg = self.config
+        start = cache.length if cache is not None else 0
+        if start + T > cfg.context_len:
+            raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, "
+                             f"got {start + T}; crop the input to its last {cfg.context_len} tokens")
+        N = min(cfg.n_latents, T)
+        # - embed every input token with its absolute position
+        x = self.drop(self.tok_emb(idx) + self.positions.embed(start, T))  # (B, T, C)
+        # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
+        kv = cache.kv if cache is not None else None
+        h = self.blocks[0](x[:, -N:], x, causal=True, cache=kv, layer=0)  # (B, N, C)
+        if cache is not None:
+            cache.kv.advance(T)
+            h = cache.remember(h)  # (B, <= n_latents, C): the latents of the last steps too
+        # - causal self-attention among the latents only
+        for block in self.blocks[1:]:
+            h = block(h, causal=True)
+        if cache is not None:
+            h = h[:, -N:]  # outputs for the new positions only
+        h = self.norm_f(h)
+        if last_only:
+            h = h[:, -1:, :]  # (B, 1, C)
+        logits = self.lm_head(h)  # (B, N, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets[:, -N:].flatten(), ignore_index=-100)
+        return logits, loss

@@ -1,0 +1,139 @@
+"""Perceiver layer and Perceiver AR: causality, equivalence with a GPT, cache, generation, training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from scratchformer.models.generate import SamplingConfig, generate
+from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig, PerceiverConfig, PerceiverLayer
+
+V = 13
+
+
+def tiny(n_latents: int, context_len: int = 16, **kw) -> PerceiverAR:
+    torch.manual_seed(0)
+    return PerceiverAR(PerceiverARConfig(vocab_size=V, context_len=context_len, d_model=16, n_heads=2,
+                                         n_layers=3, n_latents=n_latents, **kw))
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="n_latents must be between 1 and context_len"):
+        PerceiverARConfig(context_len=8, n_latents=9)
+    with pytest.raises(ValueError, match="learned' or 'sinusoidal"):
+        PerceiverARConfig(position="rope")
+
+
+def test_matches_a_gpt_with_the_same_weights_when_every_position_is_a_query():
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=V, context_len=16, d_model=16, n_heads=2, n_layers=3)).eval()
+    par = tiny(n_latents=16).eval()
+    par.load_state_dict(gpt.state_dict())  # the parameter names are the same
+    idx = torch.randint(0, V, (2, 16))
+    targets = torch.randint(0, V, (2, 16))
+    logits_g, loss_g = gpt(idx, targets)
+    logits_p, loss_p = par(idx, targets)
+    torch.testing.assert_close(logits_p, logits_g, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(loss_p, loss_g)
+
+
+def test_only_the_last_n_positions_get_predictions_and_loss():
+    model = tiny(n_latents=4).eval()
+    idx, targets = torch.randint(0, V, (2, 16)), torch.randint(0, V, (2, 16))
+    logits, loss = model(idx, targets)
+    assert logits.shape == (2, 4, V)
+    want = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets[:, -4:].flatten())
+    torch.testing.assert_close(loss, want)
+    assert loss.item() == pytest.approx(math.log(V), abs=0.3)  # initial loss about ln(V)
+
+
+def test_no_information_flows_from_the_future():
+    model = tiny(n_latents=6).eval()
+    idx = torch.randint(0, V, (1, 16))
+    captured = {}
+
+    def keep(_module, _inputs, out):  # make the token embeddings a leaf we can differentiate by
+        out.retain_grad()
+        captured["emb"] = out
+
+    handle = model.tok_emb.register_forward_hook(keep)
+    logits, _ = model(idx)
+    handle.remove()
+    for i in range(6):  # latent i sits at position 10 + i
+        captured["emb"].grad = None
+        logits[0, i].sum().backward(retain_graph=True)
+        grad = captured["emb"].grad[0].abs().sum(-1)  # (T,) how much each input position mattered
+        p = 10 + i
+        assert grad[p + 1:].eq(0).all(), f"position {p} sees the future"
+        assert (grad[: p + 1] > 0).all(), f"position {p} should see every input up to itself"
+
+
+def test_the_long_context_reaches_the_latents():
+    model = tiny(n_latents=2).eval()
+    idx = torch.randint(0, V, (1, 16))
+    changed = idx.clone()
+    changed[0, 0] = (idx[0, 0] + 1) % V  # only the oldest token, far outside the latents
+    assert not torch.allclose(model(idx)[0], model(changed)[0])
+
+
+@pytest.mark.parametrize("n_latents", [1, 4, 16])
+def test_cached_steps_give_the_same_logits_as_the_full_forward(n_latents):
+    model = tiny(n_latents=n_latents).eval()
+    idx = torch.randint(0, V, (2, 16))
+    cache = model.new_cache(2)
+    model(idx[:, :5], cache=cache)
+    for t in range(5, 16):
+        step, _ = model(idx[:, t:t + 1], cache=cache, last_only=True)
+        full, _ = model(idx[:, : t + 1], last_only=True)
+        torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+def test_generation_with_the_cache_equals_generation_without(position):
+    model = tiny(n_latents=4, context_len=10, position=position)
+    prompt = torch.randint(0, V, (2, 3))
+    cfg = dict(max_new_tokens=15, temperature=0.0)  # past context_len: the window slides
+    with_cache = generate(model, prompt, SamplingConfig(**cfg, use_cache=True))
+    without = generate(model, prompt, SamplingConfig(**cfg, use_cache=False))
+    assert with_cache.shape == (2, 18)
+    assert torch.equal(with_cache, without)
+
+
+def test_too_long_input_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="at most context_len = 16"):
+        tiny(n_latents=4)(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_perceiver_ar_learns_to_fetch_a_token_from_far_outside_the_latents():
+    # - the last targets all repeat token 0: the latent at position 12 must predict x[13] = x[0],
+    #   which only the cross-attention over the long context can see (its own token is random)
+    torch.manual_seed(1)
+    model = tiny(n_latents=4, context_len=16)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        x = torch.randint(0, V, (16, 17))
+        x[:, 13:] = x[:, :1]
+        _, loss = model(x[:, :-1], x[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # - without the far token the loss at position 12 alone would keep it above ln(V) / 4 = 0.64
+    assert loss.item() < 0.3, loss.item()
+
+
+def test_perceiver_layer_maps_any_length_to_n_latents_and_ignores_input_order():
+    torch.manual_seed(0)
+    layer = PerceiverLayer(PerceiverConfig(d_model=16, n_heads=2, n_layers=2, n_latents=3)).eval()
+    x = torch.randn(2, 50, 16)
+    out = layer(x)
+    assert out.shape == (2, 3, 16)
+    assert layer(torch.randn(2, 7, 16)).shape == (2, 3, 16)
+    # - no positions: cross-attention sums over inputs, so a permutation changes nothing
+    torch.testing.assert_close(layer(x[:, torch.randperm(50)]), out, atol=1e-5, rtol=1e-4)
+    # - padded inputs are ignored
+    padded = torch.cat([x, torch.randn(2, 5, 16) * 100], dim=1)
+    mask = torch.cat([torch.ones(2, 50), torch.zeros(2, 5)], dim=1).bool()
+    torch.testing.assert_close(layer(padded, padding_mask=mask), out, atol=1e-5, rtol=1e-4)
