@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("scratchformer.cli.generate", "generate text from a run folder or checkpoint and a prompt"),
     "eval": ("scratchformer.cli.evaluate", "evaluate a run's checkpoint: loss in nats and bits per character"),
     # issue 3: IMDb
+    "experiment": ("scratchformer.cli.experiment", "run a course experiment by name (imdb-ablation, ...)"),
+    "train-classifier": ("scratchformer.cli.train_classifier", "train an IMDb sentiment classifier from a preset"),
+    "classify": ("scratchformer.cli.classify", "classify the sentiment of a review with a trained classifier"),
     # issue 4: training toolkit
     # issue 5: week-6 features
     # issue 6: pretrained weights
@@ -39,11 +42,12 @@ def build_parser(command: str | None) -> ArgumentParser:
     sub = parser.add_subcommands(dest="command", required=True)
     for name, (module_name, help_line) in COMMANDS.items():
         child = ArgumentParser(prog=f"scratchformer {name}", exit_on_error=False)
+        # - attach the child first: a command may add its own subcommands (jsonargparse wants level order)
+        sub.add_subcommand(name, child, help=help_line)
         if name == command:
             module = importlib.import_module(module_name)
             child.description = module.__doc__
             module.add_arguments(child)
-        sub.add_subcommand(name, child, help=help_line)
     return parser
 
 

@@ -9,6 +9,7 @@ import importlib
 
 MODELS: dict[str, str] = {
     "gpt": "scratchformer.models.gpt:GPT:GPTConfig",
+    "classifier": "scratchformer.models.classifier:Classifier:ClassifierConfig",
 }
 
 

@@ -1,0 +1,38 @@
+"""Train an IMDb sentiment classifier: a YAML preset (--config configs/imdb.yaml) plus dotted overrides.
+
+  scratchformer train-classifier --config configs/imdb.yaml --data.source ../shared/data/aclImdb.tar.gz
+  scratchformer train-classifier --config configs/imdb.yaml --model.variant pool --train.max_steps 300
+
+The run folder (runs/NAME) gets the resolved config, the command line, the environment,
+metrics.jsonl, checkpoint.pt and results.json (validation accuracy; test accuracy with
+--final_test true). Then `scratchformer classify --run runs/NAME --text "..."` uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from scratchformer.training.classifier_run import ClassifierRunConfig
+
+HELP = "train an IMDb sentiment classifier from a preset"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", action="config", help="a YAML preset from configs/ (later options override it)")
+    parser.add_class_arguments(ClassifierRunConfig, None, as_group=False)
+
+
+def run(args) -> None:
+    from scratchformer.training.classifier_run import prepare_data, train_classifier
+
+    cfg = ClassifierRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(ClassifierRunConfig)})
+    tokenizer, data, _ = prepare_data(cfg)
+    print(f"{len(data.ids['train'])} training reviews, {len(data.ids['val'])} validation reviews, "
+          f"vocabulary {tokenizer.vocab_size}")
+    _, result = train_classifier(cfg, tokenizer, data)
+    line = f"trained {result['step']} steps in {result['train_s']:.0f} s: validation accuracy {100 * result['val_acc']:.2f}%"
+    if "test_acc" in result:
+        line += f", test accuracy {100 * result['test_acc']:.2f}%"
+    print(line)
+    if "run" in result:
+        print(f"run folder: {result['run']}\nclassify:   scratchformer classify --run {result['run']} --text 'A fine film.'")

@@ -1,0 +1,291 @@
+"""The IMDb movie-review data set (Maas et al. 2011, "Learning Word Vectors for Sentiment Analysis").
+
+Layout of the canonical archive `aclImdb_v1.tar.gz` (and of an extracted `aclImdb/` folder):
+
+    aclImdb/train/pos/ID_RATING.txt    12,500 positive reviews (rating 7-10)
+    aclImdb/train/neg/ID_RATING.txt    12,500 negative reviews (rating 1-4)
+    aclImdb/train/unsup/ID_0.txt       50,000 unlabelled reviews (for language-model pretraining)
+    aclImdb/test/{pos,neg}/...         25,000 labelled test reviews
+
+Where the data comes from (`IMDbConfig.source`):
+  "download"           the Stanford URL, fetched once into `cache_dir` and checked against the
+                       published sha256 (a cached copy is checked again before each use);
+  a .tar.gz path       a local archive (not checked against the canonical hash: repacked copies differ);
+  a folder path        an extracted `aclImdb/` folder, or a folder that holds one.
+
+Splits: a seeded validation split is carved out of train. The test split is read only when
+asked for (`parts=("test",)`, or `load_imdb(cfg, final_test=True)`): model selection never sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import tarfile
+import urllib.request
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scratchformer.errors import UserError
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+IMDB_FILENAME = "aclImdb_v1.tar.gz"
+
+LABELS = ("neg", "pos")  # label id -> name: 0 negative, 1 positive
+REQUIRED = ("train/pos", "train/neg", "test/pos", "test/neg")
+REVIEW_NAME = re.compile(r"(\d+)_(\d+)\.txt")  # ID_RATING.txt
+
+
+@dataclass
+class IMDbConfig:
+    """Where the IMDb reviews come from and how train is split."""
+
+    source: str = "download"
+    """'download' (the canonical archive, cached and checksum-verified), or the path of a local
+    .tar.gz archive or of an extracted aclImdb/ folder."""
+    cache_dir: str = "~/.cache/scratchformer"
+    """Folder that keeps the downloaded archive."""
+    val_fraction: float = 0.1
+    """Fraction of the labelled training reviews held out for validation."""
+    split_seed: int = 0
+    """Seed of the train/validation split."""
+
+    def __post_init__(self):
+        if not self.source:
+            raise ValueError("source must be 'download' or the path of an archive or aclImdb/ folder")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class Reviews:
+    """One split: parallel lists of review texts, labels (0 neg, 1 pos, -1 unlabelled) and ratings."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    ratings: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> "Reviews":
+        return Reviews([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                       [self.ratings[i] for i in indices])
+
+
+@dataclass
+class IMDb:
+    """The loaded splits ('train', 'val', and on request 'test' and 'unsup') and any notes on the data."""
+
+    splits: dict[str, Reviews]
+    notes: list[str] = field(default_factory=list)
+    """Problems found and worked around (undecodable bytes, empty reviews), one sentence each."""
+
+    def __getitem__(self, name: str) -> Reviews:
+        if name not in self.splits:
+            hint = " (the test split is read only for a final evaluation: load_imdb(..., final_test=True))" \
+                if name == "test" else ""
+            raise KeyError(f"split {name!r} was not loaded; loaded: {sorted(self.splits)}{hint}")
+        return self.splits[name]
+
+
+# --------------------------------------------------------------------------------------------
+# finding the data: download + checksum, or a local path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_archive(cache_dir: str | Path, url: str = IMDB_URL, sha256: str = IMDB_SHA256) -> Path:
+    """The canonical archive in `cache_dir`, downloaded once; its sha256 is checked every time.
+
+    The download goes to a `.part` file that is renamed only once its checksum is right, so an
+    interrupted or corrupted download never looks like a finished one.
+    """
+    cache = Path(cache_dir).expanduser()
+    target = cache / IMDB_FILENAME
+    if target.exists():
+        if sha256_of(target) != sha256:
+            raise UserError(f"the cached archive {target} does not match the published sha256; "
+                            "delete it and run again to download a fresh copy")
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    print(f"downloading {url} -> {target}")
+    try:
+        urllib.request.urlretrieve(url, part)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise UserError(f"could not download {url} ({e}); download it by hand and pass its path as "
+                        "--data.source") from None
+    got = sha256_of(part)
+    if got != sha256:
+        part.unlink(missing_ok=True)
+        raise UserError(f"the download from {url} has sha256 {got}, not the published {sha256}; "
+                        "it was deleted, try again later or pass a local copy as --data.source")
+    part.rename(target)  # atomic on one file system
+    return target
+
+
+def resolve_source(cfg: IMDbConfig) -> Path:
+    if cfg.source == "download":
+        return download_archive(cfg.cache_dir)
+    path = Path(cfg.source).expanduser()
+    if not path.exists():
+        raise UserError(f"IMDb source {path} does not exist; give the path of aclImdb_v1.tar.gz, "
+                        "of an extracted aclImdb/ folder, or 'download'")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# reading reviews from an archive or a folder
+
+
+def split_member(relative: str) -> tuple[str, str, str] | None:
+    """'train/pos/12_9.txt' -> ('train', 'pos', '12_9.txt'); None for anything that is not a review."""
+    parts = relative.split("/")
+    if len(parts) != 3 or parts[0] not in ("train", "test") or parts[1] not in ("pos", "neg", "unsup"):
+        return None
+    if not parts[2].endswith(".txt"):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+class ReviewCollector:
+    """Gathers (split, label folder, file name, bytes) into Reviews, noting what it had to repair."""
+
+    def __init__(self, wanted: set[str], source: Path):
+        self.wanted, self.source = wanted, source
+        self.raw: dict[str, list[tuple[str, str]]] = {}  # split -> [(file name, text)]
+        self.seen_folders: set[str] = set()
+        self.undecodable: list[str] = []
+        self.empty: list[str] = []
+
+    def wants(self, split: str, folder: str) -> bool:
+        """Note that the folder exists; True if its reviews are asked for."""
+        self.seen_folders.add(f"{split}/{folder}")
+        return ("unsup" if folder == "unsup" else split) in self.wanted
+
+    def add(self, split: str, folder: str, name: str, data: bytes) -> None:
+        part = "unsup" if folder == "unsup" else split
+        # - a review with bytes that are not UTF-8 is kept: bad bytes become U+FFFD
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")
+            self.undecodable.append(f"{split}/{folder}/{name}")
+        if not text.strip():
+            self.empty.append(f"{split}/{folder}/{name}")
+        self.raw.setdefault(part, []).append((f"{folder}/{name}", text))
+
+    def finish(self) -> IMDb:
+        missing = [f for f in REQUIRED if f not in self.seen_folders]
+        if "unsup" in self.wanted and "train/unsup" not in self.seen_folders:
+            missing.append("train/unsup")
+        if missing:
+            raise UserError(f"{self.source} is not in the aclImdb layout: no reviews in {', '.join(missing)}; "
+                            "expected aclImdb/train/{pos,neg,unsup} and aclImdb/test/{pos,neg} "
+                            "holding files named ID_RATING.txt")
+        splits = {}
+        for part, items in self.raw.items():
+            # - a fixed order (by folder, then numeric id) so every run sees the same lists
+            items.sort(key=lambda it: (it[0].split("/")[0], review_id(it[0])))
+            reviews = Reviews()
+            for name, text in items:
+                folder, file = name.split("/")
+                reviews.texts.append(text)
+                reviews.labels.append(-1 if folder == "unsup" else LABELS.index(folder))
+                reviews.ratings.append(review_rating(file))
+            splits[part] = reviews
+        notes = []
+        if self.undecodable:
+            notes.append(f"{len(self.undecodable)} review(s) had bytes that are not UTF-8 and were kept with "
+                         f"those bytes replaced by U+FFFD, e.g. {self.undecodable[0]}")
+        if self.empty:
+            notes.append(f"{len(self.empty)} review(s) are empty and were kept (the model sees no tokens), "
+                         f"e.g. {self.empty[0]}")
+        return IMDb(splits, notes)
+
+
+def review_id(name: str) -> tuple[int, str]:
+    m = REVIEW_NAME.fullmatch(name.split("/")[-1])
+    return (int(m.group(1)), "") if m else (1 << 62, name)
+
+
+def review_rating(name: str) -> int:
+    m = REVIEW_NAME.fullmatch(name)
+    return int(m.group(2)) if m else 0
+
+
+def read_archive(path: Path, collector: ReviewCollector) -> None:
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                # - the reviews sit under some top folder (aclImdb/); find train|test below it
+                parts = member.name.split("/")
+                for i in range(len(parts) - 2):
+                    found = split_member("/".join(parts[i:]))
+                    if found:
+                        if collector.wants(found[0], found[1]):
+                            collector.add(*found, tar.extractfile(member).read())
+                        break
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise UserError(f"could not read the archive {path} ({type(e).__name__}: {e}); it is missing, "
+                        "truncated or not a .tar.gz: download it again or give an extracted aclImdb/ folder") from None
+
+
+def read_folder(path: Path, collector: ReviewCollector) -> None:
+    # - accept the aclImdb/ folder itself or a folder that holds it
+    root = path / "aclImdb" if (path / "aclImdb").is_dir() and not (path / "train").is_dir() else path
+    for split in ("train", "test"):
+        for folder in ("pos", "neg", "unsup"):
+            d = root / split / folder
+            if not d.is_dir() or (split, folder) == ("test", "unsup") or not collector.wants(split, folder):
+                continue
+            for f in d.iterdir():
+                if f.is_file() and f.suffix == ".txt":
+                    collector.add(split, folder, f.name, f.read_bytes())
+
+
+def read_reviews(path: Path, parts: set[str]) -> IMDb:
+    """Read the labelled/unlabelled reviews of `parts` ('train', 'test', 'unsup') from a path."""
+    collector = ReviewCollector(parts, path)
+    if path.is_dir():
+        read_folder(path, collector)
+    else:
+        read_archive(path, collector)
+    return collector.finish()
+
+
+# --------------------------------------------------------------------------------------------
+# the public entry point
+
+
+def carve_validation(train: Reviews, val_fraction: float, seed: int) -> tuple[Reviews, Reviews]:
+    """A seeded random split of train into (train, val); the same seed always gives the same split."""
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(order) * val_fraction))
+    if n_val >= len(order):
+        raise UserError(f"only {len(order)} training reviews: too few to hold out a validation split")
+    return train.subset(sorted(order[n_val:])), train.subset(sorted(order[:n_val]))
+
+
+def load_imdb(cfg: IMDbConfig, *, final_test: bool = False, unsup: bool = False) -> IMDb:
+    """Splits 'train' and 'val'; plus 'test' with final_test=True and 'unsup' with unsup=True."""
+    path = resolve_source(cfg)
+    parts = {"train"} | ({"test"} if final_test else set()) | ({"unsup"} if unsup else set())
+    data = read_reviews(path, parts)
+    train, val = carve_validation(data.splits["train"], cfg.val_fraction, cfg.split_seed)
+    data.splits["train"], data.splits["val"] = train, val
+    return data

@@ -1,0 +1,234 @@
+"""Sequence classifiers for IMDb sentiment, built up step by step (course weeks 2-3).
+
+Legend:  B batch, T sequence length, C d_model, H n_heads, V vocab_size, K n_classes.
+
+    tokens (B, T) ─ tok_emb ─► x (B, T, C) ─ mixer ─► (B, T, C) ─ pool over T ─► (B, C) ─ head ─► logits (B, K)
+
+Every variant shares the embedding, the pooling and the linear head; only the *mixer* (how
+tokens exchange information) changes, each step on top of the last (MIXERS):
+
+  pool         no mixing: a bag of embeddings (the week-2 baseline)
+  simple       + simple self-attention, softmax(X Xᵀ) X        (no parameters)
+  scaled       + scaling of the scores by 1/sqrt(C)             (no parameters)
+  kqv          + key, query and value projections               (one head)
+  multihead    + several heads and an output projection
+  transformer  the full classifier: position embeddings, dropout, n_layers Blocks
+               (attention + MLP, residuals, norms), a final norm
+
+The attention itself comes from scratchformer.core.attention and scratchformer.core.block.
+Pads never change the output: attention masks them as keys, pooling skips them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchformer.core.attention import (MultiHeadAttention, SelfAttention, scaled_self_attention,
+                                          simple_self_attention)
+from scratchformer.core.block import Block, TransformerConfig
+from scratchformer.core.norms import build_norm
+from scratchformer.core.positions import POSITIONS, build_positions
+
+POOLINGS = ("mean", "max", "cls")
+
+
+@dataclass
+class ClassifierConfig(TransformerConfig):
+    """A classifier: which mixer, the vocabulary, the context, the pooling."""
+
+    variant: str = "transformer"
+    """Mixer: pool, simple, scaled, kqv, multihead or transformer (see MIXERS)."""
+    vocab_size: int = 30000
+    """Tokens in the vocabulary (V); set from the tokenizer."""
+    context_len: int = 512
+    """Longest input the model reads (learned positions cannot go further); longer input is cut."""
+    n_classes: int = 2
+    """Number of labels (K)."""
+    pooling: str = "mean"
+    """mean or max over the real tokens, or cls (a learned summary token put in front)."""
+    position: str = "learned"
+    """Position scheme of the transformer variant (scratchformer.core.positions.POSITIONS)."""
+    emb_dropout: float = 0.0
+    """Dropout on the token embeddings (all variants)."""
+    init_std: float = 0.02
+    """Std of the normal initialisation of embeddings and linear layers."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.variant not in MIXERS:
+            raise ValueError(f"unknown classifier variant {self.variant!r}; choose one of {list(MIXERS)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.position not in POSITIONS:
+            raise ValueError(f"unknown position scheme {self.position!r}; choose one of {sorted(POSITIONS)}")
+        for name in ("vocab_size", "context_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if not 0.0 <= self.emb_dropout < 1.0:
+            raise ValueError(f"emb_dropout must be in [0, 1), got {self.emb_dropout}")
+
+    @property
+    def max_tokens(self) -> int:
+        """How many input tokens fit: context_len, less one for the cls token."""
+        return self.context_len - (1 if self.pooling == "cls" else 0)
+
+
+# --------------------------------------------------------------------------------------------
+# mixers: (B, T, C) -> (B, T, C), padding_mask (B, T) True for real tokens
+
+
+class NoMixing(nn.Module):
+    """(a) Each token stays on its own: pooling sees a bag of word embeddings."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+
+    def forward(self, x, padding_mask):
+        return x
+
+
+class SimpleMixing(nn.Module):
+    """(b) y_i = sum_j softmax_j(x_i · x_j) x_j: every token becomes a mix of the tokens like it."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+
+    def forward(self, x, padding_mask):
+        return simple_self_attention(x, padding_mask[:, None, :])  # keys masked: (B, 1, T)
+
+
+class ScaledMixing(SimpleMixing):
+    """(c) As (b), with the scores scaled by 1/sqrt(C)."""
+
+    def forward(self, x, padding_mask):
+        return scaled_self_attention(x, padding_mask[:, None, :])
+
+
+class KQVMixing(nn.Module):
+    """(d) One head of self-attention with learned key, query and value projections."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.attn = SelfAttention(cfg.d_model, scale=True)
+
+    def forward(self, x, padding_mask):
+        return self.attn(x, padding_mask[:, None, :])
+
+
+class MultiHeadMixing(nn.Module):
+    """(e) n_heads heads of self-attention, merged by an output projection (Vaswani et al. 2017)."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, bias=cfg.bias)
+        self.fast = cfg.fast_attention
+
+    def forward(self, x, padding_mask):
+        return self.attn(x, padding_mask=padding_mask, fast=self.fast)
+
+
+class TransformerMixing(nn.Module):
+    """(f) Position information, then n_layers transformer Blocks without a causal mask."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm_f = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+
+    def forward(self, x, padding_mask):
+        pos = self.positions.embed(0, x.size(1))  # (T, C) or None
+        if pos is not None:
+            x = x + pos
+        x = self.drop(x)
+        # - a batch without pads needs no mask, which lets attention use its fastest kernel
+        mask = None if padding_mask.all() else padding_mask
+        for block in self.blocks:
+            x = block(x, causal=False, padding_mask=mask, positions=self.positions)
+        return self.norm_f(x)
+
+
+MIXERS: dict[str, type[nn.Module]] = {
+    "pool": NoMixing,
+    "simple": SimpleMixing,
+    "scaled": ScaledMixing,
+    "kqv": KQVMixing,
+    "multihead": MultiHeadMixing,
+    "transformer": TransformerMixing,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the classifier
+
+
+def pool(x: torch.Tensor, padding_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """(B, T, C) -> (B, C) over the real tokens only. A sequence with no real token pools to zeros."""
+    real = padding_mask[:, :, None]  # (B, T, 1)
+    if how == "cls":
+        return x[:, 0]  # (B, C): the cls token sits in front
+    if how == "max":
+        x = x.masked_fill(~real, float("-inf")).max(dim=1).values  # (B, C)
+        return torch.where(torch.isinf(x), torch.zeros_like(x), x)
+    total = (x * real).sum(dim=1)  # (B, C)
+    return total / real.sum(dim=1).clamp(min=1)  # (B, C)
+
+
+class Classifier(nn.Module):
+    """Embedding -> mixer -> pooling -> linear; `variant` picks the mixer (see the module docstring).
+
+    Lecture: "Transformers from scratch", Peter Bloem (https://peterbloem.nl/blog/transformers),
+    the sequence classification example.
+    """
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.config = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.cls = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.pooling == "cls" else None
+        self.emb_drop = nn.Dropout(cfg.emb_dropout)
+        self.mixer = MIXERS[cfg.variant](cfg)
+        self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+        self.apply(self._init_weights)
+        if self.cls is not None:
+            nn.init.normal_(self.cls, std=cfg.init_std)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None,
+                padding_mask: torch.Tensor | None = None):
+        """tokens: (B, T) ids; labels: (B,) class ids or None; padding_mask: (B, T) True for real tokens.
+
+        Returns (logits (B, K), loss or None). Without a mask every position counts as real.
+        """
+        B, T = tokens.shape
+        if padding_mask is None:
+            padding_mask = torch.ones(B, T, dtype=torch.bool, device=tokens.device)
+        padding_mask = padding_mask.bool()
+        x = self.tok_emb(tokens)  # (B, T, C)
+        if self.cls is not None:
+            # - a learned cls token in front of every sequence; attention gathers the summary into it
+            x = torch.cat([self.cls.expand(B, 1, -1), x], dim=1)  # (B, 1+T, C)
+            padding_mask = F.pad(padding_mask, (1, 0), value=True)  # (B, 1+T)
+        if x.size(1) > self.config.context_len:
+            raise ValueError(f"input has {T} tokens but the model reads at most {self.config.max_tokens}; "
+                             "truncate it first")
+        x = self.emb_drop(x)
+        x = self.mixer(x, padding_mask)  # (B, T, C)
+        logits = self.head(pool(x, padding_mask, self.config.pooling))  # (B, K)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return logits, loss

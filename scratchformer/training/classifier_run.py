@@ -1,0 +1,206 @@
+"""Train an IMDb sentiment classifier end to end, evaluate it, and reload it from its run folder.
+
+    IMDb reviews ─► tokenizer (train split only) ─► ClassificationData ─► Classifier ─► Trainer
+                                                                    ─► runs/NAME/{config.yaml, checkpoint.pt, results.json}
+
+Accuracy is measured on the *whole* validation split after training; the test split is read
+and scored only when `final_test` is set (a final evaluation, never for choosing settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from scratchformer.data.imdb import IMDb, IMDbConfig, LABELS, load_imdb
+from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
+from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
+from scratchformer.errors import UserError
+from scratchformer.models.classifier import Classifier, ClassifierConfig
+from scratchformer.training.checkpoint import load_checkpoint, load_weights
+from scratchformer.training.run_dir import RunDir
+from scratchformer.training.trainer import TrainConfig, Trainer
+
+SUBWORD_TRAIN_TEXTS = 25000  # BPE learns its merges from at most this many training reviews
+
+
+@dataclass
+class TokenizerConfig:
+    """How reviews become token ids."""
+
+    kind: str = "word"
+    """word (lowercased words and punctuation) or bpe (byte-level subwords)."""
+    vocab_size: int = 30000
+    """Vocabulary size, special tokens included."""
+
+    def __post_init__(self):
+        if self.kind not in ("word", "bpe"):
+            raise ValueError(f"tokenizer kind must be 'word' or 'bpe', got {self.kind!r}")
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be at least 3, got {self.vocab_size}")
+
+
+def default_train() -> TrainConfig:
+    return TrainConfig(max_steps=1000, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=50,
+                       weight_decay=0.1, eval_interval=0, eval_batches=10, progress=False, seed=0)
+
+
+@dataclass
+class ClassifierRunConfig:
+    """A whole classifier run: what the configs/imdb*.yaml presets describe."""
+
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    train: TrainConfig = field(default_factory=default_train)
+    data: IMDbConfig = field(default_factory=IMDbConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    time_budget_s: float = 0.0
+    """Stop training after this many seconds even if max_steps is not reached; 0 means no limit."""
+    eval_batch_size: int = 128
+    """Reviews per batch when measuring accuracy."""
+    final_test: bool = False
+    """Read the test split and report test accuracy at the end (a final evaluation only)."""
+    out_dir: str = "runs"
+    """Folder that holds run folders."""
+    name: str | None = None
+    """Run folder name; None makes one from the time. An existing run is never overwritten."""
+    save: bool = True
+    """Write a run folder with the checkpoint (the ablation turns this off)."""
+
+    def __post_init__(self):
+        if self.time_budget_s < 0:
+            raise ValueError(f"time_budget_s must be >= 0, got {self.time_budget_s}")
+        if self.eval_batch_size < 1:
+            raise ValueError(f"eval_batch_size must be at least 1, got {self.eval_batch_size}")
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def build_tokenizer(cfg: TokenizerConfig, train_texts: list[str]):
+    """Train the tokenizer on the training split only (never on validation or test text)."""
+    if cfg.kind == "bpe":
+        return TOKENIZERS["bpe"].train(train_texts[:SUBWORD_TRAIN_TEXTS], vocab_size=cfg.vocab_size, fast=True)
+    return TOKENIZERS["word"].train(train_texts, vocab_size=cfg.vocab_size)
+
+
+def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=None):
+    """(tokenizer, ClassificationData, imdb) for a run. Pass `imdb`/`tokenizer` to reuse them across runs."""
+    if imdb is None:
+        imdb = load_imdb(cfg.data, final_test=cfg.final_test)
+        for note in imdb.notes:
+            print(f"note: {note}")
+    if tokenizer is None:
+        tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
+    splits = [s for s in ("train", "val", "test") if s in imdb.splits]
+    ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
+    labels = {s: imdb[s].labels for s in splits}
+    return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=0), imdb
+
+
+def model_config_for(cfg: ClassifierRunConfig, tokenizer) -> ClassifierConfig:
+    """The model config with vocab_size from the tokenizer and context_len from the truncation length."""
+    extra = 1 if cfg.model.pooling == "cls" else 0
+    return dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size,
+                               context_len=max(cfg.model.context_len, cfg.batching.max_len + extra))
+
+
+# --------------------------------------------------------------------------------------------
+# training and evaluation
+
+
+@torch.no_grad()
+def accuracy(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> float:
+    """Fraction of the split's reviews whose most likely label is right."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for _, (tokens, labels, mask) in data.in_order(split, batch_size):
+        logits, _ = model(tokens.to(device), padding_mask=mask.to(device))
+        correct += (logits.argmax(-1).cpu() == labels).sum().item()
+    return correct / max(1, len(data.ids[split]))
+
+
+def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 25) -> dict:
+    """trainer.fit() in chunks of steps, stopping early once time_budget_s has passed (0: no limit)."""
+    start = time.perf_counter()
+    result: dict = {}
+    while trainer.step < trainer.cfg.max_steps:
+        result = trainer.fit(until=trainer.step + chunk)
+        if time_budget_s and time.perf_counter() - start > time_budget_s:
+            break
+    return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}
+
+
+def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
+                     run_config: dict | None = None) -> tuple[Classifier, dict]:
+    """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}."""
+    model_cfg = model_config_for(cfg, tokenizer)
+    torch.manual_seed(cfg.train.seed)
+    model = Classifier(model_cfg)
+    folder = run_folder(cfg) if cfg.save else None
+    run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
+    run_config["model"] = dataclasses.asdict(model_cfg)
+    trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
+                      model_kind="classifier")
+    if folder is not None:
+        trainer.run_dir.write_start(run_config, str(trainer.device))
+    fit = fit_within_budget(trainer, cfg.time_budget_s)
+    result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
+              "val_loss": fit.get("val_loss"), "val_acc": accuracy(model, data, "val", cfg.eval_batch_size)}
+    if cfg.final_test:
+        result["test_acc"] = accuracy(model, data, "test", cfg.eval_batch_size)
+    if folder is not None:
+        trainer.save()
+        (folder / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+        result["run"] = str(folder)
+    return model.eval(), result
+
+
+def run_folder(cfg: ClassifierRunConfig) -> Path:
+    """Where this run writes; refuses to reuse a folder that already holds a run."""
+    name = cfg.name or time.strftime("imdb-%Y%m%d-%H%M%S")
+    path = Path(cfg.out_dir) / name
+    if (path / "checkpoint.pt").exists():
+        raise UserError(f"run folder {path} already holds a run; pick another --name")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# using a trained classifier
+
+
+def load_classifier(path: str | Path, device: str = "cpu"):
+    """(model, tokenizer, batching config) from a classifier run folder or checkpoint file."""
+    state = load_checkpoint(path, map_location=device)
+    if state.get("kind") != "classifier":
+        raise UserError(f"{path} holds a {state.get('kind')!r} model, not a classifier; "
+                        "give a run folder made by `scratchformer train-classifier`")
+    try:
+        model = Classifier(ClassifierConfig(**state["model_config"]))
+        batching = BatchingConfig(**state.get("run_config", {}).get("batching", {}))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"checkpoint {path} holds an invalid classifier config ({e})") from None
+    load_weights(model, state["model"], source=f"checkpoint {path}")
+    if state.get("tokenizer") is None:
+        raise UserError(f"checkpoint {path} has no tokenizer, so it cannot read text")
+    return model.to(device).eval(), tokenizer_from_dict(state["tokenizer"]), batching
+
+
+@torch.no_grad()
+def classify(model: Classifier, tokenizer, text: str, batching: BatchingConfig) -> tuple[str, float]:
+    """(label, probability of that label) for one review. Any text works: empty, long, non-ASCII."""
+    ids = tokenizer.encode(text)
+    # - cut to what the model reads, the same way as in training
+    ids = truncate(ids, min(batching.max_len, model.config.max_tokens), batching.truncate)
+    tokens, mask = pad_batch([ids])  # (1, T) each
+    logits, _ = model(tokens, padding_mask=mask)
+    probs = logits.softmax(-1)[0]  # (K,)
+    k = int(probs.argmax())
+    return LABELS[k], float(probs[k])
