@@ -1,17 +1,22 @@
-"""The training loop, written out (course week 4-5).
+"""The training loop, written out (course weeks 4-5).
 
 One step:
   for each of grad_accum micro-batches:  loss = model(*batch)[1] / grad_accum;  loss.backward()
-  clip the gradient norm;  set the scheduled learning rate;  optimizer.step();  zero the gradients
+  (fp16: scale the loss, then unscale the gradients)
+  stop or skip on a NaN/inf loss or gradient;  clip the gradient norm
+  set the scheduled learning rate;  optimizer.step();  zero the gradients
 
-Around it: periodic validation (nats and bits per character), logging to the run folder,
-atomic checkpoints, and exact resume. Works with any model whose forward is
-`model(*batch) -> (logits, loss)` and any data object with
+Around it: periodic validation (nats and bits per character), logging to the run folder and
+optional trackers (tracking.py), gradient statistics every stats_interval steps (grad_stats.py),
+several processes under torchrun (distributed.py), a clean stop on Ctrl-C or SIGTERM with a
+checkpoint (interrupt.py), atomic checkpoints and exact resume. Works with any model whose forward
+is `model(*batch) -> (logits, loss)` and any data object with
 `batch(split, batch_size, generator) -> tuple of tensors`.
 
 Exact resume: a checkpoint stores the weights, the optimizer moments, the step, the state of
-the generator that draws training batches, and the global RNG state (dropout). Validation
-draws from its own generator, reseeded each time, so it never disturbs the training stream.
+the generator that draws training batches, the global RNG state (dropout) and the fp16 loss
+scale. Validation draws from its own generator, reseeded each time, so it never disturbs the
+training stream.
 """
 
 from __future__ import annotations
@@ -26,22 +31,27 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from scratchformer.errors import UserError
+from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
+from scratchformer.training.grad_stats import GradStats, check_finite
+from scratchformer.training.interrupt import StopSignal
 from scratchformer.training.optim import build_optimizer
 from scratchformer.training.run_dir import RunDir
 from scratchformer.training.schedules import SCHEDULES, get_schedule
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+ON_NAN = ("stop", "skip")
 
 
 @dataclass
 class TrainConfig:
-    """How to train: optimiser, schedule, batch, precision, evaluation and checkpoints."""
+    """How to train: optimiser, schedule, batch, precision, evaluation, statistics and checkpoints."""
 
     max_steps: int = 2000
     """Optimizer steps in the whole run."""
     batch_size: int = 12
-    """Sequences per micro-batch."""
+    """Sequences per micro-batch (under torchrun: over all processes together)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step (the effective batch is batch_size * grad_accum)."""
     lr: float = 1e-3
@@ -66,6 +76,17 @@ class TrainConfig:
     """Batches per validation."""
     log_interval: int = 10
     """Log training metrics every this many steps."""
+    stats_interval: int = 50
+    """Log gradient statistics (per-layer gradient norms, update/weight ratios, clipping rate,
+    noise scale) every this many steps; 0 turns them off."""
+    on_nan: str = "stop"
+    """What a NaN or inf loss or gradient does: 'stop' the run with a message, or 'skip' the step."""
+    track: str = "none"
+    """Trackers besides metrics.jsonl: 'none', 'wandb', 'tensorboard' or 'wandb,tensorboard'."""
+    wandb_project: str = "scratchformer"
+    """Weights & Biases project name (with track='wandb'; WANDB_MODE=offline needs no network)."""
+    parallel: str = "ddp"
+    """Under torchrun: 'ddp' (a model copy per process) or 'fsdp' (weights sharded across processes)."""
     checkpoint_interval: int = 0
     """Write a checkpoint every this many steps (and always at the end); 0 only at the end."""
     seed: int = 1337
@@ -73,7 +94,8 @@ class TrainConfig:
     device: str = "auto"
     """cpu, cuda, cuda:N, mps, or auto (cuda when available)."""
     dtype: str = "auto"
-    """float32, bfloat16 or float16 autocast; auto is bfloat16 on a GPU that supports it, else float32."""
+    """float32, bfloat16 or float16 autocast (float16 adds a gradient scaler); auto is bfloat16 on a
+    GPU that supports it, else float32."""
     compile: bool | None = None
     """torch.compile the model; None means on for GPUs, off for CPUs."""
     progress: bool = True
@@ -83,7 +105,7 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "eval_batches", "log_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_interval", "checkpoint_interval"):
+        for name in ("warmup_steps", "eval_interval", "checkpoint_interval", "stats_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.min_lr < 0:
@@ -94,6 +116,11 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
         if self.dtype not in (*DTYPES, "auto"):
             raise ValueError(f"dtype must be one of {[*DTYPES, 'auto']}, got {self.dtype!r}")
+        if self.on_nan not in ON_NAN:
+            raise ValueError(f"on_nan must be one of {list(ON_NAN)}, got {self.on_nan!r}")
+        if self.parallel not in distributed.STRATEGIES:
+            raise ValueError(f"parallel must be one of {list(distributed.STRATEGIES)}, got {self.parallel!r}")
+        tracking.parse_track(self.track)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -118,17 +145,30 @@ class Trainer:
         self.tokenizer = tokenizer
         self.run_config = run_config or {}
         self.model_kind = model_kind
-        self.device = resolve_device(cfg.device)
+        tracking.check_available(cfg.track)
+        # - under torchrun: join the other processes; each gets its device and dropout seed
+        self.dist = distributed.from_env(cfg.parallel)
+        distributed.check_batch(cfg.batch_size, self.dist)
+        self.device = distributed.setup(self.dist, resolve_device(cfg.device))
+        if self.dist.rank > 0:
+            torch.manual_seed(cfg.seed + self.dist.rank)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
         self.model = model.to(self.device)
+        self.wrapped = distributed.wrap(self.model, self.dist, self.device)  # DDP, FSDP, or the model
         self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
         self.schedule = get_schedule(cfg.schedule)
+        # - float16 overflows easily: scale the loss up, and the gradients back down (skip on inf)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
         # - training batches come from their own generator, so its state can be checkpointed
         self.batch_generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
+        self.skipped_steps = 0
         compile_model = cfg.compile if cfg.compile is not None else self.device.type == "cuda"
-        self.forward_model = torch.compile(self.model) if compile_model else self.model
-        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.forward_model = torch.compile(self.wrapped) if compile_model else self.wrapped
+        self.stats = GradStats(self.model, cfg.grad_clip) if cfg.stats_interval else None
+        # - only rank 0 writes the run folder and talks to trackers
+        self.run_dir = RunDir(run_dir) if run_dir is not None and self.dist.is_main else None
+        self.trackers: list[tracking.Tracker] = []
         self.history: list[dict] = []  # every logged record, also written to metrics.jsonl
 
     # ----------------------------------------------------------------------------------------
@@ -142,32 +182,73 @@ class Trainer:
     def to_device(self, batch) -> tuple:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
+    def next_batch(self) -> tuple:
+        """The next training micro-batch (under torchrun: this rank's rows of it)."""
+        batch = self.data.batch("train", self.cfg.batch_size, self.batch_generator)
+        return self.to_device(distributed.shard(batch, self.dist))
+
     def lr_at(self, step: int) -> float:
         c = self.cfg
         return self.schedule(step, max_steps=c.max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
 
     def train_step(self) -> dict:
-        """One optimizer step over grad_accum micro-batches; returns loss, grad norm, lr, tokens."""
-        cfg = self.cfg
+        """One optimizer step over grad_accum micro-batches; returns loss, grad norm, lr, tokens
+        (and 'stats' on a statistics step, 'skipped' when a NaN/inf step was skipped)."""
+        cfg, accum = self.cfg, self.cfg.grad_accum
+        stats_step = self.stats is not None and (self.step + 1) % cfg.stats_interval == 0
         self.model.train()
-        total_loss, tokens = 0.0, 0
-        for _ in range(cfg.grad_accum):
-            batch = self.to_device(self.data.batch("train", cfg.batch_size, self.batch_generator))
-            with self.autocast():
-                _, loss = self.forward_model(*batch)
-            # - dividing by grad_accum makes the summed gradient the mean over the big batch
-            (loss / cfg.grad_accum).backward()
-            total_loss += loss.item() / cfg.grad_accum
-            tokens += batch[0].numel()
+        total_loss, tokens, first_sq = 0.0, 0, None
+        for i in range(accum):
+            batch = self.next_batch()
+            # - under torchrun, gradients are averaged across processes on the last micro-batch only
+            with distributed.sync_gradients(self.wrapped, self.dist, sync=i == accum - 1):
+                with self.autocast():
+                    _, loss = self.forward_model(*batch)
+                # - dividing by grad_accum makes the summed gradient the mean over the big batch
+                loss = loss / accum
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+            total_loss += loss.item()
+            tokens += batch[0].numel() * self.dist.world_size
+            if stats_step and i == 0 and accum > 1:
+                # - one micro-batch's gradient: the small-batch sample for the noise scale
+                first_sq = self.stats.grad_sq_norm() * (accum / self.loss_scale()) ** 2
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        layer_norms = self.stats.layer_grad_norms() if stats_step else {}
         # - clip the global gradient norm (max_norm=inf just measures it)
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))
+        grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf")))
         lr = self.lr_at(self.step)
+        out = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "tokens": tokens}
+        # - a NaN/inf never reaches the weights: stop (an error) or skip this step
+        #   (with fp16 the gradient scaler itself skips steps whose gradients overflowed)
+        if not check_finite(total_loss, grad_norm, self.step, cfg.on_nan, check_grad=self.scaler is None):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.skipped_steps += 1
+            return {**out, "skipped": True}
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.optimizer.step()
+        if stats_step:
+            self.stats.before_update()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return {"loss": total_loss, "grad_norm": float(grad_norm), "lr": lr, "tokens": tokens}
+        if self.stats is not None:
+            self.stats.count_clip(grad_norm)
+        if stats_step:
+            out["stats"] = {**layer_norms, **self.stats.update_ratios(), **self.stats.clip_fraction()}
+            if first_sq is not None:
+                b_small = cfg.batch_size // self.dist.world_size
+                self.stats.noise.update(first_sq, b_small, grad_norm ** 2, cfg.batch_size * accum)
+                out["stats"]["noise_scale"] = self.stats.noise.value
+        return out
+
+    def loss_scale(self) -> float:
+        return self.scaler.get_scale() if self.scaler is not None else 1.0
 
     # ----------------------------------------------------------------------------------------
     # validation
@@ -193,13 +274,16 @@ class Trainer:
     # checkpoints
 
     def state(self) -> dict:
+        model_state, optimizer_state = distributed.state_dicts(self.model, self.optimizer, self.dist)
         return {
             "kind": self.model_kind,
-            "model": unwrap(self.model).state_dict(),
+            "model": model_state,
             "model_config": asdict(unwrap(self.model).config) if hasattr(unwrap(self.model), "config") else {},
             "tokenizer": self.tokenizer.to_dict() if self.tokenizer is not None else None,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
+            "skipped_steps": self.skipped_steps,
             "train_config": asdict(self.cfg),
             "run_config": self.run_config,
             "rng": {
@@ -210,22 +294,47 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        if self.run_dir is None:
+        """Write the checkpoint (rank 0 only; under FSDP every rank must call this)."""
+        if self.run_dir is None and not (self.dist.enabled and self.dist.strategy == "fsdp"):
             return None
-        return save_checkpoint(self.run_dir.checkpoint, self.state())
+        state = self.state()
+        return save_checkpoint(self.run_dir.checkpoint, state) if self.run_dir is not None else None
 
     def resume(self, path: str | Path) -> None:
         """Continue exactly where the checkpoint left off."""
         state = load_checkpoint(path, map_location=self.device)
-        load_weights(self.model, state["model"], source=f"checkpoint {path}")
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.check_same_model(state, path)
+        if self.dist.enabled and self.dist.strategy == "fsdp":
+            distributed.load_sharded(self.model, self.optimizer, state["model"], state["optimizer"])
+        else:
+            load_weights(self.model, state["model"], source=f"checkpoint {path}")
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
         self.batch_generator.set_state(state["rng"]["batch"].cpu())
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if torch.cuda.is_available() and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        if self.dist.rank == 0:
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if torch.cuda.is_available() and state["rng"]["cuda"]:
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         if self.run_dir is not None:
             self.run_dir.truncate_metrics(self.step)
+
+    def check_same_model(self, state: dict, path) -> None:
+        """A checkpoint of another kind of model, or another shape, cannot be resumed here."""
+        kind = state.get("kind", "gpt")
+        if kind != self.model_kind:
+            raise UserError(f"--resume {path} is a run of a {kind!r} model, but this run trains a "
+                            f"{self.model_kind!r} model; resume a run of the same model or start a new one")
+        config = getattr(unwrap(self.model), "config", None)
+        saved = state.get("model_config") or {}
+        if config is not None and saved:
+            differ = [k for k, v in asdict(config).items() if k in saved and saved[k] != v]
+            if differ:
+                k = differ[0]
+                raise UserError(f"--resume {path} was trained with a different model ({k} = {saved[k]!r} there, "
+                                f"{getattr(config, k)!r} here); use the run's own model config")
 
     # ----------------------------------------------------------------------------------------
     # the loop
@@ -234,35 +343,70 @@ class Trainer:
         self.history.append(record)
         if self.run_dir is not None:
             self.run_dir.log(record)
+        for tracker in self.trackers:
+            tracker.log(record)
 
     def fit(self, until: int | None = None) -> dict:
-        """Train to max_steps (or stop early at step `until`), validating and checkpointing."""
+        """Train to max_steps (or stop early at step `until`), validating and checkpointing.
+
+        Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and returns with
+        result['interrupted'] set to the signal's name."""
         cfg = self.cfg
         stop = min(cfg.max_steps, until) if until is not None else cfg.max_steps
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress, unit="step",
-                   dynamic_ncols=True)
+        if self.dist.is_main:
+            self.trackers = tracking.build_trackers(
+                cfg.track, self.run_dir.path if self.run_dir else None, self.run_config or asdict(cfg),
+                cfg.wandb_project, self.run_dir.path.name if self.run_dir else None)
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress or not self.dist.is_main,
+                   unit="step", dynamic_ncols=True)
         start_time, window_tokens, window_start = time.perf_counter(), 0, time.perf_counter()
         last_eval: dict = {}
-        while self.step < stop:
-            out = self.train_step()
-            window_tokens += out["tokens"]
-            step = self.step
-            if step % cfg.log_interval == 0 or step == stop:
-                now = time.perf_counter()
-                tokens_per_s = window_tokens / max(now - window_start, 1e-9)
-                window_tokens, window_start = 0, now
-                record = {"step": step, "loss": out["loss"], "lr": out["lr"], "grad_norm": out["grad_norm"],
-                          "tokens_per_s": tokens_per_s, "elapsed_s": now - start_time}
-                self.log(record)
-                bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}")
-            is_last = step == cfg.max_steps
-            if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
-                last_eval = self.evaluate()
-                self.log({"step": step, **last_eval, "elapsed_s": time.perf_counter() - start_time})
-                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
-            if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and not is_last:
-                self.save()
-            bar.update(1)
-        bar.close()
-        self.save()
-        return {"step": self.step, "elapsed_s": time.perf_counter() - start_time, **last_eval}
+        interrupted = None
+        try:
+            with StopSignal() as signal:
+                while self.step < stop:
+                    out = self.train_step()
+                    window_tokens += out["tokens"]
+                    step = self.step
+                    if out.get("skipped"):
+                        bar.write(f"step {step}: skipped, the loss or gradient is NaN/inf "
+                                  f"({self.skipped_steps} skipped so far)")
+                    if step % cfg.log_interval == 0 or step == stop or "stats" in out:
+                        now = time.perf_counter()
+                        tokens_per_s = window_tokens / max(now - window_start, 1e-9)
+                        window_tokens, window_start = 0, now
+                        # - under torchrun, report the loss averaged over all processes
+                        loss = distributed.mean(out["loss"], self.dist)
+                        record = {"step": step, "loss": loss, "lr": out["lr"], "grad_norm": out["grad_norm"],
+                                  "tokens_per_s": tokens_per_s, "elapsed_s": now - start_time,
+                                  **out.get("stats", {})}
+                        self.log(record)
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+                    is_last = step == cfg.max_steps
+                    if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
+                        last_eval = self.evaluate()
+                        self.log({"step": step, **last_eval, "elapsed_s": time.perf_counter() - start_time})
+                        bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
+                    if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and not is_last:
+                        self.save()
+                    bar.update(1)
+                    # - a signal (on any process) stops every process after the same step
+                    if distributed.any_rank(signal.received is not None, self.dist):
+                        interrupted = signal.received or "a signal on another process"
+                        break
+            bar.close()
+            path = self.save()
+        finally:
+            for tracker in self.trackers:
+                tracker.close()
+            self.trackers = []
+        result = {"step": self.step, "elapsed_s": time.perf_counter() - start_time, **last_eval}
+        if self.skipped_steps:
+            result["skipped_steps"] = self.skipped_steps
+        if interrupted is not None:
+            result["interrupted"] = interrupted
+            if self.dist.is_main:
+                where = f"checkpoint written to {path}; continue with --resume {path.parent}" if path \
+                    else "no run folder, so no checkpoint"
+                print(f"{interrupted} at step {self.step}: {where}", flush=True)
+        return result

@@ -1,0 +1,156 @@
+"""The Trainer's toolkit behaviour (issue 4): exact resume, accumulation, NaN, fp16, resume checks."""
+
+import math
+
+import pytest
+import torch
+from toolkit_helpers import ClassifierData, TinyClassifier, one_thread, pattern_data, tiny_cfg, tiny_gpt  # noqa: F401
+from torch import nn
+
+from scratchformer.errors import UserError
+from scratchformer.training.checkpoint import load_checkpoint
+from scratchformer.training.grad_stats import NonFiniteError
+from scratchformer.training.trainer import TrainConfig, Trainer
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_is_exact_with_stats_and_accumulation(tmp_path):
+    data = pattern_data()
+    cfg = tiny_cfg(max_steps=6, grad_accum=2, stats_interval=2)
+    full = Trainer(tiny_gpt(dropout=0.1), cfg, data)
+    full.fit()
+    first = Trainer(tiny_gpt(dropout=0.1), cfg, data, run_dir=tmp_path / "run")
+    first.fit(until=3)
+    second = Trainer(tiny_gpt(seed=5, dropout=0.1), cfg, data, run_dir=tmp_path / "run")
+    second.resume(tmp_path / "run")
+    second.fit()
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, second.model.state_dict()[k]), k
+    losses = [r["loss"] for r in full.history if "loss" in r]
+    resumed = [r["loss"] for r in first.history + second.history if "loss" in r]
+    assert losses == resumed
+
+
+def test_accumulation_matches_the_large_batch():
+    data = pattern_data()
+    big = Trainer(tiny_gpt(), tiny_cfg(max_steps=3, batch_size=8, grad_accum=1), data)
+    small = Trainer(tiny_gpt(), tiny_cfg(max_steps=3, batch_size=4, grad_accum=2), data)
+    big.fit()
+    small.fit()
+    for k, v in big.model.state_dict().items():
+        torch.testing.assert_close(small.model.state_dict()[k], v, rtol=1e-3, atol=1e-5)
+    big_losses = [r["loss"] for r in big.history if "loss" in r]
+    assert big_losses == pytest.approx([r["loss"] for r in small.history if "loss" in r], rel=1e-5)
+
+
+class NaNAt(nn.Module):
+    """Wraps a model and returns a NaN loss from training step `bad_step` on (or while `poison`)."""
+
+    def __init__(self, model, bad_step=None):
+        super().__init__()
+        self.model, self.bad_step, self.calls, self.poison = model, bad_step, 0, False
+
+    def forward(self, *batch):
+        logits, loss = self.model(*batch)
+        if self.training:
+            self.calls += 1
+        bad = self.poison or (self.training and self.calls == self.bad_step)
+        return logits, loss * float("nan") if bad else loss
+
+
+def test_nan_stops_the_run_with_a_message():
+    trainer = Trainer(NaNAt(tiny_gpt(), bad_step=3), tiny_cfg(max_steps=5), pattern_data())
+    with pytest.raises(NonFiniteError, match="loss is nan at step 3"):
+        trainer.fit()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert trainer.step == 2
+
+
+def test_nan_step_is_skipped_and_weights_stay_finite(capsys):
+    model = NaNAt(tiny_gpt())
+    trainer = Trainer(model, tiny_cfg(max_steps=2, on_nan="skip"), pattern_data())
+    trainer.fit()
+    before = weights(model)
+    model.poison = True
+    out = trainer.train_step()
+    assert out["skipped"] and math.isnan(out["loss"])
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # not stepped
+    model.poison = False
+    trainer.train_step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert trainer.skipped_steps == 1
+
+
+def test_gradient_statistics_are_logged_at_the_interval():
+    trainer = Trainer(tiny_gpt(n_layers=2), tiny_cfg(max_steps=6, stats_interval=3, grad_accum=2, grad_clip=0.05),
+                      pattern_data())
+    trainer.fit()
+    stats = [r for r in trainer.history if "clip_frac" in r]
+    assert [r["step"] for r in stats] == [3, 6]
+    record = stats[-1]
+    assert {"grad_norm/blocks.0", "grad_norm/blocks.1", "grad_norm/tok_emb", "update_ratio/blocks.1"} <= set(record)
+    assert record["clip_frac"] == 1.0  # a clip of 0.05 cuts every gradient
+    # - per-layer norms combine to the global norm (before clipping)
+    layer = [v for k, v in record.items() if k.startswith("grad_norm/")]
+    assert math.sqrt(sum(v * v for v in layer)) == pytest.approx(record["grad_norm"], rel=1e-4)
+    assert 0 < record["update_ratio/blocks.0"] < 1
+    assert "noise_scale" in record
+
+
+def test_fp16_uses_a_gradient_scaler_and_resumes_it(tmp_path):
+    cfg = tiny_cfg(max_steps=4, dtype="float16")
+    trainer = Trainer(tiny_gpt(), cfg, pattern_data(), run_dir=tmp_path / "run")
+    assert trainer.scaler is not None
+    trainer.fit()
+    state = load_checkpoint(tmp_path / "run")
+    assert state["scaler"]["scale"] > 0
+    again = Trainer(tiny_gpt(), cfg, pattern_data())
+    again.resume(tmp_path / "run")
+    assert again.scaler.get_scale() == trainer.scaler.get_scale()
+
+
+def test_works_with_a_classifier():
+    trainer = Trainer(TinyClassifier(), tiny_cfg(max_steps=60, lr=3e-2, stats_interval=10), ClassifierData(),
+                      model_kind="classifier")
+    first = trainer.evaluate()["val_loss"]
+    trainer.fit()
+    assert trainer.evaluate()["val_loss"] < first - 0.1
+
+
+def test_resume_from_another_model_is_a_clear_error(tmp_path):
+    Trainer(TinyClassifier(), tiny_cfg(max_steps=1), ClassifierData(), run_dir=tmp_path / "cls",
+            model_kind="classifier").fit()
+    with pytest.raises(UserError, match="'classifier' model, but this run trains a 'gpt'"):
+        Trainer(tiny_gpt(), tiny_cfg(), pattern_data()).resume(tmp_path / "cls")
+    Trainer(tiny_gpt(), tiny_cfg(max_steps=1), pattern_data(), run_dir=tmp_path / "gpt").fit()
+    with pytest.raises(UserError, match="different model \\(d_model = 32 there, 48 here\\)"):
+        Trainer(tiny_gpt(d_model=48), tiny_cfg(), pattern_data()).resume(tmp_path / "gpt")
+
+
+@pytest.mark.parametrize("field", ["batch_size", "grad_accum"])
+def test_zero_batch_or_accumulation_is_rejected(field):
+    with pytest.raises(ValueError, match=f"{field} must be at least 1, got 0"):
+        TrainConfig(**{field: 0})
+
+
+def test_bad_on_nan_and_tracker_names_are_rejected():
+    with pytest.raises(ValueError, match="on_nan must be one of"):
+        TrainConfig(on_nan="ignore")
+    with pytest.raises(ValueError, match="unknown tracker 'mlflow'"):
+        TrainConfig(track="mlflow")
+
+
+def test_checkpoint_of_a_compiled_model_loads_into_a_plain_one(tmp_path):
+    # - torch.compile wraps lazily (it compiles on the first call, which takes minutes on a busy
+    #   CPU), so the wrapper and its `_orig_mod.` names exist without compiling
+    trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=1, compile=True), pattern_data(), run_dir=tmp_path / "run")
+    assert any(k.startswith("_orig_mod.") for k in trainer.forward_model.state_dict())
+    trainer.save()
+    state = load_checkpoint(tmp_path / "run")
+    assert not any(k.startswith(("_orig_mod.", "module.")) for k in state["model"])
+    plain = tiny_gpt(seed=3)
+    plain.load_state_dict(state["model"])
+    assert torch.equal(plain.tok_emb.weight, trainer.model.tok_emb.weight)

@@ -1,0 +1,68 @@
+"""Tiny models and data shared by the training-toolkit tests (issue 4); CPU only, seconds each."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from scratchformer.data.lm_data import LMData
+from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.training.trainer import TrainConfig
+
+VOCAB, CONTEXT = 16, 16
+
+
+def pattern_data(n: int = 4000, noise: float = 0.2, seed: int = 0) -> LMData:
+    """A counting sequence 0, 1, ..., 15, 0, 1, ... with a fraction of random tokens: learnable, not trivial."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.arange(VOCAB).repeat(n // VOCAB)
+    random = torch.randint(0, VOCAB, base.shape, generator=g)
+    tokens = torch.where(torch.rand(base.shape, generator=g) < noise, random, base)
+    return LMData({"train": tokens, "val": tokens[: n // 5]}, CONTEXT)
+
+
+def tiny_gpt(seed: int = 0, **overrides) -> GPT:
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=VOCAB, context_len=CONTEXT, d_model=32, n_heads=2, n_layers=1, dropout=0.0)
+    return GPT(GPTConfig(**{**cfg, **overrides}))
+
+
+def tiny_cfg(**overrides) -> TrainConfig:
+    cfg = dict(max_steps=8, batch_size=8, lr=3e-3, warmup_steps=2, eval_interval=0, eval_batches=2,
+               log_interval=1, stats_interval=0, progress=False, device="cpu", compile=False)
+    return TrainConfig(**{**cfg, **overrides})
+
+
+class TinyClassifier(nn.Module):
+    """The classifier interface: model(tokens, labels, padding_mask) -> (logits, loss)."""
+
+    def __init__(self, vocab: int = VOCAB, d: int = 16, classes: int = 2):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, tokens, labels, padding_mask):
+        x = self.emb(tokens) * padding_mask[..., None]  # (B, T, C)
+        x = x.sum(1) / padding_mask.sum(1, keepdim=True).clamp_min(1)  # (B, C)
+        logits = self.head(x)  # (B, classes)
+        return logits, nn.functional.cross_entropy(logits, labels)
+
+
+class ClassifierData:
+    """Label 1 when token 3 occurs in the sequence: learnable by a bag of embeddings."""
+
+    def batch(self, split, B, generator):
+        tokens = torch.randint(0, VOCAB, (B, 12), generator=generator)
+        mask = torch.ones(B, 12, dtype=torch.bool)
+        labels = (tokens == 3).any(1).long()
+        return tokens, labels, mask
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread per test: tiny models on a shared CPU run several times faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
