@@ -81,7 +81,10 @@ def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig) -> Iterator[t
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else int(torch.randint(2**62, ()).item()))
     context_len = model.config.context_len
-    cache = model.new_cache(idx.size(0)) if cfg.use_cache else None
+    # - the cache needs room for the visible prompt plus the new tokens, at most context_len
+    #   (allocating all of a long context, e.g. SmolLM2's 8192, would cost more than a short generation)
+    cache_len = min(context_len, idx.size(1) + cfg.max_new_tokens)
+    cache = model.new_cache(idx.size(0), cache_len) if cfg.use_cache else None
     try:
         for step in range(cfg.max_new_tokens):
             window = idx[:, -context_len:]  # (B, <= context_len)
