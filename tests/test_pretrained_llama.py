@@ -1,0 +1,79 @@
+"""Llama-style weights (Hugging Face safetensors) in the project's GPT: logits equal transformers'.
+
+Tiny random Llama models (RMSNorm, RoPE, SwiGLU, grouped-query attention) are built with
+transformers and saved to a temporary folder, the layout of a hub download of SmolLM2.
+"""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+transformers = pytest.importorskip("transformers")
+
+from scratchformer.errors import UserError  # noqa: E402
+from scratchformer.models.generate import SamplingConfig, generate  # noqa: E402
+from scratchformer.models.pretrained import from_pretrained  # noqa: E402
+
+SHAPES = {
+    # SmolLM2's proportions, shrunk: 9 query heads share 3 key/value heads, tied embeddings
+    "gqa-tied": dict(hidden_size=36, num_attention_heads=9, num_key_value_heads=3, intermediate_size=64,
+                     num_hidden_layers=2, vocab_size=97, tie_word_embeddings=True, rope_theta=100000.0),
+    "mha-untied": dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=4, intermediate_size=48,
+                       num_hidden_layers=3, vocab_size=61, tie_word_embeddings=False, rms_norm_eps=1e-5),
+    "one-kv-head": dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=1, intermediate_size=80,
+                        num_hidden_layers=1, vocab_size=50, tie_word_embeddings=True),
+}
+
+
+def tiny_llama(folder, seed=0, **shape):
+    torch.manual_seed(seed)
+    cfg = transformers.LlamaConfig(max_position_embeddings=64, **shape)
+    hf = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():  # norm weights away from 1, so a missing norm cannot hide
+        for name, p in hf.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                p.add_(0.2 * torch.randn_like(p))
+    hf.save_pretrained(folder)
+    return hf
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_logits_equal_hugging_face(tmp_path, shape):
+    hf = tiny_llama(tmp_path, **SHAPES[shape])
+    model, _ = from_pretrained(tmp_path)
+    cfg = model.config
+    assert (cfg.norm, cfg.position, cfg.mlp, cfg.bias) == ("rmsnorm", "rope", "swiglu", False)
+    assert cfg.n_kv_heads == SHAPES[shape]["num_key_value_heads"]
+    assert (model.lm_head.weight is model.tok_emb.weight) == SHAPES[shape]["tie_word_embeddings"]
+    idx = torch.randint(0, cfg.vocab_size, (2, 19), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        theirs = hf(idx).logits
+        ours, _ = model(idx)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", ["gqa-tied", "mha-untied"])
+def test_greedy_continuation_equals_hugging_face(tmp_path, shape):
+    hf = tiny_llama(tmp_path, seed=5, **SHAPES[shape])
+    model, _ = from_pretrained(tmp_path)
+    prompt = torch.tensor([[3, 1, 4, 1, 5, 9]])
+    n = 12
+    theirs = hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                         pad_token_id=0, eos_token_id=None)
+    for use_cache in (True, False):
+        ours = generate(model, prompt, SamplingConfig(max_new_tokens=n, temperature=0, use_cache=use_cache))
+        assert ours.tolist() == theirs.tolist(), f"use_cache={use_cache}"
+
+
+def test_unsupported_variants_are_user_errors(tmp_path):
+    tiny_llama(tmp_path, **SHAPES["one-kv-head"])
+    import json
+
+    config = json.loads((tmp_path / "config.json").read_text())
+    for change in ({"hidden_act": "gelu"}, {"attention_bias": True},
+                   {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, {"model_type": "mistral"}):
+        (tmp_path / "config.json").write_text(json.dumps({**config, **change}))
+        with pytest.raises(UserError):
+            from_pretrained(tmp_path)
