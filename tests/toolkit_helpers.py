@@ -66,3 +66,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def worker_cfg(**overrides) -> TrainConfig:
+    """The run of tests/ddp_worker.py: a global batch of 8 in two micro-batches, statistics on."""
+    return tiny_cfg(max_steps=4, batch_size=8, grad_accum=2, stats_interval=2, **overrides)

@@ -26,6 +26,7 @@ Only rank 0 writes logs and checkpoints (the Trainer asks `is_main`).
 
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -89,8 +90,10 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
         return model
     if ctx.strategy == "ddp":
         # - buffers here are constants (RoPE tables, masks): no need to broadcast them every forward
-        return nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+        ddp = nn.parallel.DistributedDataParallel
+        no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                          inspect.signature(ddp).parameters else {"broadcast_buffers": False})  # newer torch
+        return ddp(model, device_ids=[device.index] if device.type == "cuda" else None, **no_buffer_sync)
     from torch.distributed.fsdp import fully_shard
 
     # - shard each block on its own (gathered one at a time), then the rest (embeddings, head)

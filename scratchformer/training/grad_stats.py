@@ -38,6 +38,12 @@ def check_finite(loss: float, grad_norm: float, step: int, on_nan: str, check_gr
     return False
 
 
+def norm(t: torch.Tensor) -> torch.Tensor:
+    """The 2-norm as a plain tensor (an FSDP-sharded DTensor's norm is gathered over the ranks)."""
+    n = t.detach().float().norm()
+    return n.full_tensor() if hasattr(n, "full_tensor") else n
+
+
 def layer_name(param_name: str) -> str:
     """'blocks.3.attn.q_proj.weight' -> 'blocks.3';  'tok_emb.weight' -> 'tok_emb'."""
     parts = param_name.split(".")
@@ -102,14 +108,14 @@ class GradStats:
 
     def grad_sq_norm(self) -> float:
         """|gradient|² over all parameters, as it is now (e.g. after the first micro-batch)."""
-        norms = [p.grad.detach().float().norm() for p in self.params if p.grad is not None]
+        norms = [norm(p.grad) for p in self.params if p.grad is not None]
         return float(torch.stack(norms).square().sum()) if norms else 0.0
 
     def layer_grad_norms(self) -> dict:
         """{'grad_norm/LAYER': norm}: call after backward, before clipping."""
         norms = []
         for params in self.layers.values():
-            grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+            grads = [norm(p.grad) for p in params if p.grad is not None]
             norms.append(torch.stack(grads).norm() if grads else torch.zeros(()))
         values = torch.stack(norms).tolist()  # one device sync for all layers
         return {f"grad_norm/{name}": v for name, v in zip(self.layers, values)}
@@ -125,8 +131,8 @@ class GradStats:
             delta, weight = [], []
             for p in params:
                 before = self._before[i]
-                delta.append((p.detach() - before).float().norm())
-                weight.append(before.float().norm())
+                delta.append(norm(p.detach() - before))
+                weight.append(norm(before))
                 i += 1
             ratios.append(torch.stack(delta).norm() / torch.stack(weight).norm().clamp_min(1e-12))
         self._before = None

@@ -166,6 +166,8 @@ class Trainer:
         compile_model = cfg.compile if cfg.compile is not None else self.device.type == "cuda"
         self.forward_model = torch.compile(self.wrapped) if compile_model else self.wrapped
         self.stats = GradStats(self.model, cfg.grad_clip) if cfg.stats_interval else None
+        # - the noise scale compares one micro-batch's gradient with the step's (FSDP shards the former)
+        self.measures_noise = cfg.grad_accum > 1 and not (self.dist.enabled and self.dist.strategy == "fsdp")
         # - only rank 0 writes the run folder and talks to trackers
         self.run_dir = RunDir(run_dir) if run_dir is not None and self.dist.is_main else None
         self.trackers: list[tracking.Tracker] = []
@@ -209,7 +211,7 @@ class Trainer:
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             total_loss += loss.item()
             tokens += batch[0].numel() * self.dist.world_size
-            if stats_step and i == 0 and accum > 1:
+            if stats_step and i == 0 and self.measures_noise:
                 # - one micro-batch's gradient: the small-batch sample for the noise scale
                 first_sq = self.stats.grad_sq_norm() * (accum / self.loss_scale()) ** 2
         if self.scaler is not None:
@@ -346,6 +348,11 @@ class Trainer:
         for tracker in self.trackers:
             tracker.log(record)
 
+    def say(self, message: str) -> None:
+        """Print a line above the progress bar (rank 0 only)."""
+        if self.dist.is_main:
+            tqdm.write(message)
+
     def fit(self, until: int | None = None) -> dict:
         """Train to max_steps (or stop early at step `until`), validating and checkpointing.
 
@@ -369,7 +376,7 @@ class Trainer:
                     window_tokens += out["tokens"]
                     step = self.step
                     if out.get("skipped"):
-                        bar.write(f"step {step}: skipped, the loss or gradient is NaN/inf "
+                        self.say(f"step {step}: skipped, the loss or gradient is NaN/inf "
                                   f"({self.skipped_steps} skipped so far)")
                     if step % cfg.log_interval == 0 or step == stop or "stats" in out:
                         now = time.perf_counter()
@@ -386,7 +393,7 @@ class Trainer:
                     if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
                         last_eval = self.evaluate()
                         self.log({"step": step, **last_eval, "elapsed_s": time.perf_counter() - start_time})
-                        bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
+                        self.say(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
                     if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and not is_last:
                         self.save()
                     bar.update(1)
