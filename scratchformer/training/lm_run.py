@@ -86,9 +86,13 @@ def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tu
                       run_config=run_config or {}, model_kind="gpt")
     if cfg.resume is not None:
         trainer.resume(cfg.resume)
-    else:
+    elif trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config or dataclasses.asdict(cfg), str(trainer.device))
     result = trainer.fit()
+    if result.get("interrupted"):  # issue 4: Ctrl-C / SIGTERM wrote a checkpoint; stop here cleanly
+        from scratchformer.training.interrupt import TrainingInterrupted
+
+        raise TrainingInterrupted(result["interrupted"])
     return folder, result, trainer
 
 
