@@ -71,3 +71,19 @@ def one_thread():
 def worker_cfg(**overrides) -> TrainConfig:
     """The run of tests/ddp_worker.py: a global batch of 8 in two micro-batches, statistics on."""
     return tiny_cfg(max_steps=4, batch_size=8, grad_accum=2, stats_interval=2, **overrides)
+
+
+def tiny_preset(folder, max_steps: int = 20, **train) -> str:
+    """A text corpus and a YAML preset for the command line; returns the preset's path."""
+    import yaml
+
+    corpus = folder / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question. " * 200)
+    train_cfg = dict(batch_size=8, max_steps=max_steps, warmup_steps=2, eval_interval=0, eval_batches=2,
+                     device="cpu", progress=False, stats_interval=0, **train)
+    preset = {"model": {"d_model": 32, "n_heads": 2, "n_layers": 1, "context_len": 32}, "train": train_cfg,
+              "data": {"corpus": str(corpus)}, "tokenizer": "char", "out_dir": str(folder / "runs"),
+              "sample": {"max_new_tokens": 5}}
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    return str(path)

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-classifier": ("scratchformer.cli.train_classifier", "train an IMDb sentiment classifier from a preset"),
     "classify": ("scratchformer.cli.classify", "classify the sentiment of a review with a trained classifier"),
     # issue 4: training toolkit
+    "find-lr": ("scratchformer.cli.find_lr", "learning-rate range test: suggest a learning rate and plot loss against lr"),
+    "find-batch-size": ("scratchformer.cli.find_batch_size", "largest batch that fits and the critical batch size"),
+    "plot-schedule": ("scratchformer.cli.plot_schedule", "draw learning-rate schedules into a PNG"),
+    "plot": ("scratchformer.cli.plot", "plot loss, learning rate and gradient norm of several runs into one PNG"),
     # issue 5: week-6 features
     # issue 6: pretrained weights
 }

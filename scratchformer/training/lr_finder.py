@@ -13,8 +13,8 @@ The loss of one batch is noisy, so it is smoothed (exponential moving average, b
 The sweep stops when the smoothed loss exceeds `diverge` times its best value, or is NaN.
 Two suggestions:
   steepest   where the smoothed loss falls fastest against log(lr), before its minimum
-  valley     halfway down the longest stretch over which the loss keeps falling (fastai's rule:
-             more robust than 'steepest' to the bumps of a noisy curve)
+  valley     halfway down the longest stretch over which the loss keeps falling, once it has
+             begun to fall (after fastai's rule; more robust than 'steepest' to a noisy curve)
 The model, its optimizer and the global random state are left exactly as they were.
 """
 
@@ -95,16 +95,20 @@ def steepest_index(lrs: list[float], losses: list[float]) -> int:
     return start + 1 + min(range(len(slopes)), key=slopes.__getitem__)
 
 
-def valley_index(losses: list[float]) -> int:
-    """Halfway down the longest decreasing subsequence of the losses."""
+def valley_index(losses: list[float], fallen: float = 0.1) -> int:
+    """Halfway along the longest decreasing subsequence of the losses, counted from where the loss
+    has fallen by `fallen` of its total drop (a flat, noisy start is not part of the valley)."""
     n = len(losses)
+    low = min(range(n), key=losses.__getitem__)
+    threshold = losses[0] - fallen * (losses[0] - losses[low])
+    first = next((i for i in range(low + 1) if losses[i] <= threshold), low)
     # - longest[i]: length of the longest decreasing run of points ending at i; begin[i]: where it starts
     longest, begin = [1] * n, list(range(n))
-    for i in range(n):
-        for j in range(i):
+    for i in range(first, n):
+        for j in range(first, i):
             if losses[j] > losses[i] and longest[j] + 1 > longest[i]:
                 longest[i], begin[i] = longest[j] + 1, begin[j]
-    end = max(range(n), key=longest.__getitem__)
+    end = max(range(first, n), key=longest.__getitem__)
     return begin[end] + (end - begin[end]) // 2
 
 

@@ -1,0 +1,65 @@
+"""Find a learning rate: the range test (Smith 2015) on a throw-away copy of the model.
+
+  scratchformer find-lr --config configs/demo.yaml --finder.num_steps 100 --plot lr_finder.png
+
+The model and data are built exactly as `train` builds them (same preset, same dotted overrides;
+the batch, accumulation, clipping and precision come from --train.*). The learning rate grows
+exponentially from --finder.start_lr to --finder.end_lr; the sweep stops when the smoothed loss
+diverges. Prints the suggestion (valley and steepest) and writes a PNG of loss against lr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from scratchformer.training.lm_run import LMRunConfig
+from scratchformer.training.lr_finder import LRFinderConfig
+
+HELP = "learning-rate range test: suggest a learning rate and plot loss against lr"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", action="config", help="a YAML preset from configs/ (later options override it)")
+    parser.add_class_arguments(LMRunConfig, None, as_group=False)
+    parser.add_class_arguments(LRFinderConfig, "finder")
+    parser.add_argument("--plot", type=str, default="lr_finder.png", help="where to write the PNG")
+
+
+def model_and_data(args):
+    """(run config, model, data) as `scratchformer train` would build them; with --resume, the
+    run's trained weights."""
+    import torch
+
+    from scratchformer.models.gpt import GPT
+    from scratchformer.training.checkpoint import load_checkpoint, load_weights
+    from scratchformer.training.lm_run import prepare
+
+    cfg = LMRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(LMRunConfig) if f.name in args})
+    _, data, model_cfg = prepare(cfg)
+    torch.manual_seed(cfg.train.seed)
+    model = GPT(model_cfg)
+    if cfg.resume is not None:
+        load_weights(model, load_checkpoint(cfg.resume)["model"], source=f"checkpoint {cfg.resume}")
+    return cfg, model, data
+
+
+def run(args) -> None:
+    from scratchformer.training.lr_finder import lr_range_test
+    from scratchformer.training.plots import plot_lr_finder
+
+    cfg, model, data = model_and_data(args)
+    print(f"sweeping lr from {args.finder.start_lr:g} to {args.finder.end_lr:g} over at most "
+          f"{args.finder.num_steps} steps (batch {cfg.train.batch_size} x {cfg.train.grad_accum}) ...", flush=True)
+    try:
+        result = lr_range_test(model, data, cfg.train, args.finder)
+    except ValueError as e:
+        from scratchformer.errors import UserError
+
+        raise UserError(str(e)) from None
+    path = plot_lr_finder(result, args.plot)
+    stop = f"stopped on divergence at lr {result.lrs[-1]:.2e}" if result.diverged else "did not diverge"
+    print(f"{len(result.lrs)} steps, {stop}")
+    print(f"steepest descent: lr {result.steepest:.2e}")
+    print(f"valley:           lr {result.valley:.2e}")
+    print(f"suggested ({result.rule}): --train.lr {result.suggestion:.2e}")
+    print(f"plot: {path}")

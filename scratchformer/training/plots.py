@@ -1,0 +1,104 @@
+"""Figures for the training toolkit, written as PNG files (matplotlib, no display needed).
+
+  plot_lr_finder(result, path)        loss against learning rate (log axis), suggestions marked
+  plot_schedules(names, path, ...)    learning rate against step for one or more schedules
+  plot_runs(run_folders, path)        loss, learning rate and gradient norm of several runs
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scratchformer.errors import UserError
+
+
+def pyplot():
+    """matplotlib's pyplot with the file-only Agg backend (works without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_lr_finder(result, path: str | Path) -> Path:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(result.lrs, result.raw_losses, color="0.75", linewidth=1, label="loss")
+    ax.plot(result.lrs, result.losses, color="C0", linewidth=2, label="smoothed loss")
+    for name, lr, color in (("steepest", result.steepest, "C1"), ("valley", result.valley, "C2")):
+        style = "-" if name == result.rule else "--"
+        ax.axvline(lr, color=color, linestyle=style, label=f"{name}: {lr:.2e}" + (" (suggested)" if name == result.rule else ""))
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title("learning-rate range test" + (" (stopped on divergence)" if result.diverged else ""))
+    # - keep the blow-up from squashing the interesting part of the curve
+    low, high = min(result.losses), result.losses[0]
+    ax.set_ylim(low - 0.1 * (high - low + 1e-9), high + 0.5 * (high - low + 1e-9))
+    ax.legend()
+    return save(fig, path)
+
+
+def plot_schedules(names: list[str], path: str | Path, *, max_steps: int, lr: float, min_lr: float,
+                   warmup_steps: int) -> Path:
+    from scratchformer.training.schedules import get_schedule
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    steps = list(range(max_steps))
+    for name in names:
+        schedule = get_schedule(name)
+        ax.plot(steps, [schedule(s, max_steps=max_steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps)
+                        for s in steps], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"schedules (lr {lr:g}, min_lr {min_lr:g}, warmup {warmup_steps} of {max_steps} steps)")
+    ax.legend()
+    return save(fig, path)
+
+
+def read_metrics(run: str | Path) -> list[dict]:
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        raise UserError(f"{run} has no metrics.jsonl; give run folders written by `scratchformer train`")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_runs(runs: list[str | Path], path: str | Path) -> Path:
+    """Three panels sharing the step axis: loss (train solid, validation dashed), lr, gradient norm."""
+    if not runs:
+        raise UserError("give at least one run folder to plot")
+    plt = pyplot()
+    fig, (ax_loss, ax_lr, ax_norm) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    for i, run in enumerate(runs):
+        records = read_metrics(run)
+        name, color = Path(run).name, f"C{i % 10}"
+
+        def series(key):
+            rows = [r for r in records if key in r]
+            return [r["step"] for r in rows], [r[key] for r in rows]
+
+        ax_loss.plot(*series("loss"), color=color, label=f"{name} train")
+        if any("val_loss" in r for r in records):
+            ax_loss.plot(*series("val_loss"), color=color, linestyle="--", marker="o", label=f"{name} val")
+        ax_lr.plot(*series("lr"), color=color, label=name)
+        ax_norm.plot(*series("grad_norm"), color=color, label=name)
+    ax_loss.set_ylabel("loss (nats)")
+    ax_lr.set_ylabel("learning rate")
+    ax_norm.set_ylabel("gradient norm")
+    ax_norm.set_yscale("log")
+    ax_norm.set_xlabel("step")
+    ax_loss.legend(fontsize="small")
+    return save(fig, path)
+
+
+def save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
