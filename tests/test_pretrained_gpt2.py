@@ -85,22 +85,79 @@ def test_shorter_context_and_bfloat16(tmp_path):
     torch.testing.assert_close(ours.float(), theirs, atol=0.05, rtol=0.05)
 
 
-def test_tokenizer_json_in_the_folder_is_loaded_and_serialisable(tmp_path):
+def write_tokenizer_json(folder):
+    """A small byte-level BPE vocabulary (300 tokens), trained here, saved as tokenizer.json."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    tiny_gpt2(tmp_path, **{**SHAPES["small"], "vocab_size": 300})  # byte-level BPE needs >= 256
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     tk.train_from_iterator(["to be or not to be, that is the question"] * 10,
                            trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tk.save(str(tmp_path / "tokenizer.json"))
+    tk.save(str(folder / "tokenizer.json"))
+
+
+def test_tokenizer_json_in_the_folder_is_loaded_and_serialisable(tmp_path):
+    tiny_gpt2(tmp_path, **{**SHAPES["small"], "vocab_size": 300})  # byte-level BPE needs >= 256
+    write_tokenizer_json(tmp_path)
     _, tokenizer = from_pretrained(tmp_path)
     text = "to be, or not to be? ünïcode"
     ids = tokenizer.encode(text)
     assert tokenizer.decode(ids) == text
     again = tokenizer_from_dict(tokenizer.to_dict())
     assert again.encode(text) == ids and again.vocab_size == tokenizer.vocab_size
+
+
+def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
+    import json
+
+    from scratchformer.cli.main import main
+    from scratchformer.training.lm_run import load_run
+
+    folder = tmp_path / "gpt2"
+    hf = tiny_gpt2(folder, **{**SHAPES["small"], "vocab_size": 300})
+    write_tokenizer_json(folder)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 60)
+    runs = tmp_path / "runs"
+    rc = main(["train", "--init", str(folder), "--data.corpus", str(corpus), "--model.context_len", "16",
+               "--train.max_steps", "30", "--train.batch_size", "8", "--train.lr", "3e-3", "--train.warmup_steps", "2",
+               "--train.eval_interval", "30", "--train.eval_batches", "2", "--train.progress", "false",
+               "--train.device", "cpu", "--out_dir", str(runs), "--name", "ft", "--sample.max_new_tokens", "3"])
+    assert rc == 0
+    # - the run's checkpoint holds the GPT-2 shape (context shortened to the training window) and tokenizer
+    model, tokenizer, state = load_run(runs / "ft")
+    assert (model.config.d_model, model.config.context_len, state["tokenizer"]["kind"]) == (32, 16, "hf_bpe")
+    # - it trained: the corpus is far likelier than under the random starting weights
+    idx = torch.tensor([tokenizer.encode("to be or not to be, that is")])
+    with torch.no_grad():
+        before = torch.nn.functional.cross_entropy(hf(idx).logits[0, :-1], idx[0, 1:])
+        after = model(idx[:, :-1], idx[:, 1:])[1]
+    assert after < 0.7 * before
+    records = [json.loads(line) for line in (runs / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_loss" in r for r in records)
+    # - and generates from its run folder
+    capsys.readouterr()
+    assert main(["generate", "--run", str(runs / "ft"), "--prompt", "to be", "--sample.max_new_tokens", "4"]) == 0
+    assert capsys.readouterr().out.startswith("to be")
+
+
+def test_generate_init_on_the_command_line(tmp_path, capsys):
+    from scratchformer.cli.main import main
+
+    tiny_gpt2(tmp_path, **{**SHAPES["one-layer-wide"], "vocab_size": 300})  # context 32
+    write_tokenizer_json(tmp_path)
+    long_prompt = "to be or not to be " * 10  # about 50 tokens: longer than the context
+    for prompt in ("to be", long_prompt):
+        assert main(["generate", "--init", str(tmp_path), "--prompt", prompt, "--dtype", "float32",
+                     "--sample.max_new_tokens", "5", "--sample.temperature", "0"]) == 0
+        out = capsys.readouterr().out
+        assert prompt in out
+    assert "the model sees the last ones" in out
+    # - an unknown name: one line on stderr, exit status 2
+    assert main(["generate", "--init", "gpt7", "--prompt", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown pretrained model 'gpt7'") and err.count("\n") == 1
 
 
 def test_bad_inputs_are_one_sentence_user_errors(tmp_path):

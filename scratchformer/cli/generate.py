@@ -22,6 +22,14 @@ class GenerateConfig:
     """Text to continue."""
     device: str = "cpu"
     """Device to generate on."""
+    # issue 6: pretrained weights (scratchformer/cli/pretrained_hook.py)
+    init: str | None = None
+    """Instead of a run: a pretrained model (gpt2, gpt2-medium, gpt2-large, gpt2-xl, smollm2, smollm2-hub)
+    or a .gguf file / Hugging Face model folder."""
+    dtype: str = "auto"
+    """With --init: float32, bfloat16, or auto (bfloat16 where the hardware has it)."""
+    chat: bool = False
+    """With --init: wrap the prompt in the instruct model's chat template."""
     sample: SamplingConfig = field(default_factory=SamplingConfig)
 
 
@@ -37,14 +45,21 @@ def run(args) -> None:
     from scratchformer.models.generate import generate_stream
     from scratchformer.training.lm_run import load_run
 
+    if args.init is not None:  # issue 6: pretrained weights
+        from scratchformer.cli.pretrained_hook import generate_pretrained
+
+        return generate_pretrained(args)
     if args.run is None:
-        raise UserError("say which model to use: --run runs/NAME (a run folder or checkpoint)")
+        raise UserError("say which model to use: --run runs/NAME (a run folder or checkpoint) or --init gpt2|smollm2")
     model, tokenizer, _ = load_run(args.run, args.device)
     ids = tokenizer.encode(args.prompt)
     if not ids:
         raise UserError("the prompt is empty after tokenisation; give at least one character")
     prompt = torch.tensor([ids], device=args.device)
     print(args.prompt, end="", flush=True)
-    for token in generate_stream(model, prompt, args.sample):
-        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+    # - decode_stream (issue 6) holds back a character split over several BPE/byte tokens
+    from scratchformer.cli.pretrained_hook import decode_stream
+
+    for piece in decode_stream(tokenizer, (t.item() for t in generate_stream(model, prompt, args.sample))):
+        print(piece, end="", flush=True)
     print()

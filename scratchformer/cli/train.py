@@ -37,8 +37,11 @@ def run(args) -> None:
     prompt = torch.tensor([tokenizer.encode(cfg.prompt)], device=trainer.device)
     print("\n--- sample " + "-" * 60)
     print(cfg.prompt, end="")
-    for token in generate_stream(model, prompt, cfg.sample):
-        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+    # - decode_stream (issue 6) holds back a character split over several BPE/byte tokens
+    from scratchformer.cli.pretrained_hook import decode_stream
+
+    for piece in decode_stream(tokenizer, (t.item() for t in generate_stream(model, prompt, cfg.sample))):
+        print(piece, end="", flush=True)
     print("\n" + "-" * 71)
     print(f"run folder: {folder}\ncheckpoint: {folder / 'checkpoint.pt'}")
     print(f"more text:  scratchformer generate --run {folder} --prompt 'ROMEO:'")

@@ -41,6 +41,9 @@ class LMRunConfig:
     """A run folder or checkpoint to continue from, exactly where it stopped."""
     prompt: str = "\n"
     """Prompt for the sample printed at the end of training."""
+    init: str | None = None
+    """Issue 6: start from pretrained weights (gpt2, gpt2-medium, smollm2, ... or a .gguf file / Hugging Face
+    folder); the architecture and tokenizer come from the weights, --model.context_len sets the window."""
 
     def __post_init__(self):
         if self.tokenizer not in TOKENIZERS:
@@ -79,9 +82,14 @@ def prepare(cfg: LMRunConfig):
 def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tuple[Path, dict, Trainer]:
     """Train (or resume) a run; returns its folder, its final metrics and the trainer."""
     folder = run_folder(cfg)
-    tokenizer, data, model_cfg = prepare(cfg)
-    torch.manual_seed(cfg.train.seed)
-    model = GPT(model_cfg)
+    if cfg.init is not None:  # issue 6: continue training a pretrained model
+        from scratchformer.models.pretrained.finetune import prepare_finetune
+
+        tokenizer, data, model = prepare_finetune(cfg.init, cfg.data, cfg.model.context_len)
+    else:
+        tokenizer, data, model_cfg = prepare(cfg)
+        torch.manual_seed(cfg.train.seed)
+        model = GPT(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer,
                       run_config=run_config or {}, model_kind="gpt")
     if cfg.resume is not None:

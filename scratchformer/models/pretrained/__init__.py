@@ -62,7 +62,7 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
     """Load a pretrained model into GPT, with its tokenizer.
 
     dtype: float32 (exact), bfloat16 (half the memory; about twice as fast on CPUs with bf16 units).
-    context_len: shorten the model's context (e.g. SmolLM2's 8192) to save memory.
+    context_len: cap the model's context (e.g. SmolLM2's 8192) to save memory.
     """
     if dtype not in DTYPES:
         raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
@@ -86,9 +86,10 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
 
 
 def shorten_context(cfg: GPTConfig, state: dict, context_len: int) -> dict:
-    if not 1 <= context_len <= cfg.context_len:
-        raise UserError(f"context_len must be between 1 and the model's {cfg.context_len}, got {context_len}")
-    cfg.context_len = context_len
+    """Cap the model's context at context_len (a longer value leaves it as it is)."""
+    if context_len < 1:
+        raise UserError(f"context_len must be at least 1, got {context_len}")
+    context_len = cfg.context_len = min(context_len, cfg.context_len)
     if "positions.table.weight" in state:  # learned positions: keep the first rows
         state["positions.table.weight"] = state["positions.table.weight"][:context_len]
     return state
