@@ -78,9 +78,9 @@ def tiny_preset(folder, max_steps: int = 20, **train) -> str:
     import yaml
 
     corpus = folder / "corpus.txt"
-    corpus.write_text("To be, or not to be, that is the question. " * 200)
-    train_cfg = dict(batch_size=8, max_steps=max_steps, warmup_steps=2, eval_interval=0, eval_batches=2,
-                     device="cpu", progress=False, stats_interval=0, **train)
+    corpus.write_text("To be, or not to be, that is the question.\n" * 200)
+    train_cfg = {**dict(batch_size=8, max_steps=max_steps, warmup_steps=2, eval_interval=0, eval_batches=2,
+                        device="cpu", progress=False, stats_interval=0), **train}
     preset = {"model": {"d_model": 32, "n_heads": 2, "n_layers": 1, "context_len": 32}, "train": train_cfg,
               "data": {"corpus": str(corpus)}, "tokenizer": "char", "out_dir": str(folder / "runs"),
               "sample": {"max_new_tokens": 5}}
