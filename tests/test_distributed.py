@@ -85,3 +85,57 @@ def test_torchrun_environment_is_read(monkeypatch):
     assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main, ctx.strategy) == (3, 1, 4, False, "fsdp")
     monkeypatch.delenv("WORLD_SIZE")
     assert not distributed.from_env().enabled
+
+
+# ------------------------------------------------------------------------------------------
+# SLURM batch scripts
+
+SLURM = Path(__file__).resolve().parents[1] / "scripts" / "slurm"
+
+
+def render(tmp_path, *args):
+    proc = subprocess.run([sys.executable, str(SLURM / "render.py"), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    script = tmp_path / "job.sbatch"
+    script.write_text(proc.stdout)
+    return script
+
+
+@pytest.mark.parametrize("nodes", [1, 3])
+def test_slurm_script_renders_and_passes_bash_n(tmp_path, nodes):
+    script = render(tmp_path, "--nodes", str(nodes), "--gpus_per_node", "4", "--config", "configs/demo.yaml",
+                    "--name", "demo", "--time", "1-00:00:00", "--extra", "--train.parallel fsdp")
+    text = script.read_text()
+    assert "{{" not in text and f"#SBATCH --nodes={nodes}" in text and "#SBATCH --signal=TERM@120" in text
+    assert ("--standalone" in text) == (nodes == 1) and ("--rdzv_backend=c10d" in text) == (nodes > 1)
+    check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_slurm_script_starts_a_run_then_resumes_it(tmp_path):
+    """Run the rendered script with stand-ins for srun and scontrol that record the command."""
+    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "activate").write_text("")
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/bash\necho "$@" > "$CALLED"\n')
+    (bin_dir / "scontrol").write_text("#!/bin/bash\necho node1; echo node2\n")
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    script = render(tmp_path, "--nodes", "2", "--gpus_per_node", "2", "--config", "c.yaml", "--name", "r",
+                    "--workdir", str(tmp_path), "--venv", str(venv))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLED": str(tmp_path / "called"),
+           "SLURM_CPUS_PER_TASK": "8", "SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node[1-2]"}
+    for expected in ("--name r", "--resume runs/r"):
+        assert subprocess.run(["bash", str(script)], env=env, timeout=60).returncode == 0
+        called = (tmp_path / "called").read_text()
+        assert "--rdzv_endpoint=node1:29500" in called and expected in called
+        (tmp_path / "runs" / "r").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / "r" / "checkpoint.pt").write_text("")  # as if the first job left one
+
+
+def test_slurm_render_rejects_bad_input():
+    proc = subprocess.run([sys.executable, str(SLURM / "render.py"), "--config", "c.yaml", "--name", "r",
+                           "--time", "4h"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --time must look like HH:MM:SS or D-HH:MM:SS, got '4h'"

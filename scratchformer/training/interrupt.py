@@ -2,7 +2,8 @@
 
 A signal does not kill the run mid-step: the handler only raises a flag, the loop finishes the
 step it is in, writes a checkpoint and returns; `--resume` continues from there. A second
-Ctrl-C stops at once (KeyboardInterrupt), for when the checkpoint itself hangs.
+Ctrl-C stops at once (KeyboardInterrupt), for when the checkpoint itself hangs; a second SIGTERM
+is ignored (on a cluster, SLURM and torchrun may each forward one).
 
     with StopSignal() as stop:
         while training:
@@ -39,9 +40,12 @@ class StopSignal:
         return self
 
     def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
         if self.received is not None:
-            raise KeyboardInterrupt  # the second signal: stop now
-        self.received = signal.Signals(signum).name
+            if name == "SIGINT":
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            return  # a repeated SIGTERM (SLURM and torchrun may both send one): keep finishing
+        self.received = name
         print(f"\n{self.received} received: finishing this step and writing a checkpoint "
               "(Ctrl-C again stops at once)", file=sys.stderr, flush=True)
 
