@@ -20,6 +20,7 @@ HELP = "run a course experiment by name (see `scratchformer experiment --help`)"
 # experiment name -> module
 EXPERIMENTS: dict[str, str] = {
     "imdb-ablation": "scratchformer.experiments.imdb_ablation",
+    "positions": "scratchformer.experiments.positions",  # issue 5: week-6 features
 }
 
 
