@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot-schedule": ("scratchformer.cli.plot_schedule", "draw learning-rate schedules into a PNG"),
     "plot": ("scratchformer.cli.plot", "plot loss, learning rate and gradient norm of several runs into one PNG"),
     # issue 5: week-6 features
+    "seq2seq": ("scratchformer.cli.seq2seq", "train an encoder-decoder on reverse/sort/add, or decode with one"),
     # issue 6: pretrained weights
 }
 
