@@ -64,12 +64,15 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tup
                     eps: float = 1e-8, name: str = "adamw"):
     """AdamW over all parameters, or Muon for hidden matrices chained with AdamW for the rest."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # tied weights appear once
+    # - the fused kernel updates all tensors in one pass (CPU and CUDA); fall back to the loop elsewhere
+    fused = all(p.device.type in ("cpu", "cuda") for _, p in named) or None
     if name == "adamw":
-        return torch.optim.AdamW(param_groups([p for _, p in named], weight_decay), lr=lr, betas=betas, eps=eps)
+        return torch.optim.AdamW(param_groups([p for _, p in named], weight_decay), lr=lr, betas=betas, eps=eps,
+                                 fused=fused)
     if name == "muon":
         hidden = [p for n, p in named if is_hidden_matrix(n, p)]
         rest = [p for n, p in named if not is_hidden_matrix(n, p)]
         muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-        adamw = torch.optim.AdamW(param_groups(rest, weight_decay), lr=lr, betas=betas, eps=eps)
+        adamw = torch.optim.AdamW(param_groups(rest, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
         return ChainedOptimizer(muon, adamw)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
