@@ -123,3 +123,21 @@ def test_relative_positions_work_in_both_stacks():
     src, tgt_in, tgt_out = data.tensors(data.held_out[:3])
     logits, loss = model(src, tgt_in, tgt_out)
     assert logits.shape == (3, tgt_in.size(1), data.vocab.vocab_size) and torch.isfinite(loss)
+
+
+def test_the_cli_trains_and_decodes_and_reports_bad_input_in_one_line(tmp_path, capsys):
+    from scratchformer.cli.main import main
+
+    # - the shipped preset parses, with a tiny budget on top
+    assert main(["seq2seq", "train", "--config", "configs/seq2seq_reverse.yaml", "--task.max_len", "3",
+                 "--task.held_out", "50", "--train.max_steps", "5", "--train.progress", "false",
+                 "--beam_size", "2", "--out_dir", str(tmp_path), "--name", "r"]) == 0
+    assert "held-out exact match over 50 examples" in capsys.readouterr().out
+    assert main(["seq2seq", "decode", "--run", str(tmp_path / "r"), "--input", "12", "907"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("12 -> ") and "907 -> " in out
+    assert main(["seq2seq", "decode", "--run", str(tmp_path / "r"), "--input", "12b"]) == 2
+    assert main(["seq2seq", "decode", "--run", str(tmp_path / "r"), "--input", "1234"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: input '12b' has symbols outside the task's alphabet ('b'); use only '0123456789'",
+                   "error: input has 4 symbols but the model reads at most 3; give a shorter input"]

@@ -220,3 +220,19 @@ def test_only_learned_positions_stop_at_the_context_length(name):
 
 def test_distances_are_query_minus_key_positions():
     assert distances(2, 2, 4).tolist() == [[2, 1, 0, -1], [3, 2, 1, 0]]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_classifier_takes_every_scheme_and_ignores_padding(name):
+    from scratchformer.models.classifier import Classifier, ClassifierConfig
+
+    torch.manual_seed(0)
+    model = Classifier(ClassifierConfig(vocab_size=20, context_len=12, d_model=C, n_heads=H, n_layers=1,
+                                        position=name)).eval()
+    tokens = torch.randint(1, 20, (1, 7))
+    alone, _ = model(tokens)
+    # - the same review padded to 12 tokens: bidirectional attention must not read the padding
+    padded = torch.cat([tokens, torch.zeros(1, 5, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 5)], dim=1).bool()
+    inside, _ = model(padded, padding_mask=mask)
+    torch.testing.assert_close(inside, alone, atol=1e-5, rtol=1e-4)
