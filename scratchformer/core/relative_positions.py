@@ -54,7 +54,7 @@ class ShawPositions(Positions):
     def __init__(self, d_model: int, n_heads: int, context_len: int, **_):
         super().__init__(d_model, n_heads, context_len)
         self.head_dim = d_model // n_heads
-        self.table = nn.Embedding(2 * self.max_distance + 1, self.head_dim)
+        self.rel_keys = nn.Embedding(2 * self.max_distance + 1, self.head_dim)  # a_K
 
     def score_bias(self, q: torch.Tensor, start: int, Tk: int) -> torch.Tensor:
         B, H, Tq, D = q.shape
@@ -62,7 +62,7 @@ class ShawPositions(Positions):
         # - row index into the table: the clipped offset j - i, shifted to 0 .. 2K
         index = (-distances(start, Tq, Tk, q.device)).clamp(-K, K) + K  # (Tq, Tk)
         # - every query against every table row once: (B, H, Tq, 2K+1), cheap as 2K+1 << Tk
-        q_dot_a = q @ self.table.weight.t().to(q.dtype)  # (B, H, Tq, 2K+1)
+        q_dot_a = q @ self.rel_keys.weight.t().to(q.dtype)  # (B, H, Tq, 2K+1)
         # - pick, for each (i, j), the row of its offset
         bias = q_dot_a.gather(-1, index.expand(B, H, Tq, Tk))  # (B, H, Tq, Tk)
         return bias / math.sqrt(D)
