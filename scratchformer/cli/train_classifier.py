@@ -26,6 +26,10 @@ def run(args) -> None:
     from scratchformer.training.classifier_run import prepare_data, train_classifier
 
     cfg = ClassifierRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(ClassifierRunConfig)})
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     tokenizer, data, _ = prepare_data(cfg)
     print(f"{len(data.ids['train'])} training reviews, {len(data.ids['val'])} validation reviews, "
           f"vocabulary {tokenizer.vocab_size}")

@@ -71,10 +71,14 @@ class ClassifierRunConfig:
     """Run folder name; None makes one from the time. An existing run is never overwritten."""
     save: bool = True
     """Write a run folder with the checkpoint (the ablation turns this off)."""
+    threads: int = 0
+    """CPU threads for PyTorch (set by the commands); 0 keeps the default. 1 is fastest on shared cores."""
 
     def __post_init__(self):
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0, got {self.time_budget_s}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be at least 1, got {self.eval_batch_size}")
 
@@ -101,7 +105,7 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
     ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
     labels = {s: imdb[s].labels for s in splits}
-    return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=0), imdb
+    return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
 
 def model_config_for(cfg: ClassifierRunConfig, tokenizer) -> ClassifierConfig:
@@ -127,14 +131,26 @@ def accuracy(model: Classifier, data: ClassificationData, split: str, batch_size
     return correct / max(1, len(data.ids[split]))
 
 
-def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 25) -> dict:
-    """trainer.fit() in chunks of steps, stopping early once time_budget_s has passed (0: no limit)."""
+def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100) -> dict:
+    """trainer.fit() in chunks of steps, stopping early once time_budget_s has passed (0: no limit).
+
+    Ctrl-C or SIGTERM stops the trainer after its current step; then this raises KeyboardInterrupt.
+    """
     start = time.perf_counter()
-    result: dict = {}
-    while trainer.step < trainer.cfg.max_steps:
-        result = trainer.fit(until=trainer.step + chunk)
-        if time_budget_s and time.perf_counter() - start > time_budget_s:
-            break
+    if not time_budget_s:
+        result = trainer.fit()
+    else:
+        result, first_step, steps = {}, trainer.step, 10  # a short first chunk measures the speed
+        while trainer.step < trainer.cfg.max_steps and "interrupted" not in result:
+            result = trainer.fit(until=trainer.step + steps)
+            elapsed = time.perf_counter() - start
+            if elapsed > time_budget_s:
+                break
+            # - the next chunk: as many steps as the time left allows at the speed so far, at most `chunk`
+            per_step = elapsed / (trainer.step - first_step)
+            steps = max(1, min(chunk, int((time_budget_s - elapsed) / per_step)))
+    if "interrupted" in result:
+        raise KeyboardInterrupt(result["interrupted"])
     return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}
 
 
@@ -199,7 +215,7 @@ def classify(model: Classifier, tokenizer, text: str, batching: BatchingConfig) 
     ids = tokenizer.encode(text)
     # - cut to what the model reads, the same way as in training
     ids = truncate(ids, min(batching.max_len, model.config.max_tokens), batching.truncate)
-    tokens, mask = pad_batch([ids])  # (1, T) each
+    tokens, mask = pad_batch([ids], tokenizer.pad_id)  # (1, T) each
     logits, _ = model(tokens, padding_mask=mask)
     probs = logits.softmax(-1)[0]  # (K,)
     k = int(probs.argmax())
