@@ -36,7 +36,7 @@ from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from scratchformer.training.grad_stats import GradStats, check_finite
 from scratchformer.training.interrupt import StopSignal
-from scratchformer.training.optim import build_optimizer
+from scratchformer.training.optim import OPTIMIZERS, build_optimizer
 from scratchformer.training.run_dir import RunDir
 from scratchformer.training.schedules import SCHEDULES, get_schedule
 
@@ -68,6 +68,8 @@ class TrainConfig:
     """AdamW beta1."""
     beta2: float = 0.99
     """AdamW beta2."""
+    optimizer: str = "adamw"
+    """adamw, or muon (Muon for the blocks' matrices, AdamW for the rest)."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value; 0 disables clipping (the norm is still logged)."""
     eval_interval: int = 250
@@ -112,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0 and min_lr >= 0, got lr={self.lr}, min_lr={self.min_lr}")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
         if self.dtype not in (*DTYPES, "auto"):
@@ -155,7 +159,8 @@ class Trainer:
         self.dtype = resolve_dtype(cfg.dtype, self.device)
         self.model = model.to(self.device)
         self.wrapped = distributed.wrap(self.model, self.dist, self.device)  # DDP, FSDP, or the model
-        self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+        self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
+                                         name=cfg.optimizer)
         self.schedule = get_schedule(cfg.schedule)
         # - float16 overflows easily: scale the loss up, and the gradients back down (skip on inf)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
@@ -348,6 +353,11 @@ class Trainer:
         for tracker in self.trackers:
             tracker.log(record)
 
+    def close_trackers(self) -> None:
+        for tracker in self.trackers:
+            tracker.close()
+        self.trackers = []
+
     def say(self, message: str) -> None:
         """Print a line above the progress bar (rank 0 only)."""
         if self.dist.is_main:
@@ -360,7 +370,7 @@ class Trainer:
         result['interrupted'] set to the signal's name."""
         cfg = self.cfg
         stop = min(cfg.max_steps, until) if until is not None else cfg.max_steps
-        if self.dist.is_main:
+        if self.dist.is_main and not self.trackers:  # still open after fit(until=...)
             self.trackers = tracking.build_trackers(
                 cfg.track, self.run_dir.path if self.run_dir else None, self.run_config or asdict(cfg),
                 cfg.wandb_project, self.run_dir.path.name if self.run_dir else None)
@@ -403,10 +413,12 @@ class Trainer:
                         break
             bar.close()
             path = self.save()
-        finally:
-            for tracker in self.trackers:
-                tracker.close()
-            self.trackers = []
+        except BaseException:
+            self.close_trackers()
+            raise
+        # - trackers stay open across fit(until=...) calls, and close when the run ends or stops
+        if self.step >= cfg.max_steps or interrupted is not None:
+            self.close_trackers()
         result = {"step": self.step, "elapsed_s": time.perf_counter() - start_time, **last_eval}
         if self.skipped_steps:
             result["skipped_steps"] = self.skipped_steps
