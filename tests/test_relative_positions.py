@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from scratchformer.core.attention import MultiHeadAttention, causal_mask
 from scratchformer.core.positions import POSITIONS, build_positions
