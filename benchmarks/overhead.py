@@ -1,6 +1,6 @@
 """Overhead of gradient statistics and tracking, in training tokens/s (issue 4).
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.overhead [--steps 100] [--repeats 4]
+    flock /tmp/scratchformer-bench.lock python -m benchmarks.overhead [--steps 100] [--repeats 3]
 
 The same small GPT trains the same steps in four ways:
   plain           no statistics, no run folder, no trackers
@@ -14,6 +14,11 @@ the end of each `fit` call are outside it; logging, tracking and statistics are 
 turn gives a paired sample: plain's time / the variant's time. Reported: the median and
 quartiles of these ratios over all turns, and the median tokens/s. One intra-op thread, for
 steadier timings on a shared CPU.
+
+Turns are seconds long, so other processes make their ratios noisy (about +-10% here). The
+`components` part is steadier: a statistics step against a plain step, alternating step by
+step, and the time of one tracked `log` call; from them, the overhead at the default intervals:
+    (statistics_step_extra / stats_interval + log_call / log_interval) / plain_step
 """
 
 from __future__ import annotations
@@ -79,10 +84,41 @@ def one_repeat(variants: list[str], steps: int, data, workdir: Path) -> list[dic
     return turns
 
 
+def components(data, workdir: Path, pairs: int = 30) -> dict:
+    """Low-noise cost of the parts: a statistics step against a plain step (alternating, paired),
+    and one `log` call of a tracked run (metrics.jsonl + TensorBoard + wandb)."""
+    plain = make_trainer("plain", 10_000, data, workdir)
+    stats = make_trainer("stats_every", 10_000, data, workdir)
+    step, extra = [], []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        plain.train_step()
+        t1 = time.perf_counter()
+        stats.train_step()
+        t2 = time.perf_counter()
+        step.append(t1 - t0)
+        extra.append((t2 - t1) - (t1 - t0))
+    tracked = make_trainer("stats+tracking", 10_000, data, workdir)
+    tracked.fit(until=TrainConfig().stats_interval)  # opens the trackers; a record with every statistic
+    record = dict([r for r in tracked.history if "clip_frac" in r][-1])
+    log = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        tracked.log(record)
+        log.append(time.perf_counter() - t0)
+    tracked.close_trackers()
+    defaults = TrainConfig()
+    step_s, extra_s, log_s = statistics.median(step), statistics.median(extra), statistics.median(log)
+    return {"plain_step_ms": round(1e3 * step_s, 2), "statistics_step_extra_ms": round(1e3 * extra_s, 3),
+            "tracked_log_call_ms": round(1e3 * log_s, 3),
+            "estimated_overhead_pct_at_defaults": round(
+                100 * (extra_s / defaults.stats_interval + log_s / defaults.log_interval) / step_s, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -92,6 +128,8 @@ def main() -> None:
     turns: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         one_repeat(["plain"], 20, data, Path(tmp))  # warm-up: allocator, thread pool
+        parts = components(data, Path(tmp))
+        print(f"components: {parts}", flush=True)
         for r in range(args.repeats):
             turns += one_repeat(variants, args.steps, data, Path(tmp))
             last = turns[-(args.steps // TrainConfig().stats_interval):]
@@ -115,6 +153,7 @@ def main() -> None:
         "paired_ratio_to_plain_median": {v: round(x, 4) for v, x in ratio.items()},
         "paired_ratio_to_plain_quartiles": quartiles,
         "overhead_pct": {v: round(100 * (1 - x), 2) for v, x in ratio.items()},
+        "components": parts,
         "goal_pct": 3.0,
         "meets_goal_at_default_interval": bool(100 * (1 - ratio["stats+tracking"]) < 3.0),
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "commit": git_commit(),
