@@ -32,7 +32,7 @@ def load_preset(path: str, overrides: list[str]):
     from scratchformer.training.classifier_run import ClassifierRunConfig
 
     parser = build_parser("train-classifier")
-    args = parser.instantiate_classes(parser.parse_args(["train-classifier", "--config", str(ROOT / path), *overrides]))
+    args = parser.instantiate(parser.parse_args(["train-classifier", "--config", str(ROOT / path), *overrides]))
     ns = args["train-classifier"]
     return ClassifierRunConfig(**{f.name: ns[f.name] for f in dataclasses.fields(ClassifierRunConfig)})
 
@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets: check the pipeline, not the figures")
     opts = parser.parse_args()
 
+    import torch
+
     from scratchformer.data.imdb import IMDbConfig, load_imdb
     from scratchformer.training.classifier_run import prepare_data, train_classifier
 
@@ -74,12 +76,15 @@ def main() -> None:
     runs = []
     for preset in CANDIDATES:
         cfg = load_preset(preset, overrides + ["--name", f"bench-imdb-{Path(preset).stem}-{time.strftime('%H%M%S')}"])
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         t0 = time.perf_counter()
         tokenizer, data, _ = prepare_data(cfg, imdb)
         prep_s = time.perf_counter() - t0
         _, result = train_classifier(cfg, tokenizer, data)
         run = {"preset": preset, "variant": cfg.model.variant, "tokenizer": f"{cfg.tokenizer.kind} {tokenizer.vocab_size}",
-               "max_len": cfg.batching.max_len, "params": result["params"], "steps": result["step"],
+               "d_model": cfg.model.d_model, "n_layers": cfg.model.n_layers,
+               "max_len": cfg.batching.max_len, "threads": torch.get_num_threads(), "params": result["params"], "steps": result["step"],
                "train_s": result["train_s"], "prepare_s": round(prep_s, 1),
                "val_acc": round(result["val_acc"], 4), "test_acc": round(result["test_acc"], 4), "run": result.get("run")}
         runs.append(run)

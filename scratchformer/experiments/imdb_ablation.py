@@ -55,7 +55,7 @@ class ExperimentConfig:
     """Word vocabulary size."""
     max_len: int = 128
     """Truncation length (tokens per review)."""
-    steps: int = 300
+    steps: int = 400
     """Optimizer steps per run."""
     batch_size: int = 64
     """Reviews per step."""
