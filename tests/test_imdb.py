@@ -64,6 +64,10 @@ def test_download_verifies_the_checksum_and_caches(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="not the published"):
         download_archive(tmp_path / "cache2", sha256="0" * 64)
     assert not any((tmp_path / "cache2").iterdir())
+    # - the cached download given by path is checked too (a local archive elsewhere is not)
+    path.write_bytes(b"tampered")
+    with pytest.raises(UserError, match="published sha256"):
+        load_imdb(IMDbConfig(source=str(path), cache_dir=str(cache)))
 
 
 def test_the_canonical_url_and_checksum():

@@ -139,6 +139,9 @@ def resolve_source(cfg: IMDbConfig) -> Path:
     if cfg.source == "download":
         return download_archive(cfg.cache_dir)
     path = Path(cfg.source).expanduser()
+    cached = Path(cfg.cache_dir).expanduser() / IMDB_FILENAME
+    if path.exists() and path.resolve() == cached.resolve():
+        return download_archive(cfg.cache_dir)  # the cached download: checked against the published hash
     if not path.exists():
         raise UserError(f"IMDb source {path} does not exist; give the path of aclImdb_v1.tar.gz, "
                         "of an extracted aclImdb/ folder, or 'download'")
