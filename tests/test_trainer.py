@@ -154,3 +154,12 @@ def test_checkpoint_of_a_compiled_model_loads_into_a_plain_one(tmp_path):
     plain = tiny_gpt(seed=3)
     plain.load_state_dict(state["model"])
     assert torch.equal(plain.tok_emb.weight, trainer.model.tok_emb.weight)
+
+
+def test_bf16_autocast_trains():
+    trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=30, dtype="bfloat16", lr=1e-2), pattern_data())
+    assert trainer.dtype == torch.bfloat16 and trainer.scaler is None
+    first = trainer.evaluate()["val_loss"]
+    trainer.fit()
+    assert trainer.evaluate()["val_loss"] < first - 0.3
+    assert trainer.model.tok_emb.weight.dtype == torch.float32  # weights stay float32 under autocast
