@@ -165,7 +165,7 @@ def plot(cfg: ExperimentConfig, rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     for scheme in cfg.schemes:
         mine = [r for r in rows if r["scheme"] == scheme]
         means = [statistics.mean(r[f"bpc_{n}"] for r in mine) for n in cfg.eval_lens]
@@ -176,7 +176,7 @@ def plot(cfg: ExperimentConfig, rows: list[dict], path: Path) -> None:
     ax.set_xlabel("evaluation length (characters)")
     ax.set_ylabel("validation bits per character")
     ax.set_title(f"Length extrapolation, trained at context {cfg.context_len}")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside, clear of the lines
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
