@@ -77,3 +77,29 @@ def test_unsupported_variants_are_user_errors(tmp_path):
         (tmp_path / "config.json").write_text(json.dumps({**config, **change}))
         with pytest.raises(UserError):
             from_pretrained(tmp_path)
+
+
+def test_int8_weights_stay_close_to_float32(tmp_path):
+    from scratchformer.models.pretrained.quantize import Int8Linear
+
+    # - one layer: the fused int8 kernel computes x · (scale · q)ᵀ
+    linear = torch.nn.Linear(64, 24, bias=True)
+    q = Int8Linear(linear)
+    x = torch.randn(3, 5, 64)
+    dequantised = (q.qweight.float() * q.scale.float()[:, None])
+    torch.testing.assert_close(q(x).float(), x.bfloat16().float() @ dequantised.t() + q.bias.float(),
+                               atol=0.03, rtol=0.02)
+    assert (dequantised - linear.weight).abs().max() <= linear.weight.abs().max() / 127
+
+    # - a whole model: every Linear quantised, logits close to float32's, the cache still works
+    tiny_llama(tmp_path, **{**SHAPES["one-kv-head"], "intermediate_size": 96})  # 64 and 96: the fused kernel
+    exact, _ = from_pretrained(tmp_path)
+    model, _ = from_pretrained(tmp_path, dtype="int8")
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    idx = torch.randint(0, 50, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = exact(idx)[0], model(idx)[0].float()
+    assert (a - b).abs().max() < 0.05 * a.abs().max()
+    with_cache = generate(model, idx, SamplingConfig(max_new_tokens=4, temperature=0))
+    without = generate(model, idx, SamplingConfig(max_new_tokens=4, temperature=0, use_cache=False))
+    assert with_cache.tolist() == without.tolist()

@@ -27,7 +27,7 @@ class GenerateConfig:
     """Instead of a run: a pretrained model (gpt2, gpt2-medium, gpt2-large, gpt2-xl, smollm2, smollm2-hub)
     or a .gguf file / Hugging Face model folder."""
     dtype: str = "auto"
-    """With --init: float32, bfloat16, or auto (bfloat16 where the hardware has it)."""
+    """With --init: float32, bfloat16, int8 (weight-only, fastest on CPU), or auto (bfloat16 where the hardware has it)."""
     chat: bool = False
     """With --init: wrap the prompt in the instruct model's chat template."""
     sample: SamplingConfig = field(default_factory=SamplingConfig)

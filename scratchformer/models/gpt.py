@@ -90,7 +90,7 @@ class GPT(nn.Module):
         return n
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
-        cfg, p = self.config, self.lm_head.weight
+        cfg, p = self.config, self.tok_emb.weight  # (the output layer may be quantised: see models/pretrained)
         return KVCache(cfg.n_layers, batch_size, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim,
                        max_len or cfg.context_len, device=p.device, dtype=p.dtype)
 

@@ -61,11 +61,13 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
                     context_len: int | None = None) -> tuple[GPT, HFTokenizer]:
     """Load a pretrained model into GPT, with its tokenizer.
 
-    dtype: float32 (exact), bfloat16 (half the memory; about twice as fast on CPUs with bf16 units).
+    dtype: float32 (exact), bfloat16 (half the bytes: faster generation where the hardware has bf16),
+           int8 (weight-only int8 linear layers, bfloat16 activations: fastest generation on a CPU;
+           inference only, see quantize.py).
     context_len: cap the model's context (e.g. SmolLM2's 8192) to save memory.
     """
-    if dtype not in DTYPES:
-        raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    if dtype not in DTYPES and dtype != "int8":
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES) + ['int8']}")
     hf_config, tensors, tokenizer = read_source(str(name_or_path))
     model_type = hf_config.get("model_type", "llama")
     if model_type not in FAMILIES:
@@ -76,9 +78,14 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
         state = family.state_dict_from_hf(tensors, cfg)
     except KeyError as e:
         raise UserError(f"{name_or_path} lacks the tensor {e.args[0]}; the weights file is incomplete") from None
+    del tensors  # (each float32 tensor is freed as soon as build_model has converted it)
     if context_len is not None:
         state = shorten_context(cfg, state, context_len)
-    model = build_model(cfg, state, DTYPES[dtype])
+    model = build_model(cfg, state, DTYPES.get(dtype, torch.bfloat16))
+    if dtype == "int8":
+        from scratchformer.models.pretrained.quantize import quantize_int8
+
+        model = quantize_int8(model)
     if tokenizer is not None and tokenizer.vocab_size > cfg.vocab_size:
         raise UserError(f"{name_or_path}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
                         f"only {cfg.vocab_size}; the files do not belong together")
@@ -103,7 +110,8 @@ def build_model(cfg: GPTConfig, state: dict[str, torch.Tensor], dtype: torch.dty
     # - position buffers that no checkpoint stores (RoPE's frequencies) are built for real
     model.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len,
                                       rope_base=cfg.rope_base)
-    state = {k: v.to(dtype) for k, v in state.items()}
+    for k in list(state):  # convert one tensor at a time, so the float32 copies go one by one
+        state[k] = state[k].to(dtype)
     if cfg.tie_weights:
         state["lm_head.weight"] = state["tok_emb.weight"]
     try:
