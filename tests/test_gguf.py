@@ -182,6 +182,9 @@ def test_real_smollm2_loads_and_answers(smollm2):
     assert tokenizer.encode("2026") == [tokenizer.tokenizer.token_to_id(d) for d in "2026"]  # digit by digit
     out = generate(model, torch.tensor([ids]), SamplingConfig(max_new_tokens=2, temperature=0))
     assert tokenizer.decode(out[0, len(ids):].tolist()).strip().startswith("Paris")
+    # - the instruct model's own chat template, from the metadata
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}])
+    assert chat.startswith("<|im_start|>system\n") and chat.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
 
 
 @needs_real

@@ -160,9 +160,18 @@ def test_generate_init_on_the_command_line(tmp_path, capsys):
     assert err.startswith("error: unknown pretrained model 'gpt7'") and err.count("\n") == 1
 
 
-def test_bad_inputs_are_one_sentence_user_errors(tmp_path):
+def test_bad_inputs_are_one_sentence_user_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="unknown pretrained model"):
         from_pretrained("gpt7")
+    # - a hub name with no network and nothing cached: the hub client's error becomes one sentence
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("no connection and no cached copy")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(UserError, match="could not download openai-community/gpt2"):
+        from_pretrained("gpt2")
     with pytest.raises(UserError, match="no config.json"):
         from_pretrained(tmp_path)
     tiny_gpt2(tmp_path, **SHAPES["small"])

@@ -96,7 +96,15 @@ class HFTokenizer:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def apply_chat_template(self, messages: list[dict]) -> str:
-        """ChatML text for an instruct model (SmolLM2): each message, then the assistant's turn."""
+        """The prompt text an instruct model was tuned on: its own (Jinja) chat template when it ships
+        one and jinja2 is installed, else ChatML (SmolLM2's format); ends with the assistant's turn."""
+        try:
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+        except ImportError:
+            ImmutableSandboxedEnvironment = None
+        if self.chat_template and ImmutableSandboxedEnvironment is not None:
+            template = ImmutableSandboxedEnvironment().from_string(self.chat_template)
+            return template.render(messages=messages, add_generation_prompt=True)
         text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
         return text + "<|im_start|>assistant\n"
 
