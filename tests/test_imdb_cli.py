@@ -81,4 +81,4 @@ def test_ablation_writes_runs_summary_and_plot(tmp_path, capsys):
 def test_every_imdb_preset_validates(preset):
     parser = build_parser("train-classifier")
     args = parser.instantiate(parser.parse_args(["train-classifier", "--config", str(ROOT / "configs" / preset)]))
-    assert args["train-classifier"].model.variant in ("pool", "transformer")
+    assert args["train-classifier"].model.variant in ("pool", "kqv", "transformer")
