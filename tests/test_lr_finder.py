@@ -6,7 +6,8 @@ import math
 
 import pytest
 import torch
-from toolkit_helpers import ClassifierData, TinyClassifier, one_thread, pattern_data, tiny_cfg, tiny_gpt, tiny_preset  # noqa: F401
+from toolkit_helpers import (ClassifierData, TinyClassifier, one_thread, pattern_data, tiny_cfg, tiny_gpt,  # noqa: F401
+                             tiny_imdb, tiny_preset)
 
 from scratchformer.cli.main import main
 from scratchformer.training.lr_finder import LRFinderConfig, exponential_lr, lr_range_test, steepest_index, valley_index
@@ -66,3 +67,13 @@ def test_find_lr_command_prints_a_suggestion_and_writes_a_png(tmp_path, capsys):
     assert main(["find-lr", "--config", preset, "--finder.start_lr", "1", "--finder.end_lr", "0.001"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "empty or reversed" in err and "\n" not in err
+
+
+def test_find_lr_command_on_a_classifier(tmp_path, capsys):
+    source = tiny_imdb(tmp_path)
+    args = ["find-lr", "--task", "classifier", "--classifier.data.source", source, "--classifier.model.d_model", "16",
+            "--classifier.model.n_heads", "2", "--classifier.train.batch_size", "8", "--finder.num_steps", "20",
+            "--plot", str(tmp_path / "c.png")]
+    assert main(args) == 0
+    assert "suggested (valley): --classifier.train.lr" in capsys.readouterr().out
+    assert (tmp_path / "c.png").exists()

@@ -87,3 +87,20 @@ def tiny_preset(folder, max_steps: int = 20, **train) -> str:
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(preset))
     return str(path)
+
+
+def tiny_imdb(folder):
+    """A few dozen reviews in the IMDb folder layout: positive and negative words plus filler."""
+    import random
+
+    rng = random.Random(0)
+    words = {"pos": "great wonderful superb moving".split(), "neg": "awful boring terrible dull".split()}
+    filler = "the film movie was and a plot actor".split()
+    for split in ("train", "test"):
+        for label, rating in (("pos", 8), ("neg", 2)):
+            path = folder / "aclImdb" / split / label
+            path.mkdir(parents=True)
+            for i in range(30):
+                text = " ".join(rng.choice(words[label] + filler) for _ in range(15))
+                (path / f"{i}_{rating}.txt").write_text(text)
+    return str(folder)

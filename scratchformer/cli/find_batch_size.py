@@ -1,6 +1,7 @@
 """Find the batch size: the largest micro-batch that fits, and the critical batch size.
 
   scratchformer find-batch-size --config configs/demo.yaml [--budget_mb 2000] [--resume runs/NAME]
+  scratchformer find-batch-size --task classifier --classifier configs/imdb.yaml --classifier.data.source PATH
 
 1. The largest micro-batch whose training step fits: doubling, then binary search; on a GPU an
    out-of-memory error means "does not fit", on a CPU the step's memory is checked against
@@ -14,8 +15,6 @@ Then it suggests --train.batch_size and --train.grad_accum to reach the critical
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from scratchformer.training.lm_run import LMRunConfig
 
 HELP = "largest batch that fits (doubling + binary search) and the critical batch size (noise scale)"
 
@@ -38,8 +37,9 @@ class NoiseConfig:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--config", action="config", help="a YAML preset from configs/ (later options override it)")
-    parser.add_class_arguments(LMRunConfig, None, as_group=False)
+    from scratchformer.cli.find_lr import add_model_arguments
+
+    add_model_arguments(parser)
     parser.add_class_arguments(NoiseConfig, "noise")
     parser.add_argument("--budget_mb", type=float | None, default=None,
                         help="memory budget per micro-batch step in MiB (default: the GPU's memory, or half "
@@ -69,13 +69,13 @@ def run(args) -> None:
     noise = measure_noise_scale(model, data, args.noise.batch_size, args.noise.n_batches, args.noise.repeats,
                                 device=device, seed=cfg.train.seed)
     critical = noise["noise_scale"]
-    tokens = critical * model.config.context_len
-    print(f"gradient noise scale B_simple: {critical:.1f} sequences ({tokens:,.0f} tokens)")
+    print(f"gradient noise scale B_simple: {critical:.1f} sequences")
     if critical == critical and critical not in (float("inf"),) and critical > 0:
         target = max(1, round(critical))
         micro = min(fit.batch_size, target)
         accum = accumulation_for(target, micro)
-        print(f"suggested: --train.batch_size {micro} --train.grad_accum {accum} "
+        train = "--classifier.train" if args.task == "classifier" else "--train"
+        print(f"suggested: {train}.batch_size {micro} {train}.grad_accum {accum} "
               f"(effective batch {micro * accum}, about the critical batch)")
     else:
         print("the noise scale could not be estimated (the gradient is too noisy); raise --noise.repeats")

@@ -1,9 +1,11 @@
 """Find a learning rate: the range test (Smith 2015) on a throw-away copy of the model.
 
   scratchformer find-lr --config configs/demo.yaml --finder.num_steps 100 --plot lr_finder.png
+  scratchformer find-lr --task classifier --classifier configs/imdb.yaml --classifier.data.source PATH
 
 The model and data are built exactly as `train` builds them (same preset, same dotted overrides;
-the batch, accumulation, clipping and precision come from --train.*). The learning rate grows
+the batch, accumulation, clipping and precision come from --train.*); with --task classifier, as
+`train-classifier` builds them from the --classifier preset (and --classifier.train.*). The learning rate grows
 exponentially from --finder.start_lr to --finder.end_lr; the sweep stops when the smoothed loss
 diverges. Prints the suggestion (valley and steepest) and writes a PNG of loss against lr.
 """
@@ -12,23 +14,47 @@ from __future__ import annotations
 
 import dataclasses
 
+from scratchformer.training.classifier_run import ClassifierRunConfig
 from scratchformer.training.lm_run import LMRunConfig
 from scratchformer.training.lr_finder import LRFinderConfig
+
+TASKS = ("lm", "classifier")
 
 HELP = "learning-rate range test: suggest a learning rate and plot loss against lr"
 
 
-def add_arguments(parser) -> None:
+def add_model_arguments(parser) -> None:
+    """The options that say which model and data: a language-model run, or a classifier run."""
+    parser.add_argument("--task", type=str, default="lm", help="lm (a `train` preset via --config) or classifier "
+                        "(a `train-classifier` preset via --classifier configs/imdb.yaml)")
     parser.add_argument("--config", action="config", help="a YAML preset from configs/ (later options override it)")
     parser.add_class_arguments(LMRunConfig, None, as_group=False)
+    parser.add_class_arguments(ClassifierRunConfig, "classifier")
+
+
+def add_arguments(parser) -> None:
+    add_model_arguments(parser)
     parser.add_class_arguments(LRFinderConfig, "finder")
     parser.add_argument("--plot", type=str, default="lr_finder.png", help="where to write the PNG")
 
 
 def model_and_data(args):
-    """(run config, model, data) as `scratchformer train` would build them; with --resume, the
-    run's trained weights."""
+    """(run config, model, data) as `train` (or `train-classifier`) would build them; for a
+    language model with --resume, the run's trained weights."""
     import torch
+
+    from scratchformer.errors import UserError
+
+    if args.task not in TASKS:
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, got {args.task!r}")
+    if args.task == "classifier":
+        from scratchformer.models.classifier import Classifier
+        from scratchformer.training.classifier_run import model_config_for, prepare_data
+
+        cfg = args.classifier
+        tokenizer, data, _ = prepare_data(cfg)
+        torch.manual_seed(cfg.train.seed)
+        return cfg, Classifier(model_config_for(cfg, tokenizer)), data
 
     from scratchformer.models.gpt import GPT
     from scratchformer.training.checkpoint import load_checkpoint, load_weights
@@ -61,5 +87,6 @@ def run(args) -> None:
     print(f"{len(result.lrs)} steps, {stop}")
     print(f"steepest descent: lr {result.steepest:.2e}")
     print(f"valley:           lr {result.valley:.2e}")
-    print(f"suggested ({result.rule}): --train.lr {result.suggestion:.2e}")
+    train = "--classifier.train" if args.task == "classifier" else "--train"
+    print(f"suggested ({result.rule}): {train}.lr {result.suggestion:.2e}")
     print(f"plot: {path}")
