@@ -27,6 +27,8 @@ def run(args) -> None:
 
     cfg = LMRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(LMRunConfig)})
     folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))
+    if not trainer.dist.is_main:  # under torchrun, only rank 0 reports and samples
+        return
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))
     print(f"\ntrained {result['step']} steps: {metrics}")
 
