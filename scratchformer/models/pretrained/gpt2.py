@@ -44,26 +44,29 @@ def config_from_hf(hf: dict) -> GPTConfig:
 
 
 def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Hugging Face GPT-2 tensors -> the state dict of GPT(cfg)."""
+    """Hugging Face GPT-2 tensors -> the state dict of GPT(cfg). Consumes `sd` to save memory."""
     # - checkpoints saved from GPT2LMHeadModel prefix the body with "transformer."
-    sd = {k.removeprefix("transformer."): v for k, v in sd.items()}
+    for key in [k for k in sd if k.startswith("transformer.")]:
+        sd[key.removeprefix("transformer.")] = sd.pop(key)
+    take = sd.pop
     C = cfg.d_model
-    out = {"tok_emb.weight": sd["wte.weight"], "positions.table.weight": sd["wpe.weight"],
-           "norm_f.weight": sd["ln_f.weight"], "norm_f.bias": sd["ln_f.bias"]}
+    out = {"tok_emb.weight": take("wte.weight"), "positions.table.weight": take("wpe.weight"),
+           "norm_f.weight": take("ln_f.weight"), "norm_f.bias": take("ln_f.bias")}
     for i in range(cfg.n_layers):
         h, b = f"h.{i}.", f"blocks.{i}."
         for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
-            out[b + ours + ".weight"] = sd[h + theirs + ".weight"]
-            out[b + ours + ".bias"] = sd[h + theirs + ".bias"]
+            out[b + ours + ".weight"] = take(h + theirs + ".weight")
+            out[b + ours + ".bias"] = take(h + theirs + ".bias")
         # - Conv1D -> Linear: transpose (in, out) to (out, in)
-        qkv_w = sd[h + "attn.c_attn.weight"].t()  # (3C, C): q rows, k rows, v rows
-        qkv_b = sd[h + "attn.c_attn.bias"]  # (3C,)
-        out[b + "attn.q_proj.weight"], out[b + "attn.kv_proj.weight"] = qkv_w[:C], qkv_w[C:]
-        out[b + "attn.q_proj.bias"], out[b + "attn.kv_proj.bias"] = qkv_b[:C], qkv_b[C:]
+        qkv_w = take(h + "attn.c_attn.weight").t()  # (3C, C): q rows, k rows, v rows
+        qkv_b = take(h + "attn.c_attn.bias")  # (3C,)
+        out[b + "attn.q_proj.weight"] = qkv_w[:C].contiguous()
+        out[b + "attn.kv_proj.weight"] = qkv_w[C:].contiguous()
+        out[b + "attn.q_proj.bias"], out[b + "attn.kv_proj.bias"] = qkv_b[:C].clone(), qkv_b[C:].clone()
         for ours, theirs in (("attn.out_proj", "attn.c_proj"), ("mlp.fc_in", "mlp.c_fc"),
                              ("mlp.fc_out", "mlp.c_proj")):
-            out[b + ours + ".weight"] = sd[h + theirs + ".weight"].t()
-            out[b + ours + ".bias"] = sd[h + theirs + ".bias"]
+            out[b + ours + ".weight"] = take(h + theirs + ".weight").t().contiguous()
+            out[b + ours + ".bias"] = take(h + theirs + ".bias")
     # - the output layer: tied to the embedding, or its own matrix
-    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else sd["lm_head.weight"]
-    return {k: v.contiguous() for k, v in out.items()}
+    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else take("lm_head.weight")
+    return out

@@ -55,19 +55,24 @@ def config_from_hf(hf: dict) -> GPTConfig:
 
 
 def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Hugging Face Llama tensors -> the state dict of GPT(cfg)."""
-    out = {"tok_emb.weight": sd["model.embed_tokens.weight"], "norm_f.weight": sd["model.norm.weight"]}
+    """Hugging Face Llama tensors -> the state dict of GPT(cfg).
+
+    Consumes `sd` (each tensor is taken out as it is mapped), so a stacked copy never sits in memory
+    next to the two tensors it was stacked from.
+    """
+    take = sd.pop
+    out = {"tok_emb.weight": take("model.embed_tokens.weight"), "norm_f.weight": take("model.norm.weight")}
     for i in range(cfg.n_layers):
         h, b = f"model.layers.{i}.", f"blocks.{i}."
-        out[b + "norm1.weight"] = sd[h + "input_layernorm.weight"]
-        out[b + "norm2.weight"] = sd[h + "post_attention_layernorm.weight"]
-        out[b + "attn.q_proj.weight"] = sd[h + "self_attn.q_proj.weight"]  # (H*D, C)
+        out[b + "norm1.weight"] = take(h + "input_layernorm.weight")
+        out[b + "norm2.weight"] = take(h + "post_attention_layernorm.weight")
+        out[b + "attn.q_proj.weight"] = take(h + "self_attn.q_proj.weight")  # (H*D, C)
         out[b + "attn.kv_proj.weight"] = torch.cat(
-            [sd[h + "self_attn.k_proj.weight"], sd[h + "self_attn.v_proj.weight"]])  # (2*KV*D, C)
-        out[b + "attn.out_proj.weight"] = sd[h + "self_attn.o_proj.weight"]
+            [take(h + "self_attn.k_proj.weight"), take(h + "self_attn.v_proj.weight")])  # (2*KV*D, C)
+        out[b + "attn.out_proj.weight"] = take(h + "self_attn.o_proj.weight")
         out[b + "mlp.fc_in.weight"] = torch.cat(
-            [sd[h + "mlp.gate_proj.weight"], sd[h + "mlp.up_proj.weight"]])  # (2*d_ff, C)
-        out[b + "mlp.fc_out.weight"] = sd[h + "mlp.down_proj.weight"]
+            [take(h + "mlp.gate_proj.weight"), take(h + "mlp.up_proj.weight")])  # (2*d_ff, C)
+        out[b + "mlp.fc_out.weight"] = take(h + "mlp.down_proj.weight")
     # - tied checkpoints may omit lm_head.weight, or store a copy of the embedding
-    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else sd["lm_head.weight"]
+    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else take("lm_head.weight")
     return out
