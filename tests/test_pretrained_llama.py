@@ -103,3 +103,16 @@ def test_int8_weights_stay_close_to_float32(tmp_path):
     with_cache = generate(model, idx, SamplingConfig(max_new_tokens=4, temperature=0))
     without = generate(model, idx, SamplingConfig(max_new_tokens=4, temperature=0, use_cache=False))
     assert with_cache.tolist() == without.tolist()
+
+
+def test_config_json_of_transformers_4_is_read_too(tmp_path):
+    """The hub's SmolLM2 config.json predates transformers 5: rope_theta at the top, rope_scaling null."""
+    import json
+
+    tiny_llama(tmp_path, **SHAPES["gqa-tied"])
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("rope_parameters", None)
+    config.update(rope_theta=100000.0, rope_scaling=None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model, _ = from_pretrained(tmp_path)
+    assert model.config.rope_base == 100000.0
