@@ -98,7 +98,7 @@ def shorten_context(cfg: GPTConfig, state: dict, context_len: int) -> dict:
         raise UserError(f"context_len must be at least 1, got {context_len}")
     context_len = cfg.context_len = min(context_len, cfg.context_len)
     if "positions.table.weight" in state:  # learned positions: keep the first rows
-        state["positions.table.weight"] = state["positions.table.weight"][:context_len]
+        state["positions.table.weight"] = state["positions.table.weight"][:context_len].clone()
     return state
 
 
