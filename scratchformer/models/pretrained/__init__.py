@@ -68,7 +68,9 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
     """
     if dtype not in DTYPES and dtype != "int8":
         raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES) + ['int8']}")
-    hf_config, tensors, tokenizer = read_source(str(name_or_path))
+    # - tensors arrive in the target dtype one by one, so float32 copies never pile up
+    load_dtype = DTYPES.get(dtype, torch.bfloat16)
+    hf_config, tensors, tokenizer = read_source(str(name_or_path), load_dtype)
     model_type = hf_config.get("model_type", "llama")
     if model_type not in FAMILIES:
         raise UserError(f"{name_or_path} is a {model_type!r} model; scratchformer maps {sorted(FAMILIES)} only")
@@ -78,10 +80,10 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
         state = family.state_dict_from_hf(tensors, cfg)
     except KeyError as e:
         raise UserError(f"{name_or_path} lacks the tensor {e.args[0]}; the weights file is incomplete") from None
-    del tensors  # (each float32 tensor is freed as soon as build_model has converted it)
+    del tensors
     if context_len is not None:
         state = shorten_context(cfg, state, context_len)
-    model = build_model(cfg, state, DTYPES.get(dtype, torch.bfloat16))
+    model = build_model(cfg, state, load_dtype)
     if dtype == "int8":
         from scratchformer.models.pretrained.quantize import quantize_int8
 
@@ -110,7 +112,7 @@ def build_model(cfg: GPTConfig, state: dict[str, torch.Tensor], dtype: torch.dty
     # - position buffers that no checkpoint stores (RoPE's frequencies) are built for real
     model.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len,
                                       rope_base=cfg.rope_base)
-    for k in list(state):  # convert one tensor at a time, so the float32 copies go one by one
+    for k in list(state):  # (a no-op for tensors read in this dtype already)
         state[k] = state[k].to(dtype)
     if cfg.tie_weights:
         state["lm_head.weight"] = state["tok_emb.weight"]
@@ -127,21 +129,22 @@ def build_model(cfg: GPTConfig, state: dict[str, torch.Tensor], dtype: torch.dty
 # ---- finding the weights ---------------------------------------------------------------------------
 
 
-def read_source(name_or_path: str) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer | None]:
-    """(config.json as a dict, tensors under Hugging Face names, tokenizer) from a name or a path."""
+def read_source(name_or_path: str, dtype: torch.dtype = torch.float32
+                ) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer | None]:
+    """(config.json as a dict, tensors under Hugging Face names in `dtype`, tokenizer) from a name or a path."""
     from scratchformer.models.pretrained.gguf import read_gguf
 
     if name_or_path in PRETRAINED:
         spec = PRETRAINED[name_or_path]
         local = packaged_gguf(spec)
         if local is not None:
-            return read_gguf(local)
-        return read_hf_folder(download(spec.hub_id))
+            return read_gguf(local, dtype)
+        return read_hf_folder(download(spec.hub_id), dtype)
     path = Path(name_or_path).expanduser()
     if path.suffix == ".gguf" or path.is_file():
-        return read_gguf(path)
+        return read_gguf(path, dtype)
     if path.is_dir():
-        return read_hf_folder(path)
+        return read_hf_folder(path, dtype)
     raise UserError(f"unknown pretrained model {name_or_path!r}: not a known name ({', '.join(PRETRAINED)}) "
                     "and no such file or folder; give a name, a .gguf file or a Hugging Face model folder")
 
@@ -177,10 +180,11 @@ def download(hub_id: str) -> Path:
     return folder
 
 
-def read_hf_folder(folder: Path) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer | None]:
+def read_hf_folder(folder: Path, dtype: torch.dtype = torch.float32
+                   ) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer | None]:
     """A Hugging Face model folder: config.json, model*.safetensors (or pytorch_model.bin), tokenizer.json."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -194,7 +198,9 @@ def read_hf_folder(folder: Path) -> tuple[dict, dict[str, torch.Tensor], HFToken
     shards = sorted(folder.glob("*.safetensors"))
     try:
         for shard in shards:
-            tensors.update(load_file(shard))
+            with safe_open(shard, framework="pt") as f:  # one tensor at a time
+                for name in f.keys():
+                    tensors[name] = f.get_tensor(name).to(dtype)
         if not shards and (folder / "pytorch_model.bin").is_file():
             tensors = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:

@@ -67,8 +67,8 @@ def _value(reader, key: str, default=None):
     return default if field is None else field.contents()
 
 
-def read_gguf(path: str | Path) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer]:
-    """(config dict in Hugging Face's LlamaConfig keys, tensors under Hugging Face names, tokenizer)."""
+def read_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer]:
+    """(config dict in Hugging Face's LlamaConfig keys, tensors under Hugging Face names in `dtype`, tokenizer)."""
     from gguf.quants import dequantize
 
     path = Path(path)
@@ -103,7 +103,7 @@ def read_gguf(path: str | Path) -> tuple[dict, dict[str, torch.Tensor], HFTokeni
         "tie_word_embeddings": "output.weight" not in tensor_names,
     }
 
-    # - tensors: dequantise to float32, rename, and undo the q/k row permutation
+    # - tensors: dequantise to float32, rename, undo the q/k row permutation, convert to dtype
     tensors = {}
     for t in reader.tensors:
         stem, _, kind = t.name.rpartition(".")  # "blk.3.attn_q", "weight"
@@ -122,7 +122,7 @@ def read_gguf(path: str | Path) -> tuple[dict, dict[str, torch.Tensor], HFTokeni
             w = unpermute(w, n_heads)
         elif parts[-1] == "attn_k":
             w = unpermute(w, n_kv_heads)
-        tensors[name] = w
+        tensors[name] = w.to(dtype)
     return config, tensors, tokenizer_from_gguf(reader, path.name)
 
 
