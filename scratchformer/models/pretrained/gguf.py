@@ -67,7 +67,8 @@ def _value(reader, key: str, default=None):
     return default if field is None else field.contents()
 
 
-def read_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer]:
+def read_gguf(path: str | Path, dtype: torch.dtype = torch.float32
+              ) -> tuple[dict, dict[str, torch.Tensor], HFTokenizer]:
     """(config dict in Hugging Face's LlamaConfig keys, tensors under Hugging Face names in `dtype`, tokenizer)."""
     from gguf.quants import dequantize
 
