@@ -94,3 +94,10 @@ def test_learned_positions_refuse_inputs_past_the_context():
 def test_bad_configs_are_rejected_with_a_sentence(bad, match):
     with pytest.raises(ValueError, match=match):
         tiny(**bad)
+
+
+def test_sinusoidal_positions_start_at_the_token_embeddings_scale():
+    """Unscaled sin/cos features (size ~0.7) would drown embeddings initialised at std 0.02."""
+    model = GPT(tiny(position="sinusoidal"))
+    positions = model.positions.embed(0, 16)  # (T, C)
+    assert abs(positions.std().item() - model.tok_emb.weight.std().item()) < 0.005

@@ -59,15 +59,22 @@ def sinusoid_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class SinusoidalPositions(Positions):
-    """Fixed sin/cos features added to the embeddings (Vaswani et al. 2017). Any length."""
+    """Fixed sin/cos features added to the embeddings (Vaswani et al. 2017). Any length.
 
-    def __init__(self, d_model: int, n_heads: int, context_len: int, **_):
+    Scaled so each component has standard deviation `scale` (default 0.02, the token
+    embeddings' initial std): unscaled, the features (each of size ~0.7) would drown token
+    embeddings initialised GPT-2 style, and the model barely learns. Vaswani et al. instead
+    multiply the token embeddings by sqrt(d_model), which suits their larger initialisation.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, context_len: int, scale: float = 0.02, **_):
         super().__init__(d_model, n_heads, context_len)
+        self.scale = scale * math.sqrt(2.0)  # sin and cos components have std 1/sqrt(2)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device)
 
     def embed(self, start: int, T: int) -> torch.Tensor:
         pos = torch.arange(start, start + T, device=self._anchor.device)
-        return sinusoid_table(pos, self.d_model)  # (T, C)
+        return self.scale * sinusoid_table(pos, self.d_model)  # (T, C)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

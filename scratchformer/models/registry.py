@@ -9,6 +9,7 @@ import importlib
 
 MODELS: dict[str, str] = {
     "gpt": "scratchformer.models.gpt:GPT:GPTConfig",
+    "perceiver_ar": "scratchformer.models.perceiver:PerceiverAR:PerceiverARConfig",
     "classifier": "scratchformer.models.classifier:Classifier:ClassifierConfig",
 }
 
