@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -124,7 +125,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(train_one(args.child)))
         return
-    result: dict = {"nanogpt_reference": NANOGPT, "threads": torch.get_num_threads()}
+    result: dict = {"nanogpt_reference": NANOGPT, "threads": torch.get_num_threads(),
+                    "load_average_at_start": os.getloadavg()[0]}
     if args.only in (None, "recipe"):
         recipe = in_subprocess("recipe")
         result["recipe"] = recipe
@@ -139,6 +141,7 @@ def main() -> None:
             (v for _, s, v in best["val_curve"] if s <= NANOGPT["wall_s"]), default=None)
     if args.only in (None, "generate"):
         result["generation"] = {name: generation_speed(shape) for name, shape in GENERATION_MODELS.items()}
+    result["load_average_at_end"] = os.getloadavg()[0]  # > 2 on 2 cores: other jobs were competing
     name = "shakespeare_char" if args.only is None else f"shakespeare_char_{args.only}"
     report(name, result)
 
