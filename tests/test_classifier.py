@@ -92,3 +92,36 @@ def test_too_long_input_and_bad_configs():
         ClassifierConfig(variant="rnn")
     with pytest.raises(ValueError, match="pooling"):
         ClassifierConfig(pooling="sum")
+
+
+def test_bigrams_ignore_padding():
+    from scratchformer.models.classifier import bigram_ids
+
+    tokens = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0]])
+    mask = tokens != 0
+    ids, pair_mask = bigram_ids(tokens, mask, buckets=1000)
+    assert ids.shape == pair_mask.shape == (2, 4)
+    assert ((ids >= 0) & (ids < 1000)).all()
+    # - only (5,6), (6,7) and (8,9) are real pairs; every pair that touches padding is left out
+    assert pair_mask.tolist() == [[True, True, False, False], [True, False, False, False]]
+    assert ids[0, 0] != ids[0, 1]  # the hash tells pairs apart (no collision among these)
+    # - the output does not depend on padding, whatever the pad positions hold
+    model = Classifier(ClassifierConfig(variant="pool", ngram_buckets=97, **TINY)).eval()
+    assert model.bigram_emb.num_embeddings == 97
+    seqs = [torch.randint(2, 50, (n,)) for n in (7, 1, 12)]
+    tokens = torch.full((3, 15), 7, dtype=torch.long)
+    mask = torch.zeros(3, 15, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        tokens[i, : len(s)], mask[i, : len(s)] = s, True
+    batched, _ = model(tokens, padding_mask=mask)
+    for i, s in enumerate(seqs):
+        alone, _ = model(s[None])
+        torch.testing.assert_close(batched[i], alone[0], atol=1e-5, rtol=1e-4)
+    # - the bigrams change the output (they are not ignored altogether)
+    without = Classifier(ClassifierConfig(variant="pool", **TINY)).eval()
+    without.load_state_dict({k: v for k, v in model.state_dict().items() if k != "bigram_emb.weight"})
+    assert not torch.allclose(without(seqs[0][None])[0], model(seqs[0][None])[0])
+    with pytest.raises(ValueError, match="ngram_buckets needs variant 'pool'"):
+        ClassifierConfig(variant="kqv", ngram_buckets=10)
+    with pytest.raises(ValueError, match="ngram_buckets must be >= 0"):
+        ClassifierConfig(variant="pool", ngram_buckets=-1)

@@ -17,6 +17,12 @@ tokens exchange information) changes, each step on top of the last (MIXERS):
 
 The attention itself comes from scratchformer.core.attention and scratchformer.core.block.
 Pads never change the output: attention masks them as keys, pooling skips them.
+
+Option for the pool variant: ngram_buckets > 0 adds hashed word-bigram embeddings (fastText,
+Joulin et al. 2016), pooled together with the word embeddings:
+
+    tokens (B, T) ─ tok_emb ──────────────────────────────► (B, T, C)   ┐
+                  ─ pairs (t_i, t_i+1) ─ hash ─ bigram_emb ─► (B, T-1, C) ┴ concat ─► (B, 2T-1, C) ─ pool
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class ClassifierConfig(TransformerConfig):
     """Dropout on the token embeddings (all variants)."""
     init_std: float = 0.02
     """Std of the normal initialisation of embeddings and linear layers."""
+    ngram_buckets: int = 0
+    """pool variant only: hash word bigrams into this many extra embeddings (fastText); 0 is off."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -72,6 +80,11 @@ class ClassifierConfig(TransformerConfig):
             raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
         if not 0.0 <= self.emb_dropout < 1.0:
             raise ValueError(f"emb_dropout must be in [0, 1), got {self.emb_dropout}")
+        if self.ngram_buckets < 0:
+            raise ValueError(f"ngram_buckets must be >= 0 (0 turns bigrams off), got {self.ngram_buckets}")
+        if self.ngram_buckets and (self.variant != "pool" or self.pooling == "cls"):
+            raise ValueError("ngram_buckets needs variant 'pool' with mean or max pooling, "
+                             f"got variant {self.variant!r} with pooling {self.pooling!r}")
 
     @property
     def max_tokens(self) -> int:
@@ -166,6 +179,27 @@ MIXERS: dict[str, type[nn.Module]] = {
 
 
 # --------------------------------------------------------------------------------------------
+# hashed word bigrams (the pool variant's option)
+
+BIGRAM_HASH_MULTIPLIER = 116_049_371  # a fixed odd multiplier (the one fastText uses for n-grams)
+
+
+def bigram_ids(tokens: torch.Tensor, padding_mask: torch.Tensor, buckets: int):
+    """Bucket id of every pair of neighbouring tokens, and which pairs are real.
+
+    tokens, padding_mask: (B, T). Returns ids (B, T-1) in [0, buckets) and mask (B, T-1): a pair
+    counts only if both of its tokens are real, so pairs that touch padding are left out.
+    Two different bigrams may share a bucket (a hash collision); with enough buckets that is rare
+    for the frequent ones, and it keeps the table a fixed size whatever the text.
+    """
+    first, second = tokens[:, :-1], tokens[:, 1:]  # (B, T-1) each
+    # - a fixed integer hash: no randomness, so a saved model reads text the same way later
+    ids = (first * BIGRAM_HASH_MULTIPLIER + second) % buckets  # (B, T-1); int64, no overflow for V < 10^10
+    mask = padding_mask[:, :-1] & padding_mask[:, 1:]  # (B, T-1)
+    return ids, mask
+
+
+# --------------------------------------------------------------------------------------------
 # the classifier
 
 
@@ -185,13 +219,15 @@ class Classifier(nn.Module):
     """Embedding -> mixer -> pooling -> linear; `variant` picks the mixer (see the module docstring).
 
     Lecture: "Transformers from scratch", Peter Bloem (https://peterbloem.nl/blog/transformers),
-    the sequence classification example.
+    the sequence classification example. With ngram_buckets > 0 (pool variant) the bag also holds
+    hashed word bigrams: Joulin et al. 2016, "Bag of Tricks for Efficient Text Classification" (fastText).
     """
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.bigram_emb = nn.Embedding(cfg.ngram_buckets, cfg.d_model) if cfg.ngram_buckets else None
         self.cls = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.pooling == "cls" else None
         self.emb_drop = nn.Dropout(cfg.emb_dropout)
         self.mixer = MIXERS[cfg.variant](cfg)
@@ -219,14 +255,19 @@ class Classifier(nn.Module):
         if padding_mask is None:
             padding_mask = torch.ones(B, T, dtype=torch.bool, device=tokens.device)
         padding_mask = padding_mask.bool()
+        if T > self.config.max_tokens:
+            raise ValueError(f"input has {T} tokens but the model reads at most {self.config.max_tokens}; "
+                             "truncate it first")
         x = self.tok_emb(tokens)  # (B, T, C)
         if self.cls is not None:
             # - a learned cls token in front of every sequence; attention gathers the summary into it
             x = torch.cat([self.cls.expand(B, 1, -1), x], dim=1)  # (B, 1+T, C)
             padding_mask = F.pad(padding_mask, (1, 0), value=True)  # (B, 1+T)
-        if x.size(1) > self.config.context_len:
-            raise ValueError(f"input has {T} tokens but the model reads at most {self.config.max_tokens}; "
-                             "truncate it first")
+        if self.bigram_emb is not None and T > 1:
+            # - (pool variant) bigrams join the bag beside the words; pooling averages both together
+            ids, pair_mask = bigram_ids(tokens, padding_mask, self.config.ngram_buckets)  # (B, T-1) each
+            x = torch.cat([x, self.bigram_emb(ids)], dim=1)  # (B, 2T-1, C)
+            padding_mask = torch.cat([padding_mask, pair_mask], dim=1)  # (B, 2T-1)
         x = self.emb_drop(x)
         x = self.mixer(x, padding_mask)  # (B, T, C)
         logits = self.head(pool(x, padding_mask, self.config.pooling))  # (B, K)
