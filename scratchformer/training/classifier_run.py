@@ -165,7 +165,7 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="classifier")
-    if folder is not None:
+    if trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
     fit = fit_within_budget(trainer, cfg.time_budget_s)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
