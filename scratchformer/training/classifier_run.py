@@ -173,7 +173,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     if cfg.final_test:
         result["test_acc"] = accuracy(model, data, "test", cfg.eval_batch_size)
     if folder is not None:
-        trainer.save()
+        trainer.save()  # every rank calls it (FSDP needs them all); only rank 0 writes
+    if trainer.run_dir is not None:
         (folder / "results.json").write_text(json.dumps(result, indent=2) + "\n")
         result["run"] = str(folder)
     return model.eval(), result
