@@ -79,7 +79,7 @@ def evaluate(model, val: torch.Tensor, T: int, n_windows: int, N: int) -> dict:
     starts = torch.linspace(0, len(val) - T - 2, n_windows).long()
     last, every = [], []
     for s in starts.tolist():
-        window = val[s:s + T + 1][None]  # (1, T+1)
+        window = val[s:s + T + 1][None].long()  # (1, T+1)
         x, y = window[:, :-1], window[:, 1:]
         logits, _ = model(x)  # (1, T, V) for the GPT, (1, N, V) for the Perceiver AR
         logp = torch.log_softmax(logits.float(), dim=-1)

@@ -44,7 +44,7 @@ def load_preset(path: Path) -> tuple[GPTConfig, TrainConfig]:
 def shakespeare(context_len: int):
     text = shared_file("tinyshakespeare.txt").read_text(encoding="utf-8")
     tokenizer = CharTokenizer.train(text)  # 65 characters, from the whole text as nanoGPT does
-    ids = tokenizer.encode(text)
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.uint8)  # 65 ids fit in a byte
     n = int(0.9 * len(ids))
     return tokenizer, LMData({"train": ids[:n], "val": ids[n:]}, context_len)
 

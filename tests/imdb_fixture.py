@@ -10,8 +10,6 @@ import random
 import tarfile
 from pathlib import Path
 
-import pytest
-import torch
 
 POSITIVE = ["great", "wonderful", "loved", "superb", "moving", "brilliant", "fun", "beautiful"]
 NEGATIVE = ["awful", "boring", "hated", "terrible", "dull", "worst", "waste", "ugly"]
@@ -50,10 +48,3 @@ def make_archive(root: Path, **kwargs) -> Path:
     return path
 
 
-@pytest.fixture(autouse=False)
-def one_thread():
-    """Tiny models run fastest on one thread, above all when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from toolkit_helpers import one_thread, pattern_data, tiny_gpt, tiny_preset  # noqa: F401
+from toolkit_helpers import pattern_data, tiny_gpt, tiny_preset  # noqa: F401
 from torch import nn
 
 from scratchformer.cli.main import main

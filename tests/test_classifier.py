@@ -5,13 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from imdb_fixture import one_thread  # noqa: F401 (a fixture)
 
 from scratchformer.core.attention import MultiHeadAttention, SelfAttention
 from scratchformer.core.block import Block
 from scratchformer.models.classifier import MIXERS, Classifier, ClassifierConfig, pool
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=50, context_len=24)
 

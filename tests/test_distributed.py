@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from toolkit_helpers import one_thread, pattern_data, tiny_gpt, worker_cfg  # noqa: F401
+from toolkit_helpers import pattern_data, tiny_gpt, worker_cfg  # noqa: F401
 
 from scratchformer.errors import UserError
 from scratchformer.training import distributed

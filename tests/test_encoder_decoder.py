@@ -12,13 +12,6 @@ from scratchformer.errors import UserError
 from scratchformer.models.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, sequence_log_prob
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and the machine's cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def model_for(data: Seq2SeqData, **kw) -> EncoderDecoder:

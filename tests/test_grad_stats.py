@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from toolkit_helpers import one_thread, pattern_data, tiny_gpt  # noqa: F401
+from toolkit_helpers import pattern_data, tiny_gpt  # noqa: F401
 
 from scratchformer.training.grad_stats import GradStats, NoiseScale, NonFiniteError, check_finite, layer_name
 

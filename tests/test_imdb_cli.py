@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from imdb_fixture import make_archive, make_imdb, one_thread  # noqa: F401 (a fixture)
+from imdb_fixture import make_archive, make_imdb  # noqa: F401 (a fixture)
 from scratchformer.cli.main import build_parser, main
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from toolkit_helpers import one_thread, pattern_data, tiny_cfg, tiny_gpt, tiny_preset  # noqa: F401
+from toolkit_helpers import pattern_data, tiny_cfg, tiny_gpt, tiny_preset  # noqa: F401
 
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import StopSignal

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from toolkit_helpers import (ClassifierData, TinyClassifier, one_thread, pattern_data, tiny_cfg, tiny_gpt,  # noqa: F401
+from toolkit_helpers import (ClassifierData, TinyClassifier, pattern_data, tiny_cfg, tiny_gpt,  # noqa: F401
                              tiny_imdb, tiny_preset)
 
 from scratchformer.cli.main import main

@@ -14,13 +14,6 @@ from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig, Perce
 V = 13
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and the machine's cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(n_latents: int, context_len: int = 16, **kw) -> PerceiverAR:

@@ -3,11 +3,9 @@
 import pytest
 import torch
 
-from imdb_fixture import one_thread  # noqa: F401 (a fixture)
 
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_pad_batch_pads_right_and_marks_real_tokens():

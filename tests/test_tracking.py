@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from toolkit_helpers import one_thread, pattern_data, tiny_cfg, tiny_gpt, tiny_preset  # noqa: F401
+from toolkit_helpers import pattern_data, tiny_cfg, tiny_gpt, tiny_preset  # noqa: F401
 
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
@@ -59,13 +58,6 @@ class ClassifierData:
         return tokens, labels, mask
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread per test: tiny models on a shared CPU run several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def worker_cfg(**overrides) -> TrainConfig:

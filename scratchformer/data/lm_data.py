@@ -11,13 +11,24 @@ from __future__ import annotations
 import torch
 
 
+def compact(ids: torch.Tensor) -> torch.Tensor:
+    """The same ids in uint8, int16 or int32, whichever is the smallest that holds them."""
+    top = int(ids.max()) if ids.numel() else 0
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        if top <= torch.iinfo(dtype).max and int(ids.min() if ids.numel() else 0) >= 0:
+            return ids.to(dtype)
+    return ids.long()
+
+
 class LMData:
     """Encoded splits of a corpus; `batch` draws (x, y) windows from one of them."""
 
     def __init__(self, splits: dict[str, list[int] | torch.Tensor], context_len: int,
                  chars_per_token: dict[str, float] | None = None):
         self.context_len = context_len
-        self.tokens = {k: torch.as_tensor(v, dtype=torch.long) for k, v in splits.items()}
+        # - store ids in the smallest integer type that holds them (uint8 for characters): a
+        #   quarter to an eighth of int64's memory; batches are widened to int64 as they are drawn
+        self.tokens = {k: compact(torch.as_tensor(v)) for k, v in splits.items()}
         # - to report bits per *character* whatever the tokenizer (1.0 for characters)
         self.chars_per_token = chars_per_token or {k: 1.0 for k in splits}
         for name in ("train", "val"):
@@ -37,5 +48,5 @@ class LMData:
         data, T = self.tokens[split], self.context_len
         starts = torch.randint(len(data) - T, (batch_size,), generator=generator)  # (B,)
         offsets = starts[:, None] + torch.arange(T + 1)[None, :]  # (B, T+1)
-        window = data[offsets]  # (B, T+1)
+        window = data[offsets].long()  # (B, T+1)
         return window[:, :-1], window[:, 1:]  # (B, T), (B, T)

@@ -103,7 +103,7 @@ def bits_per_char(model: GPT, tokens: torch.Tensor, length: int, n_chars: int, b
     total, count = 0.0, 0
     for i in range(0, n_windows, batch_size):
         offsets = starts[i:i + batch_size, None] + torch.arange(length + 1)[None, :]  # (b, L+1)
-        window = tokens[offsets]
+        window = tokens[offsets].long()  # (b, L+1)
         _, loss = model(window[:, :-1], window[:, 1:])
         total += loss.item() * window[:, 1:].numel()
         count += window[:, 1:].numel()
