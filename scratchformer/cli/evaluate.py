@@ -39,7 +39,7 @@ def run(args) -> None:
     from scratchformer.data.corpus import CorpusConfig, load_splits
     from scratchformer.data.lm_data import LMData
     from scratchformer.errors import UserError
-    from scratchformer.training.lm_run import load_run
+    from scratchformer.training.lm_run import load_run, restrict_to_vocabulary
     from scratchformer.training.trainer import TrainConfig, Trainer
 
     if args.run is None:
@@ -53,9 +53,7 @@ def run(args) -> None:
     splits = load_splits(data_cfg)
     if not splits.get(args.split):
         raise UserError(f"the corpus has no {args.split} split")
-    if tokenizer.kind == "char":
-        known = set(tokenizer.stoi)
-        splits = {k: "".join(c for c in v if c in known) for k, v in splits.items()}
+    splits = restrict_to_vocabulary(splits, tokenizer)
     data = LMData.from_text(splits, tokenizer, model.config.context_len)
     cfg = TrainConfig(batch_size=args.batch_size, eval_batches=args.batches, device=args.device, progress=False)
     result = Trainer(model, cfg, data).evaluate(args.split)

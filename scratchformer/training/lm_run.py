@@ -62,6 +62,14 @@ def run_folder(cfg: LMRunConfig) -> Path:
     return path
 
 
+def restrict_to_vocabulary(splits: dict[str, str], tokenizer) -> dict[str, str]:
+    """Drop characters a character-level tokenizer never saw in training (from val/test text)."""
+    if tokenizer.kind != "char":
+        return splits
+    known = set(tokenizer.stoi)
+    return {k: "".join(c for c in v if c in known) for k, v in splits.items()}
+
+
 def prepare(cfg: LMRunConfig):
     """Corpus, tokenizer and data for a run, and the model config with vocab_size filled in."""
     splits = load_splits(cfg.data)
@@ -70,10 +78,7 @@ def prepare(cfg: LMRunConfig):
         tokenizer = tokenizer_from_dict(load_checkpoint(cfg.resume)["tokenizer"])
     else:
         tokenizer = TOKENIZERS[cfg.tokenizer].train(splits["train"])
-    # - text outside the training vocabulary (a char tokenizer) is dropped from val/test
-    if cfg.tokenizer == "char":
-        known = set(tokenizer.stoi)
-        splits = {k: "".join(c for c in v if c in known) for k, v in splits.items()}
+    splits = restrict_to_vocabulary(splits, tokenizer)
     model_cfg = dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size)
     data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
     return tokenizer, data, model_cfg
