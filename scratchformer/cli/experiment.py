@@ -21,6 +21,7 @@ HELP = "run a course experiment by name (see `scratchformer experiment --help`)"
 EXPERIMENTS: dict[str, str] = {
     "imdb-ablation": "scratchformer.experiments.imdb_ablation",
     "positions": "scratchformer.experiments.positions",  # issue 5: week-6 features
+    "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",  # issue 3: LM pretraining, then fine-tuning
 }
 
 

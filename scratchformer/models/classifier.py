@@ -27,6 +27,7 @@ Joulin et al. 2016), pooled together with the word embeddings:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ from scratchformer.core.attention import (MultiHeadAttention, SelfAttention, sca
 from scratchformer.core.block import Block, TransformerConfig
 from scratchformer.core.norms import build_norm
 from scratchformer.core.positions import POSITIONS, build_positions
+from scratchformer.models.gpt import GPT
 
 POOLINGS = ("mean", "max", "cls")
 
@@ -58,12 +60,17 @@ class ClassifierConfig(TransformerConfig):
     """mean or max over the real tokens, or cls (a learned summary token put in front)."""
     position: str = "learned"
     """Position scheme of the transformer variant (scratchformer.core.positions.POSITIONS)."""
+    rope_base: float = 10000.0
+    """Base of RoPE's geometric frequencies (position 'rope' only)."""
     emb_dropout: float = 0.0
     """Dropout on the token embeddings (all variants)."""
     init_std: float = 0.02
     """Std of the normal initialisation of embeddings and linear layers."""
     ngram_buckets: int = 0
     """pool variant only: hash word bigrams into this many extra embeddings (fastText); 0 is off."""
+    causal: bool = False
+    """transformer variant: each token attends only to itself and earlier tokens, as in a GPT. Use it
+    when the blocks start from a pretrained language model (see classifier_from_gpt)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,6 +89,10 @@ class ClassifierConfig(TransformerConfig):
             raise ValueError(f"emb_dropout must be in [0, 1), got {self.emb_dropout}")
         if self.ngram_buckets < 0:
             raise ValueError(f"ngram_buckets must be >= 0 (0 turns bigrams off), got {self.ngram_buckets}")
+        if self.causal and (self.variant != "transformer" or self.pooling == "cls"):
+            raise ValueError("causal needs variant 'transformer' with mean or max pooling "
+                             "(a cls token in front would see nothing under a causal mask), "
+                             f"got variant {self.variant!r} with pooling {self.pooling!r}")
         if self.ngram_buckets and (self.variant != "pool" or self.pooling == "cls"):
             raise ValueError("ngram_buckets needs variant 'pool' with mean or max pooling, "
                              f"got variant {self.variant!r} with pooling {self.pooling!r}")
@@ -151,10 +162,12 @@ class TransformerMixing(nn.Module):
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
-        self.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len)
+        self.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len,
+                                         rope_base=cfg.rope_base)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm_f = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        self.causal = cfg.causal
 
     def forward(self, x, padding_mask):
         pos = self.positions.embed(0, x.size(1))  # (T, C) or None
@@ -164,7 +177,7 @@ class TransformerMixing(nn.Module):
         # - a batch without pads needs no mask, which lets attention use its fastest kernel
         mask = None if padding_mask.all() else padding_mask
         for block in self.blocks:
-            x = block(x, causal=False, padding_mask=mask, positions=self.positions)
+            x = block(x, causal=self.causal, padding_mask=mask, positions=self.positions)
         return self.norm_f(x)
 
 
@@ -273,3 +286,39 @@ class Classifier(nn.Module):
         logits = self.head(pool(x, padding_mask, self.config.pooling))  # (B, K)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return logits, loss
+
+
+# --------------------------------------------------------------------------------------------
+# starting from a pretrained language model (GPT-1's recipe: Radford et al. 2018)
+
+# fields that must agree for a GPT's weights to fit the classifier (dropout may differ)
+ARCHITECTURE_FIELDS = tuple(f.name for f in dataclasses.fields(TransformerConfig)
+                            if f.name not in ("dropout", "fast_attention")) + ("vocab_size", "position", "rope_base")
+
+
+def init_from_gpt(classifier: Classifier, gpt: GPT) -> None:
+    """Copy a GPT's token embeddings, positions, blocks and final norm into a transformer classifier.
+
+        GPT:         tok_emb ─ positions ─ blocks ─ norm_f ─ lm_head (dropped)
+        Classifier:  tok_emb ─ mixer.positions ─ mixer.blocks ─ mixer.norm_f ─ pool ─ head (new)
+
+    Raises ValueError if the two do not share an architecture. Learned position tables are
+    copied as far as both reach; RoPE has no weights, so the classifier may read longer inputs.
+    """
+    cfg = classifier.config
+    if cfg.variant != "transformer":
+        raise ValueError(f"only the transformer variant can start from a language model, not {cfg.variant!r}")
+    differ = [f"{name} {getattr(cfg, name)!r} vs {getattr(gpt.config, name)!r}"
+              for name in ARCHITECTURE_FIELDS if getattr(cfg, name) != getattr(gpt.config, name)]
+    if differ:
+        raise ValueError("the classifier and the language model differ in " + ", ".join(differ))
+    with torch.no_grad():
+        classifier.tok_emb.weight.copy_(gpt.tok_emb.weight)
+        mixer = classifier.mixer
+        mixer.blocks.load_state_dict(gpt.blocks.state_dict())
+        mixer.norm_f.load_state_dict(gpt.norm_f.state_dict())
+        if cfg.position == "learned":
+            n = min(cfg.context_len, gpt.config.context_len)
+            mixer.positions.table.weight[:n].copy_(gpt.positions.table.weight[:n])  # (n, C)
+        else:
+            mixer.positions.load_state_dict(gpt.positions.state_dict())

@@ -21,9 +21,9 @@ from scratchformer.data.imdb import IMDb, IMDbConfig, LABELS, load_imdb
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
 from scratchformer.errors import UserError
-from scratchformer.models.classifier import Classifier, ClassifierConfig
+from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.training.run_dir import RunDir
+from scratchformer.training.lm_run import load_run
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 SUBWORD_TRAIN_TEXTS = 25000  # BPE learns its merges from at most this many training reviews
@@ -73,8 +73,17 @@ class ClassifierRunConfig:
     """Write a run folder with the checkpoint (the ablation turns this off)."""
     threads: int = 0
     """CPU threads for PyTorch (set by the commands); 0 keeps the default. 1 is fastest on shared cores."""
+    init: str | None = None
+    """A language-model run folder or checkpoint (e.g. the lm/ folder of `experiment imdb-pretrain`).
+    Its tokenizer is used, and its embeddings and blocks start the transformer classifier; the
+    architecture (d_model, n_layers, position, ...) comes from it, the rest of --model from here."""
+    fit_schedule_to_budget: bool = False
+    """With time_budget_s: time the first steps, then shrink max_steps so the schedule ends with the budget."""
 
     def __post_init__(self):
+        if self.init is not None and self.model.variant != "transformer":
+            raise ValueError(f"init (a pretrained language model) needs model.variant 'transformer', "
+                             f"got {self.model.variant!r}")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0, got {self.time_budget_s}")
         if self.threads < 0:
@@ -100,6 +109,9 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
         imdb = load_imdb(cfg.data, final_test=cfg.final_test)
         for note in imdb.notes:
             print(f"note: {note}")
+    if tokenizer is None and cfg.init is not None:
+        # - a classifier that starts from a language model must read text the way the model learned it
+        tokenizer = load_run(cfg.init)[1]
     if tokenizer is None:
         tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
@@ -108,10 +120,16 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
     return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
 
-def model_config_for(cfg: ClassifierRunConfig, tokenizer) -> ClassifierConfig:
-    """The model config with vocab_size from the tokenizer and context_len from the truncation length."""
+def model_config_for(cfg: ClassifierRunConfig, tokenizer, lm=None) -> ClassifierConfig:
+    """The model config with vocab_size from the tokenizer and context_len from the truncation length.
+
+    Starting from a language model `lm` (a GPT), the architecture fields come from it.
+    """
     extra = 1 if cfg.model.pooling == "cls" else 0
-    return dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size,
+    model = cfg.model
+    if lm is not None:
+        model = dataclasses.replace(model, **{k: getattr(lm.config, k) for k in ARCHITECTURE_FIELDS})
+    return dataclasses.replace(model, vocab_size=tokenizer.vocab_size,
                                context_len=max(cfg.model.context_len, cfg.batching.max_len + extra))
 
 
@@ -120,20 +138,29 @@ def model_config_for(cfg: ClassifierRunConfig, tokenizer) -> ClassifierConfig:
 
 
 @torch.no_grad()
-def accuracy(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> float:
-    """Fraction of the split's reviews whose most likely label is right."""
+def probabilities(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> torch.Tensor:
+    """(N, K): each review's label probabilities, in the split's own order."""
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
-    for _, (tokens, labels, mask) in data.in_order(split, batch_size):
-        logits, _ = model(tokens.to(device), padding_mask=mask.to(device))
-        correct += (logits.argmax(-1).cpu() == labels).sum().item()
-    return correct / max(1, len(data.ids[split]))
+    probs = torch.zeros(len(data.ids[split]), model.config.n_classes)
+    for indices, (tokens, _, mask) in data.in_order(split, batch_size):
+        logits, _ = model(tokens.to(device), padding_mask=mask.to(device))  # (B, K)
+        probs[indices] = logits.float().softmax(-1).cpu()
+    return probs
 
 
-def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100) -> dict:
+def accuracy(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> float:
+    """Fraction of the split's reviews whose most likely label is right."""
+    probs = probabilities(model, data, split, batch_size)  # (N, K)
+    return (probs.argmax(-1) == data.labels[split]).double().mean().item() if len(probs) else 0.0
+
+
+def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, fit_schedule: bool = False) -> dict:
     """trainer.fit() in chunks of steps, stopping early once time_budget_s has passed (0: no limit).
 
+    fit_schedule: after every chunk, set max_steps to the steps the time left allows at the speed
+    so far, so the learning-rate schedule ends with the budget (fully decayed) instead of being cut
+    off. The estimate settles as training goes; the rate moves smoothly as it does.
     Ctrl-C or SIGTERM stops the trainer after its current step; then this raises KeyboardInterrupt.
     """
     start = time.perf_counter()
@@ -141,6 +168,7 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100) 
         result = trainer.fit()
     else:
         result, first_step, steps = {}, trainer.step, 10  # a short first chunk measures the speed
+        limit = trainer.cfg.max_steps
         while trainer.step < trainer.cfg.max_steps and "interrupted" not in result:
             result = trainer.fit(until=trainer.step + steps)
             elapsed = time.perf_counter() - start
@@ -148,18 +176,31 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100) 
                 break
             # - the next chunk: as many steps as the time left allows at the speed so far, at most `chunk`
             per_step = elapsed / (trainer.step - first_step)
-            steps = max(1, min(chunk, int((time_budget_s - elapsed) / per_step)))
+            affordable = int((time_budget_s - elapsed) / per_step)
+            if fit_schedule:
+                max_steps = min(limit, trainer.step + max(1, affordable))
+                trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=max_steps)
+            steps = max(1, min(chunk, affordable))
     if "interrupted" in result:
         raise KeyboardInterrupt(result["interrupted"])
     return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}
 
 
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
-                     run_config: dict | None = None) -> tuple[Classifier, dict]:
-    """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}."""
-    model_cfg = model_config_for(cfg, tokenizer)
+                     run_config: dict | None = None, probs_out: dict | None = None) -> tuple[Classifier, dict]:
+    """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
+
+    probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
+    """
+    lm = load_run(cfg.init)[0] if cfg.init is not None else None
+    model_cfg = model_config_for(cfg, tokenizer, lm)
     torch.manual_seed(cfg.train.seed)
     model = Classifier(model_cfg)
+    if lm is not None:
+        if lm.config.vocab_size != tokenizer.vocab_size:
+            raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "
+                            f"tokenizer has {tokenizer.vocab_size}; fine-tune with the model's own tokenizer")
+        init_from_gpt(model, lm)
     folder = run_folder(cfg) if cfg.save else None
     run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
     run_config["model"] = dataclasses.asdict(model_cfg)
@@ -167,11 +208,14 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
                       model_kind="classifier")
     if trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    fit = fit_within_budget(trainer, cfg.time_budget_s)
+    fit = fit_within_budget(trainer, cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
-              "val_loss": fit.get("val_loss"), "val_acc": accuracy(model, data, "val", cfg.eval_batch_size)}
-    if cfg.final_test:
-        result["test_acc"] = accuracy(model, data, "test", cfg.eval_batch_size)
+              "val_loss": fit.get("val_loss")}
+    for split in ("val", "test") if cfg.final_test else ("val",):
+        probs = probabilities(model, data, split, cfg.eval_batch_size)  # (N, K)
+        result[f"{split}_acc"] = (probs.argmax(-1) == data.labels[split]).double().mean().item()
+        if probs_out is not None:
+            probs_out[split] = probs
     if folder is not None:
         trainer.save()  # every rank calls it (FSDP needs them all); only rank 0 writes
     if trainer.run_dir is not None:

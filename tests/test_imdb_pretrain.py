@@ -1,0 +1,118 @@
+"""Issue 3: a classifier that starts from a pretrained GPT, and the `imdb-pretrain` experiment."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from imdb_fixture import make_imdb
+from scratchformer.cli.main import build_parser, main
+from scratchformer.errors import config_from_options
+from scratchformer.experiments.imdb_pretrain import ExperimentConfig
+from scratchformer.models.classifier import Classifier, ClassifierConfig, init_from_gpt
+from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.training.classifier_run import fit_within_budget
+from scratchformer.training.trainer import TrainConfig, Trainer
+
+LM = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=40, bias=False, norm="rmsnorm")
+
+
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_a_classifier_from_a_gpt_computes_the_gpts_hidden_states(position):
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(context_len=12, position=position, **LM)).eval()
+    clf = Classifier(ClassifierConfig(variant="transformer", causal=True, context_len=20, position=position,
+                                      **LM)).eval()
+    init_from_gpt(clf, gpt)
+    idx = torch.randint(0, 40, (3, 12))
+    logits, _ = gpt(idx)  # (B, T, V)
+    hidden = clf.mixer(clf.tok_emb(idx), torch.ones(3, 12, dtype=torch.bool))  # (B, T, C)
+    # - the GPT's head on the classifier's hidden states gives back the GPT's logits
+    torch.testing.assert_close(gpt.lm_head(hidden), logits, atol=1e-5, rtol=1e-4)
+
+
+def test_causal_classifier_ignores_later_tokens_at_earlier_positions():
+    clf = Classifier(ClassifierConfig(variant="transformer", causal=True, **LM)).eval()
+    a = torch.randint(0, 40, (1, 10))
+    b = a.clone()
+    b[0, 6:] = (b[0, 6:] + 1) % 40
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    ha, hb = clf.mixer(clf.tok_emb(a), mask), clf.mixer(clf.tok_emb(b), mask)
+    torch.testing.assert_close(ha[:, :6], hb[:, :6])
+    assert not torch.allclose(ha[:, 6:], hb[:, 6:])
+
+
+def test_init_from_gpt_refuses_a_different_architecture():
+    gpt = GPT(GPTConfig(**LM))
+    clf = Classifier(ClassifierConfig(variant="transformer", **{**LM, "n_layers": 1, "norm": "layernorm"}))
+    with pytest.raises(ValueError, match="n_layers 1 vs 2.*norm 'layernorm' vs 'rmsnorm'"):
+        init_from_gpt(clf, gpt)
+    with pytest.raises(ValueError, match="only the transformer variant"):
+        init_from_gpt(Classifier(ClassifierConfig(variant="pool", **LM)), gpt)
+
+
+def test_causal_needs_the_transformer_without_a_cls_token():
+    with pytest.raises(ValueError, match="causal needs variant 'transformer'"):
+        ClassifierConfig(variant="transformer", pooling="cls", causal=True)
+    with pytest.raises(ValueError, match="causal needs variant 'transformer'"):
+        ClassifierConfig(variant="kqv", causal=True)
+
+
+class Counting:
+    """Stand-in data for a tiny GPT: random windows."""
+
+    def batch(self, split, batch_size, generator):
+        x = torch.randint(0, 40, (batch_size, 8), generator=generator)
+        return x, x
+
+
+def test_fit_schedule_to_budget_ends_the_schedule_with_the_budget():
+    torch.manual_seed(0)
+    cfg = TrainConfig(max_steps=10**6, batch_size=2, warmup_steps=2, eval_interval=0, progress=False,
+                      stats_interval=0, lr=1e-3, min_lr=1e-5)
+    trainer = Trainer(GPT(GPTConfig(context_len=8, **LM)), cfg, Counting())
+    result = fit_within_budget(trainer, 1.0, fit_schedule=True, chunk=20)
+    # - max_steps came down to what a second affords, and training reached it: the rate fully decayed
+    assert 20 < trainer.cfg.max_steps < 10**6 and result["step"] == trainer.cfg.max_steps
+    assert trainer.lr_at(trainer.step) == pytest.approx(1e-5)
+
+
+def test_experiment_pretrains_then_fine_tunes_a_classifier(tmp_path, capsys):
+    folder = make_imdb(tmp_path, n_train=40, n_test=10, n_unsup=60)
+    code = main(["experiment", "imdb-pretrain", "--data.source", str(folder), "--out_dir", str(tmp_path / "runs"),
+                 "--name", "p", "--tokenizer.kind", "word", "--tokenizer.vocab_size", "60",
+                 "--lm.d_model", "16", "--lm.n_heads", "2", "--lm.n_layers", "1", "--lm.context_len", "32",
+                 "--lm_train.batch_size", "4", "--lm_time_budget_s", "2", "--finetune_time_budget_s", "2",
+                 "--batching.max_len", "32", "--control", "true", "--final_test", "true"])
+    assert code == 0
+    root = tmp_path / "runs" / "p"
+    results = json.loads((root / "results.json").read_text())
+    assert results["lm"]["steps"] > 0 and results["lm"]["tokens"] > 60 * 10
+    assert results["finetuned"]["val_acc"] >= 0.8 and "test_acc" in results["finetuned"]
+    assert "val_acc" in results["scratch"] and results["total_s"] > 0
+    # - the fine-tuned classifier is an ordinary classifier run: `classify` reads it
+    capsys.readouterr()
+    assert main(["classify", "--run", str(root / "classifier"), "--text", "great wonderful superb"]) == 0
+    assert capsys.readouterr().out.split()[0] in ("pos", "neg")
+    # - the same name again is refused, nothing overwritten
+    assert main(["experiment", "imdb-pretrain", "--data.source", str(folder), "--out_dir",
+                 str(tmp_path / "runs"), "--name", "p"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_train_classifier_init_needs_the_transformer_variant(tmp_path, capsys):
+    code = main(["train-classifier", "--data.source", str(tmp_path), "--init", str(tmp_path / "lm"),
+                 "--model.variant", "pool"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "variant 'transformer'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_preset_validates():
+    cli = build_parser("experiment")
+    preset = Path(__file__).resolve().parents[1] / "configs" / "imdb_pretrain.yaml"
+    ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config", str(preset)]))
+    cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
+    assert cfg.classifier.causal and cfg.partner.model.ngram_buckets > 0
+    assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600
