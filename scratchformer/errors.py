@@ -7,3 +7,14 @@ line prints it on one line and exits with status 2, with no traceback.
 
 class UserError(Exception):
     pass
+
+
+def config_from_options(cls, options):
+    """Build the config dataclass `cls` from parsed command-line options (anything indexable by
+    field name). Its validation in __post_init__ raises ValueError; that becomes a UserError."""
+    import dataclasses
+
+    try:
+        return cls(**{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options})
+    except (ValueError, TypeError) as e:
+        raise UserError(f"invalid config: {e}") from None

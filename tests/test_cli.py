@@ -60,6 +60,11 @@ def one_line_error(code, err):
     (["train", "--data.corpus", "/no/such/file.txt"], "does not exist"),
     (["generate", "--run", "/no/such/run"], "no checkpoint"),
     (["frobnicate"], "unknown command"),
+    # - checks of the top-level run configs (not only the nested ones) are one-line errors too
+    (["train", "--tokenizer", "morse"], "unknown tokenizer"),
+    (["train-classifier", "--time_budget_s", "-1"], "time_budget_s"),
+    (["find-lr", "--tokenizer", "morse"], "unknown tokenizer"),
+    (["seq2seq", "train", "--beam_size", "0"], "beam_size"),
 ])
 def test_user_mistakes_get_one_line(capsys, argv, words):
     code, _, err = run(capsys, *argv)

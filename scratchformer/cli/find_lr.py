@@ -12,7 +12,6 @@ diverges. Prints the suggestion (valley and steepest) and writes a PNG of loss a
 
 from __future__ import annotations
 
-import dataclasses
 
 from scratchformer.training.classifier_run import ClassifierRunConfig
 from scratchformer.training.lm_run import LMRunConfig
@@ -43,7 +42,7 @@ def model_and_data(args):
     language model with --resume, the run's trained weights."""
     import torch
 
-    from scratchformer.errors import UserError
+    from scratchformer.errors import UserError, config_from_options
 
     if args.task not in TASKS:
         raise UserError(f"--task must be one of {', '.join(TASKS)}, got {args.task!r}")
@@ -60,7 +59,7 @@ def model_and_data(args):
     from scratchformer.training.checkpoint import load_checkpoint, load_weights
     from scratchformer.training.lm_run import prepare
 
-    cfg = LMRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(LMRunConfig) if f.name in args})
+    cfg = config_from_options(LMRunConfig, args)
     _, data, model_cfg = prepare(cfg)
     torch.manual_seed(cfg.train.seed)
     model = GPT(model_cfg)

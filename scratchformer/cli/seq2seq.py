@@ -9,7 +9,6 @@ the exact match on the held-out set, greedy and with beam search.
 
 from __future__ import annotations
 
-import dataclasses
 
 from jsonargparse import ArgumentParser
 
@@ -32,13 +31,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from scratchformer.errors import UserError
+    from scratchformer.errors import UserError, config_from_options
 
     options = args[args.action]
     if args.action == "train":
         from scratchformer.training.seq2seq_run import train_seq2seq
 
-        cfg = Seq2SeqRunConfig(**{f.name: options[f.name] for f in dataclasses.fields(Seq2SeqRunConfig)})
+        cfg = config_from_options(Seq2SeqRunConfig, options)
         result = train_seq2seq(cfg)
         print(f"held-out exact match over {result['held_out']} examples: greedy {result['exact_match_greedy']:.2%}"
               + (f", beam {cfg.beam_size} {result['exact_match_beam']:.2%}" if "exact_match_beam" in result else ""))

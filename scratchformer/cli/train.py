@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+from scratchformer.errors import config_from_options
 from scratchformer.training.lm_run import LMRunConfig
 
 HELP = "train a model from a config (YAML preset plus dotted overrides)"
@@ -25,7 +26,7 @@ def run(args) -> None:
     from scratchformer.models.generate import generate_stream
     from scratchformer.training.lm_run import train_language_model
 
-    cfg = LMRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(LMRunConfig)})
+    cfg = config_from_options(LMRunConfig, args)
     folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))
     if not trainer.dist.is_main:  # under torchrun, only rank 0 reports and samples
         return

@@ -10,8 +10,7 @@ metrics.jsonl, checkpoint.pt and results.json (validation accuracy; test accurac
 
 from __future__ import annotations
 
-import dataclasses
-
+from scratchformer.errors import config_from_options
 from scratchformer.training.classifier_run import ClassifierRunConfig
 
 HELP = "train an IMDb sentiment classifier from a preset"
@@ -25,7 +24,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from scratchformer.training.classifier_run import prepare_data, train_classifier
 
-    cfg = ClassifierRunConfig(**{f.name: args[f.name] for f in dataclasses.fields(ClassifierRunConfig)})
+    cfg = config_from_options(ClassifierRunConfig, args)
     if cfg.threads:
         import torch
 
