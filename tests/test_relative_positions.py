@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scratchformer.core.attention import MultiHeadAttention, causal_mask
-from scratchformer.core.positions import POSITIONS, build_positions
+from scratchformer.core.position_schemes import POSITIONS, build_positions
 from scratchformer.core.relative_positions import (
     RELATIVE_POSITIONS, TransformerXLPositions, alibi_slopes, distances, relative_shift, t5_bucket,
 )

@@ -6,7 +6,7 @@ A scheme acts in one or more of three places; each method's default does nothing
   score_bias(q, start, Tk)   (1|B, H, Tq, Tk) added to the attention scores (relative schemes)
 
 `start` is the position of the first new token: 0 in training, the cache length in generation.
-Pick a scheme by name through POSITIONS; an unknown name lists the valid ones.
+Pick a scheme by name with scratchformer.core.position_schemes (POSITIONS, build_positions).
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ class LearnedPositions(Positions):
                 f"learned positions cover {self.context_len} positions, got position {start + T - 1}; "
                 "crop the input to the context length or pick a relative scheme"
             )
-        pos = torch.arange(start, start + T, device=self.table.weight.device)
-        return self.table(pos)  # (T, C)
+        return self.table.weight[start:start + T]  # (T, C): rows start .. start+T-1 of the table
 
 
 def sinusoid_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -110,22 +109,10 @@ class RotaryPositions(Positions):
         return q, k
 
 
-# name -> class; scratchformer.core.relative_positions adds the relative schemes.
-POSITIONS: dict[str, type[Positions]] = {
+# name -> class of the absolute schemes; scratchformer.core.position_schemes joins them with the relative ones
+ABSOLUTE_POSITIONS: dict[str, type[Positions]] = {
     "learned": LearnedPositions,
     "sinusoidal": SinusoidalPositions,
     "rope": RotaryPositions,
     "none": Positions,
 }
-
-
-def build_positions(name: str, d_model: int, n_heads: int, context_len: int, **kwargs) -> Positions:
-    if name not in POSITIONS:
-        raise ValueError(f"unknown position scheme {name!r}; choose one of {sorted(POSITIONS)}")
-    return POSITIONS[name](d_model=d_model, n_heads=n_heads, context_len=context_len, **kwargs)
-
-
-# - the relative schemes (shaw, transformer_xl, t5, alibi) live in their own file and add
-#   themselves to POSITIONS when imported; import it here so the registry is always complete
-import scratchformer.core.relative_positions  # noqa: E402,F401
-

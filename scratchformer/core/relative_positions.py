@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from scratchformer.core.positions import POSITIONS, Positions, sinusoid_table
+from scratchformer.core.positions import Positions, sinusoid_table
 
 
 def distances(start: int, Tq: int, Tk: int, device=None) -> torch.Tensor:
@@ -226,11 +226,10 @@ class ALiBiPositions(Positions):
         return bias[None].to(q.dtype)  # (1, H, Tq, Tk)
 
 
-# - register by name beside the absolute schemes
+# name -> class of the relative schemes; scratchformer.core.position_schemes joins them with the absolute ones
 RELATIVE_POSITIONS: dict[str, type[Positions]] = {
     "shaw": ShawPositions,
     "transformer_xl": TransformerXLPositions,
     "t5": T5RelativeBias,
     "alibi": ALiBiPositions,
 }
-POSITIONS.update(RELATIVE_POSITIONS)

@@ -33,7 +33,7 @@ from scratchformer.data.corpus import CorpusConfig, load_splits
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.core.positions import POSITIONS
+from scratchformer.core.position_schemes import POSITIONS
 from scratchformer.training.run_dir import git_commit
 from scratchformer.training.trainer import TrainConfig, Trainer
 
@@ -48,7 +48,7 @@ class ExperimentConfig:
 
     data: CorpusConfig = field(default_factory=CorpusConfig)
     schemes: list[str] = field(default_factory=lambda: list(SCHEMES))
-    """Position schemes to compare (names from scratchformer.core.positions.POSITIONS)."""
+    """Position schemes to compare (names from scratchformer.core.position_schemes.POSITIONS)."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """One run per seed and scheme."""
     context_len: int = 128

@@ -38,7 +38,7 @@ from scratchformer.core.attention import (MultiHeadAttention, SelfAttention, sca
                                           simple_self_attention)
 from scratchformer.core.block import Block, TransformerConfig
 from scratchformer.core.norms import build_norm
-from scratchformer.core.positions import POSITIONS, build_positions
+from scratchformer.core.position_schemes import POSITIONS, build_positions
 from scratchformer.models.gpt import GPT
 
 POOLINGS = ("mean", "max", "cls")
@@ -59,7 +59,7 @@ class ClassifierConfig(TransformerConfig):
     pooling: str = "mean"
     """mean or max over the real tokens, or cls (a learned summary token put in front)."""
     position: str = "learned"
-    """Position scheme of the transformer variant (scratchformer.core.positions.POSITIONS)."""
+    """Position scheme of the transformer variant (scratchformer.core.position_schemes.POSITIONS)."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies (position 'rope' only)."""
     emb_dropout: float = 0.0

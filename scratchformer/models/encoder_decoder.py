@@ -29,7 +29,7 @@ from scratchformer.core.attention import MultiHeadAttention
 from scratchformer.core.block import Block, TransformerConfig
 from scratchformer.core.mlp import build_mlp
 from scratchformer.core.norms import build_norm
-from scratchformer.core.positions import POSITIONS, build_positions
+from scratchformer.core.position_schemes import POSITIONS, build_positions
 
 PAD, BOS, EOS = 0, 1, 2  # as in scratchformer.data.seq2seq_tasks
 
@@ -45,7 +45,7 @@ class EncoderDecoderConfig(TransformerConfig):
     max_tgt_len: int = 32
     """Longest target the decoder writes, <bos> or <eos> included."""
     position: str = "learned"
-    """Position scheme of both stacks: see scratchformer.core.positions.POSITIONS."""
+    """Position scheme of both stacks: see scratchformer.core.position_schemes.POSITIONS."""
     init_std: float = 0.02
     """Std of the normal initialisation."""
 

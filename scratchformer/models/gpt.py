@@ -20,7 +20,7 @@ from torch import nn
 from scratchformer.core.block import Block, TransformerConfig
 from scratchformer.core.kv_cache import KVCache
 from scratchformer.core.norms import build_norm
-from scratchformer.core.positions import POSITIONS, build_positions
+from scratchformer.core.position_schemes import POSITIONS, build_positions
 
 
 @dataclass
@@ -32,7 +32,7 @@ class GPTConfig(TransformerConfig):
     context_len: int = 256
     """Longest sequence the model is trained on (learned positions cannot go further)."""
     position: str = "learned"
-    """Position scheme: see scratchformer.core.positions.POSITIONS."""
+    """Position scheme: see scratchformer.core.position_schemes.POSITIONS."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies."""
     tie_weights: bool = True
@@ -59,7 +59,7 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.positions = build_positions(cfg.position, cfg.d_model, cfg.n_heads, cfg.context_len,
                                          rope_base=cfg.rope_base)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm_f = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from scratchformer.core.positions import build_positions
+from scratchformer.core.position_schemes import build_positions
 from scratchformer.data.tokenizers.hf_bpe import HFTokenizer
 from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPT, GPTConfig
