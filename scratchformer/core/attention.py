@@ -161,7 +161,8 @@ class MultiHeadAttention(nn.Module):
         self.q_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
         self.k_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
         self.dropout = dropout
-        self.resid_dropout = nn.Dropout(dropout)
+        # - without dropout, Identity: generation then runs no dropout op at all (one per layer per token)
+        self.resid_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def split_heads(self, t: torch.Tensor, n: int) -> torch.Tensor:
         B, T, _ = t.shape

@@ -17,6 +17,10 @@ class KVCache:
         shape = (n_layers, batch_size, n_kv_heads, max_len, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
+        # - one view per layer, made once: (B, KV, max_len, D) each (indexing self.k[layer] on
+        #   every step of every layer would be one more op per layer per token)
+        self.k_layers = [self.k[i] for i in range(n_layers)]
+        self.v_layers = [self.v[i] for i in range(n_layers)]
         self.max_len = max_len
         self.length = 0  # positions already stored (the same for every layer between forwards)
 
@@ -26,9 +30,11 @@ class KVCache:
         end = self.length + T
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; cannot append {T} more to {self.length}")
-        self.k[layer, :, :, self.length:end] = k
-        self.v[layer, :, :, self.length:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, KV, end, D) each
+        # - write into the preallocated slots (narrow is a view: no copy of what is already cached)
+        k_all, v_all = self.k_layers[layer], self.v_layers[layer]  # (B, KV, max_len, D) each
+        k_all.narrow(2, self.length, T).copy_(k)
+        v_all.narrow(2, self.length, T).copy_(v)
+        return k_all.narrow(2, 0, end), v_all.narrow(2, 0, end)  # (B, KV, end, D) each
 
     def advance(self, T: int) -> None:
         """Called once per forward pass, after every layer has stored its T new positions."""
