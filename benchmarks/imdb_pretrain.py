@@ -2,7 +2,7 @@
 
     flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain              # about 60 minutes
     flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
-    python -m benchmarks.imdb_pretrain --quick                                          # a 3-minute smoke run
+    python -m benchmarks.imdb_pretrain --quick                                          # 1-minute stages: a smoke run
 
 It runs `scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml` on
 ../shared/data/aclImdb.tar.gz (or $SCRATCHFORMER_DATA/aclImdb.tar.gz) with the final test
@@ -38,7 +38,7 @@ def main() -> None:
                  "--control", str(args.control).lower(), "--out_dir", "runs",
                  "--name", time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S")]
     if args.quick:
-        overrides += ["--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]
+        overrides += ["--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]  # (scoring the test split still takes minutes)
     cli = build_parser("experiment")
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config",
                                                  str(ROOT / "configs/imdb_pretrain.yaml"), *overrides]))
