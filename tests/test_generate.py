@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from scratchformer.models.generate import SamplingConfig, filter_logits, generate, generate_stream
+from scratchformer.models.generate import SamplingConfig, filter_logits, generate, generate_stream, sample_next
 from scratchformer.models.gpt import GPT, GPTConfig
 
 
@@ -65,3 +65,22 @@ def test_sampling_config_validates():
         SamplingConfig(top_p=1.5)
     with pytest.raises(ValueError, match="temperature"):
         SamplingConfig(temperature=-1)
+
+
+def test_sampling_draws_each_token_with_its_probability():
+    # - 20,000 draws at once (a batch of identical rows); a zero-probability token is never drawn
+    probs = torch.tensor([0.5, 0.3, 0.2, 0.0])
+    logits = probs.log().expand(20000, 4)  # (B, V); log 0 = -inf
+    ids = sample_next(logits, SamplingConfig(temperature=1.0), torch.Generator().manual_seed(0))  # (B, 1)
+    freq = torch.bincount(ids[:, 0], minlength=4).float() / 20000
+    torch.testing.assert_close(freq, probs, atol=0.015, rtol=0)
+    assert freq[3] == 0
+
+
+def test_generated_ids_can_be_trained_on():
+    # - generation runs in inference mode; what generate() returns is an ordinary tensor
+    gpt = GPT(GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, context_len=16))
+    out = generate(gpt, torch.zeros(1, 1, dtype=torch.long), SamplingConfig(max_new_tokens=5, seed=0))
+    _, loss = gpt(out[:, :-1], out[:, 1:])
+    loss.backward()
+    assert gpt.tok_emb.weight.grad is not None
