@@ -18,7 +18,6 @@ jobs, so wall-clock figures are noisy.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,12 +31,12 @@ CANDIDATES = ("configs/imdb_pool.yaml", "configs/imdb_bigram.yaml", "configs/imd
 def load_preset(path: str, overrides: list[str]):
     """A ClassifierRunConfig from a YAML preset, parsed exactly as `train-classifier --config` does."""
     from scratchformer.cli.main import build_parser
+    from scratchformer.errors import config_from_options
     from scratchformer.training.classifier_run import ClassifierRunConfig
 
     parser = build_parser("train-classifier")
     args = parser.instantiate(parser.parse_args(["train-classifier", "--config", str(ROOT / path), *overrides]))
-    ns = args["train-classifier"]
-    return ClassifierRunConfig(**{f.name: ns[f.name] for f in dataclasses.fields(ClassifierRunConfig)})
+    return config_from_options(ClassifierRunConfig, args["train-classifier"])
 
 
 def tokenisation_times(imdb) -> dict:

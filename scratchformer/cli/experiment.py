@@ -8,12 +8,11 @@ An experiment is a module in scratchformer/experiments with HELP (one line), an
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 
 from jsonargparse import ArgumentParser
 
-from scratchformer.errors import UserError
+from scratchformer.errors import config_from_options
 
 HELP = "run a course experiment by name (see `scratchformer experiment --help`)"
 
@@ -38,9 +37,4 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     module = importlib.import_module(EXPERIMENTS[args.name])
-    options = args[args.name]
-    try:
-        cfg = module.ExperimentConfig(**{f.name: options[f.name] for f in dataclasses.fields(module.ExperimentConfig)})
-    except ValueError as e:
-        raise UserError(f"invalid options for experiment {args.name}: {e}") from None
-    module.run(cfg)
+    module.run(config_from_options(module.ExperimentConfig, args[args.name]))

@@ -38,8 +38,9 @@ from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.classifier_run import (ClassifierRunConfig, TokenizerConfig, build_tokenizer,
-                                                   fit_within_budget, prepare_data, train_classifier)
+from scratchformer.training.classifier_run import (ClassifierRunConfig, TokenizerConfig, accuracy,
+                                                   build_tokenizer, fit_within_budget, prepare_data,
+                                                   train_classifier)
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 HELP = "pretrain a GPT on IMDb's unlabelled reviews, then fine-tune it as a sentiment classifier"
@@ -134,9 +135,9 @@ def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
                       model_kind="gpt")
     if trainer.run_dir is not None:
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    fit = fit_within_budget(trainer, cfg.lm_time_budget_s, fit_schedule=True)
-    val = trainer.evaluate()  # {'val_loss', 'val_bpc', ...} on eval_batches random windows
-    trainer.save()
+    fit = fit_within_budget(trainer, cfg.lm_time_budget_s, fit_schedule=True)  # saves the checkpoint too
+    # - fit() validated at its last step, unless the time ran out first: {'val_loss', 'val_bpc'}
+    val = {k: v for k, v in fit.items() if k.startswith("val_")} or trainer.evaluate()
     return {"tokens": len(stream["train"]), "encode_s": round(encode_s, 1), "steps": fit["step"],
             "train_s": round(fit["train_s"], 1), "tokens_seen": fit["step"] * cfg.lm_train.batch_size * cfg.lm.context_len,
             "params": model.num_params(), **{k: round(v, 4) for k, v in val.items() if isinstance(v, float)}}
@@ -192,7 +193,7 @@ def run(cfg: ExperimentConfig) -> dict:
         results["ensemble"] = {}
         for split, p in probs.items():
             mean = (p + partner_probs[split]) / 2  # (N, K)
-            results["ensemble"][f"{split}_acc"] = (mean.argmax(-1) == data.labels[split]).double().mean().item()
+            results["ensemble"][f"{split}_acc"] = accuracy(mean, data.labels[split])
         results["total_s"] = round(time.perf_counter() - start, 1)
         print(f"partner: {json.dumps(results['partner'])}\nensemble: {json.dumps(results['ensemble'])}", flush=True)
 

@@ -70,7 +70,7 @@ class ClassifierConfig(TransformerConfig):
     """pool variant only: hash word bigrams into this many extra embeddings (fastText); 0 is off."""
     causal: bool = False
     """transformer variant: each token attends only to itself and earlier tokens, as in a GPT. Use it
-    when the blocks start from a pretrained language model (see classifier_from_gpt)."""
+    when the blocks start from a pretrained language model (see init_from_gpt)."""
 
     def __post_init__(self):
         super().__post_init__()

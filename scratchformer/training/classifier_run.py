@@ -78,7 +78,7 @@ class ClassifierRunConfig:
     Its tokenizer is used, and its embeddings and blocks start the transformer classifier; the
     architecture (d_model, n_layers, position, ...) comes from it, the rest of --model from here."""
     fit_schedule_to_budget: bool = False
-    """With time_budget_s: time the first steps, then shrink max_steps so the schedule ends with the budget."""
+    """With time_budget_s: lower max_steps, re-estimated as training goes, so the schedule ends with the budget."""
 
     def __post_init__(self):
         if self.init is not None and self.model.variant != "transformer":
@@ -149,10 +149,9 @@ def probabilities(model: Classifier, data: ClassificationData, split: str, batch
     return probs
 
 
-def accuracy(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> float:
-    """Fraction of the split's reviews whose most likely label is right."""
-    probs = probabilities(model, data, split, batch_size)  # (N, K)
-    return (probs.argmax(-1) == data.labels[split]).double().mean().item() if len(probs) else 0.0
+def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of reviews whose most likely label is right. probs: (N, K), labels: (N,)."""
+    return (probs.argmax(-1) == labels).double().mean().item() if len(probs) else 0.0
 
 
 def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, fit_schedule: bool = False) -> dict:
@@ -213,11 +212,10 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
               "val_loss": fit.get("val_loss")}
     for split in ("val", "test") if cfg.final_test else ("val",):
         probs = probabilities(model, data, split, cfg.eval_batch_size)  # (N, K)
-        result[f"{split}_acc"] = (probs.argmax(-1) == data.labels[split]).double().mean().item()
+        result[f"{split}_acc"] = accuracy(probs, data.labels[split])
         if probs_out is not None:
             probs_out[split] = probs
-    if folder is not None:
-        trainer.save()  # every rank calls it (FSDP needs them all); only rank 0 writes
+    # (the checkpoint is written: fit() saves when it returns, on every rank as FSDP needs)
     if trainer.run_dir is not None:
         (folder / "results.json").write_text(json.dumps(result, indent=2) + "\n")
         result["run"] = str(folder)
