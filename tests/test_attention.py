@@ -97,6 +97,29 @@ def test_padding_does_not_change_real_outputs():
         assert torch.allclose(out, mha(x, fast=fast), atol=1e-5)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_attn_dropout_zero_drops_only_the_output(fast):
+    """attn_dropout=0 keeps every attention weight; dropout still drops output features.
+
+    Then a training-mode output is the eval output with each feature either zeroed or scaled
+    by 1 / (1 - p); dropping attention weights as well would mix the values differently.
+    """
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 16)
+    only_output = MultiHeadAttention(16, 2, dropout=0.5, attn_dropout=0.0)
+    kept = only_output.eval()(x, fast=fast)
+    out = only_output.train()(x, fast=fast)
+    zeroed = out == 0
+    assert zeroed.any() and (~zeroed).any()
+    torch.testing.assert_close(out[~zeroed], 2 * kept[~zeroed])
+    # - with the weights dropped too (attn_dropout None means dropout), the survivors change
+    both = MultiHeadAttention(16, 2, dropout=0.5)
+    both.load_state_dict(only_output.state_dict())
+    out = both.train()(x, fast=fast)
+    survivors = out != 0
+    assert not torch.allclose(out[survivors], 2 * both.eval()(x, fast=fast)[survivors])
+
+
 def test_bad_head_counts_are_clear_errors():
     with pytest.raises(ValueError, match="divisible by n_heads"):
         MultiHeadAttention(30, 4)

@@ -145,6 +145,7 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         qk_norm: bool = False,
+        attn_dropout: float | None = None,
     ):
         super().__init__()
         n_kv_heads = n_kv_heads or n_heads
@@ -160,7 +161,9 @@ class MultiHeadAttention(nn.Module):
         # QK-norm (Dehghani et al. 2023): normalise queries and keys per head, for stability.
         self.q_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
         self.k_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
-        self.dropout = dropout
+        # - dropout on the attention weights (None: the same as on the output). On a CPU, any
+        #   dropout of the weights sends SDPA to its unfused path, which holds (B, H, Tq, Tk) in memory
+        self.dropout = dropout if attn_dropout is None else attn_dropout
         # - without dropout, Identity: generation then runs no dropout op at all (one per layer per token)
         self.resid_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 

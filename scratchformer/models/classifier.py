@@ -293,7 +293,7 @@ class Classifier(nn.Module):
 
 # fields that must agree for a GPT's weights to fit the classifier (dropout may differ)
 ARCHITECTURE_FIELDS = tuple(f.name for f in dataclasses.fields(TransformerConfig)
-                            if f.name not in ("dropout", "fast_attention")) + ("vocab_size", "position", "rope_base")
+                            if f.name not in ("dropout", "attn_dropout", "fast_attention")) + ("vocab_size", "position", "rope_base")
 
 
 def init_from_gpt(classifier: Classifier, gpt: GPT) -> None:

@@ -68,7 +68,7 @@ class DecoderBlock(nn.Module):
         super().__init__()
         self.fast = cfg.fast_attention
         attention = lambda: MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.dropout,  # noqa: E731
-                                               cfg.bias, cfg.qk_norm)
+                                               cfg.bias, cfg.qk_norm, cfg.attn_dropout)
         norm = lambda: build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)  # noqa: E731
         self.norm1, self.self_attn = norm(), attention()
         self.norm_cross, self.cross_attn = norm(), attention()

@@ -63,7 +63,8 @@ class CrossAttentionBlock(nn.Module):
         self.fast = cfg.fast_attention
         self.norm1 = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.norm_context = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if context_norm else None
-        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.dropout, cfg.bias, cfg.qk_norm)
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.dropout, cfg.bias, cfg.qk_norm,
+                                       cfg.attn_dropout)
         self.norm2 = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.mlp = build_mlp(cfg.mlp, cfg.d_model, cfg.d_ff, cfg.bias, cfg.dropout)
 

@@ -138,13 +138,18 @@ def model_config_for(cfg: ClassifierRunConfig, tokenizer, lm=None) -> Classifier
 
 
 @torch.no_grad()
-def probabilities(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128) -> torch.Tensor:
-    """(N, K): each review's label probabilities, in the split's own order."""
+def probabilities(model: Classifier, data: ClassificationData, split: str, batch_size: int = 128,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(N, K): each review's label probabilities, in the split's own order.
+
+    dtype: bfloat16 or float16 runs the forward passes under autocast (as the model was trained).
+    """
     model.eval()
     device = next(model.parameters()).device
     probs = torch.zeros(len(data.ids[split]), model.config.n_classes)
     for indices, (tokens, _, mask) in data.in_order(split, batch_size):
-        logits, _ = model(tokens.to(device), padding_mask=mask.to(device))  # (B, K)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            logits, _ = model(tokens.to(device), padding_mask=mask.to(device))  # (B, K)
         probs[indices] = logits.float().softmax(-1).cpu()
     return probs
 
@@ -211,7 +216,7 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
               "val_loss": fit.get("val_loss")}
     for split in ("val", "test") if cfg.final_test else ("val",):
-        probs = probabilities(model, data, split, cfg.eval_batch_size)  # (N, K)
+        probs = probabilities(model, data, split, cfg.eval_batch_size, trainer.dtype)  # (N, K)
         result[f"{split}_acc"] = accuracy(probs, data.labels[split])
         if probs_out is not None:
             probs_out[split] = probs
