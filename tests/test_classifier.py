@@ -15,7 +15,7 @@ TINY = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=50, context_len=24)
 
 
 @pytest.mark.parametrize("variant", list(MIXERS))
-@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "meanmax", "cls"])
 def test_padding_does_not_change_the_output(variant, pooling):
     model = Classifier(ClassifierConfig(variant=variant, pooling=pooling, **TINY)).eval()
     seqs = [torch.randint(2, 50, (n,)) for n in (7, 3, 12)]
@@ -79,6 +79,9 @@ def test_pooling_skips_pads_and_handles_empty_rows():
     mask = torch.tensor([[True, True, False], [False, False, False]])
     assert pool(x, mask, "mean").tolist() == [[2.0, 2.0], [0.0, 0.0]]
     assert pool(x, mask, "max").tolist() == [[3.0, 5.0], [0.0, 0.0]]
+    # - meanmax: the two side by side, (B, 2C); the head reads twice the width
+    assert pool(x, mask, "meanmax").tolist() == [[2.0, 2.0, 3.0, 5.0], [0.0, 0.0, 0.0, 0.0]]
+    assert Classifier(ClassifierConfig(pooling="meanmax", **TINY)).head.in_features == 2 * TINY["d_model"]
 
 
 def test_too_long_input_and_bad_configs():

@@ -41,7 +41,7 @@ from scratchformer.core.norms import build_norm
 from scratchformer.core.position_schemes import POSITIONS, build_positions
 from scratchformer.models.gpt import GPT
 
-POOLINGS = ("mean", "max", "cls")
+POOLINGS = ("mean", "max", "meanmax", "cls")
 
 
 @dataclass
@@ -57,7 +57,8 @@ class ClassifierConfig(TransformerConfig):
     n_classes: int = 2
     """Number of labels (K)."""
     pooling: str = "mean"
-    """mean or max over the real tokens, or cls (a learned summary token put in front)."""
+    """mean or max over the real tokens, meanmax (both, side by side: ULMFiT's concat pooling), or
+    cls (a learned summary token put in front)."""
     position: str = "learned"
     """Position scheme of the transformer variant (scratchformer.core.position_schemes.POSITIONS)."""
     rope_base: float = 10000.0
@@ -90,11 +91,11 @@ class ClassifierConfig(TransformerConfig):
         if self.ngram_buckets < 0:
             raise ValueError(f"ngram_buckets must be >= 0 (0 turns bigrams off), got {self.ngram_buckets}")
         if self.causal and (self.variant != "transformer" or self.pooling == "cls"):
-            raise ValueError("causal needs variant 'transformer' with mean or max pooling "
+            raise ValueError("causal needs variant 'transformer' with mean, max or meanmax pooling "
                              "(a cls token in front would see nothing under a causal mask), "
                              f"got variant {self.variant!r} with pooling {self.pooling!r}")
         if self.ngram_buckets and (self.variant != "pool" or self.pooling == "cls"):
-            raise ValueError("ngram_buckets needs variant 'pool' with mean or max pooling, "
+            raise ValueError("ngram_buckets needs variant 'pool' with mean, max or meanmax pooling, "
                              f"got variant {self.variant!r} with pooling {self.pooling!r}")
 
     @property
@@ -217,10 +218,13 @@ def bigram_ids(tokens: torch.Tensor, padding_mask: torch.Tensor, buckets: int):
 
 
 def pool(x: torch.Tensor, padding_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """(B, T, C) -> (B, C) over the real tokens only. A sequence with no real token pools to zeros."""
+    """(B, T, C) -> (B, C) over the real tokens only ((B, 2C) for meanmax).
+    A sequence with no real token pools to zeros."""
     real = padding_mask[:, :, None]  # (B, T, 1)
     if how == "cls":
         return x[:, 0]  # (B, C): the cls token sits in front
+    if how == "meanmax":
+        return torch.cat([pool(x, padding_mask, "mean"), pool(x, padding_mask, "max")], dim=-1)  # (B, 2C)
     if how == "max":
         x = x.masked_fill(~real, float("-inf")).max(dim=1).values  # (B, C)
         return torch.where(torch.isinf(x), torch.zeros_like(x), x)
@@ -244,7 +248,8 @@ class Classifier(nn.Module):
         self.cls = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.pooling == "cls" else None
         self.emb_drop = nn.Dropout(cfg.emb_dropout)
         self.mixer = MIXERS[cfg.variant](cfg)
-        self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+        pooled = 2 * cfg.d_model if cfg.pooling == "meanmax" else cfg.d_model  # meanmax: mean and max side by side
+        self.head = nn.Linear(pooled, cfg.n_classes)
         self.apply(self._init_weights)
         if self.cls is not None:
             nn.init.normal_(self.cls, std=cfg.init_std)

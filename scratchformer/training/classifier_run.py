@@ -178,6 +178,10 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, 
             elapsed = time.perf_counter() - start
             if elapsed > time_budget_s:
                 break
+            # - a schedule fitted to the budget has ended: the budget is spent (extending it by the
+            #   few seconds the estimate still allows would only validate again at each new end)
+            if fit_schedule and trainer.step >= trainer.cfg.max_steps:
+                break
             # - the next chunk: as many steps as the time left allows at the speed so far, at most `chunk`
             per_step = elapsed / (trainer.step - first_step)
             affordable = int((time_budget_s - elapsed) / per_step)

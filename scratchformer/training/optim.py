@@ -19,14 +19,41 @@ from torch import nn
 OPTIMIZERS = ("adamw", "muon")
 
 
-def param_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict]:
-    """Two groups: tensors with dim >= 2 get weight decay, the rest do not."""
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def param_groups(named: list[tuple[str, nn.Parameter]], weight_decay: float, layer_lr_decay: float = 1.0,
+                 n_layers: int = 0) -> list[dict]:
+    """Parameter groups: tensors with dim >= 2 get weight decay, the rest do not.
+
+    With layer_lr_decay < 1, each depth (see layer_depth) is a group of its own whose
+    "lr_scale" is layer_lr_decay ** (levels above it); the trainer multiplies the scheduled
+    rate by it. Empty groups are left out.
+    """
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, p in named:
+        depth = layer_depth(name, n_layers) if layer_lr_decay != 1.0 else 0
+        decays = p.dim() >= 2
+        group = groups.setdefault((depth, decays), {
+            "params": [], "weight_decay": weight_decay if decays else 0.0,
+            "lr_scale": layer_lr_decay ** (n_layers + 1 - depth) if layer_lr_decay != 1.0 else 1.0})
+        group["params"].append(p)
+    # - input side first, and within a depth the decayed tensors first
+    return [groups[key] for key in sorted(groups, key=lambda k: (k[0], not k[1]))]
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """Where a parameter sits: 0 for embeddings and positions (the input), i + 1 for block i,
+    n_layers + 1 for everything after the blocks (final norm, output layer, classifier head)."""
+    parts = name.split(".")
+    if "blocks" in parts:
+        return int(parts[parts.index("blocks") + 1]) + 1
+    if "emb" in name or "positions" in parts or name in ("cls",):
+        return 0
+    return n_layers + 1
+
+
+def count_layers(named: list[tuple[str, nn.Parameter]]) -> int:
+    """The number of blocks, read off parameter names such as 'mixer.blocks.3.attn.q_proj.weight'."""
+    indices = [layer_depth(n, 0) for n, _ in named if ".blocks." in f".{n}"]
+    return max(indices, default=0)
 
 
 def is_hidden_matrix(name: str, p: nn.Parameter) -> bool:
@@ -61,18 +88,26 @@ class ChainedOptimizer:
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                    eps: float = 1e-8, name: str = "adamw"):
-    """AdamW over all parameters, or Muon for hidden matrices chained with AdamW for the rest."""
+                    eps: float = 1e-8, name: str = "adamw", layer_lr_decay: float = 1.0):
+    """AdamW over all parameters, or Muon for hidden matrices chained with AdamW for the rest.
+
+    layer_lr_decay < 1: discriminative fine-tuning (Howard & Ruder 2018, ULMFiT; Clark et al. 2020,
+    ELECTRA): the top (head, final norm) learns at lr, each block below at layer_lr_decay times the
+    rate of the one above, the embeddings lowest; general features low down change least.
+    """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # tied weights appear once
+    n_layers = count_layers(named)
     # - the fused kernel updates all tensors in one pass (CPU and CUDA); fall back to the loop elsewhere
     fused = all(p.device.type in ("cpu", "cuda") for _, p in named) or None
     if name == "adamw":
-        return torch.optim.AdamW(param_groups([p for _, p in named], weight_decay), lr=lr, betas=betas, eps=eps,
-                                 fused=fused)
+        return torch.optim.AdamW(param_groups(named, weight_decay, layer_lr_decay, n_layers), lr=lr, betas=betas,
+                                 eps=eps, fused=fused)
     if name == "muon":
-        hidden = [p for n, p in named if is_hidden_matrix(n, p)]
-        rest = [p for n, p in named if not is_hidden_matrix(n, p)]
-        muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-        adamw = torch.optim.AdamW(param_groups(rest, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
+        hidden = [(n, p) for n, p in named if is_hidden_matrix(n, p)]
+        rest = [(n, p) for n, p in named if not is_hidden_matrix(n, p)]
+        muon = torch.optim.Muon(param_groups(hidden, weight_decay, layer_lr_decay, n_layers), lr=lr,
+                                weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+        adamw = torch.optim.AdamW(param_groups(rest, weight_decay, layer_lr_decay, n_layers), lr=lr, betas=betas,
+                                  eps=eps, fused=fused)
         return ChainedOptimizer(muon, adamw)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")

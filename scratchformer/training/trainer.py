@@ -70,6 +70,9 @@ class TrainConfig:
     """AdamW beta2."""
     optimizer: str = "adamw"
     """adamw, or muon (Muon for the blocks' matrices, AdamW for the rest)."""
+    layer_lr_decay: float = 1.0
+    """Layer-wise learning-rate decay, for fine-tuning: the head and final norm learn at lr, each
+    block below at this factor times the rate of the one above, the embeddings lowest. 1.0 is off."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value; 0 disables clipping (the norm is still logged)."""
     eval_interval: int = 250
@@ -112,6 +115,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.min_lr < 0:
             raise ValueError(f"lr must be > 0 and min_lr >= 0, got lr={self.lr}, min_lr={self.min_lr}")
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ValueError(f"layer_lr_decay must be in (0, 1] (1 turns it off), got {self.layer_lr_decay}")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
         if self.optimizer not in OPTIMIZERS:
@@ -160,7 +165,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.wrapped = distributed.wrap(self.model, self.dist, self.device)  # DDP, FSDP, or the model
         self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
-                                         name=cfg.optimizer)
+                                         name=cfg.optimizer, layer_lr_decay=cfg.layer_lr_decay)
         self.schedule = get_schedule(cfg.schedule)
         # - float16 overflows easily: scale the loss up, and the gradients back down (skip on inf)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
@@ -234,7 +239,7 @@ class Trainer:
             self.skipped_steps += 1
             return {**out, "skipped": True}
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # (layer-wise decay: lower layers learn slower)
         if stats_step:
             self.stats.before_update()
         if self.scaler is not None:
