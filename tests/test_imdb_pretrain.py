@@ -114,5 +114,5 @@ def test_the_preset_validates():
     preset = Path(__file__).resolve().parents[1] / "configs" / "imdb_pretrain.yaml"
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config", str(preset)]))
     cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
-    assert cfg.classifier.causal and cfg.partner.model.ngram_buckets > 0
+    assert not cfg.classifier.causal and cfg.finetune.layer_lr_decay < 1 and cfg.partner.model.ngram_buckets > 0
     assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600

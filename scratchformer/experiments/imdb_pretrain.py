@@ -6,7 +6,8 @@ GPT-1's recipe (Radford et al. 2018) at course scale, in three stages:
   2. pretrain    a GPT, as a language model, on IMDb's 50,000 unlabelled reviews (train/unsup),
                  one token stream with a separator between reviews      -> NAME/lm/
   3. fine-tune   a transformer classifier that starts from the GPT's embeddings and blocks
-                 (causal attention kept, mean pooling, a new linear head) -> NAME/classifier/
+                 (attention made bidirectional, mean pooling, a new linear head, layer-wise
+                 learning-rate decay)                                        -> NAME/classifier/
 
   optional partner: a second classifier (say, pooling + hashed bigrams) trained beside it; the
                    ensemble averages the two models' probabilities           -> NAME/partner/
@@ -57,8 +58,8 @@ def default_lm_train() -> TrainConfig:
 
 
 def default_finetune() -> TrainConfig:
-    return TrainConfig(max_steps=100_000, batch_size=32, lr=5e-4, min_lr=1e-5, warmup_steps=50,
-                       weight_decay=0.1, eval_interval=0, progress=False, seed=0)
+    return TrainConfig(max_steps=100_000, batch_size=32, lr=1e-3, min_lr=1e-5, warmup_steps=50,
+                       weight_decay=0.1, layer_lr_decay=0.7, eval_interval=0, progress=False, seed=0)
 
 
 @dataclass
@@ -71,9 +72,10 @@ class ExperimentConfig:
     """The language model; the classifier takes the same architecture."""
     lm_train: TrainConfig = field(default_factory=default_lm_train)
     """Pretraining (max_steps is lowered to fit lm_time_budget_s)."""
-    lm_time_budget_s: float = 2400.0
+    lm_time_budget_s: float = 2200.0
     """Seconds of language-model pretraining."""
-    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(causal=True, dropout=0.1))
+    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(causal=False, dropout=0.1,
+                                                                                   attn_dropout=0.0))
     """Classifier options other than the architecture: pooling, causal, dropout."""
     finetune: TrainConfig = field(default_factory=default_finetune)
     """Fine-tuning (max_steps is lowered to fit finetune_time_budget_s)."""
