@@ -2,6 +2,7 @@
 
     flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain              # about 60 minutes
     flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
+    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --seed 1     # another seed: results/imdb_pretrain_seed1.json
     python -m benchmarks.imdb_pretrain --quick                                          # 1-minute stages: a smoke run
 
 It runs `scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml` on
@@ -29,6 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--control", action="store_true", help="also train the classifier from scratch")
     parser.add_argument("--quick", action="store_true", help="1-minute budgets: a smoke run, not the figures")
+    parser.add_argument("--seed", type=int, default=0, help="seed of pretraining, fine-tuning and the partner "
+                        "(the validation split stays the same)")
     args = parser.parse_args()
 
     from scratchformer.cli.main import build_parser
@@ -37,7 +40,9 @@ def main() -> None:
 
     overrides = ["--data.source", str(shared_file("aclImdb.tar.gz")), "--final_test", "true",
                  "--control", str(args.control).lower(), "--out_dir", "runs",
-                 "--name", time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S")]
+                 "--name", time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S"),
+                 "--lm_train.seed", str(args.seed), "--finetune.seed", str(args.seed),
+                 "--partner.train.seed", str(args.seed)]
     if args.quick:
         overrides += ["--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]  # (scoring the test split still takes minutes)
     cli = build_parser("experiment")
@@ -51,6 +56,7 @@ def main() -> None:
         "benchmark": "imdb_pretrain",
         "preset": "configs/imdb_pretrain.yaml",
         "quick": args.quick,
+        "seed": args.seed,
         "test_acc": finetuned["test_acc"],
         "val_acc": finetuned["val_acc"],
         "total_s": results["transformer_s"],
@@ -75,7 +81,8 @@ def main() -> None:
         summary["from_scratch_test_acc"] = results["scratch"]["test_acc"]
         summary["from_scratch_val_acc"] = results["scratch"]["val_acc"]
         summary["pretraining_gain_points"] = round(100 * (finetuned["test_acc"] - results["scratch"]["test_acc"]), 2)
-    report("imdb_pretrain_quick" if args.quick else "imdb_pretrain", summary)
+    name = "imdb_pretrain_quick" if args.quick else "imdb_pretrain"
+    report(name if args.seed == 0 else f"{name}_seed{args.seed}", summary)
 
 
 if __name__ == "__main__":
