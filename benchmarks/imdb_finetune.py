@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -42,14 +41,6 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lm", required=True, help="a pretrained language model run (RUN/lm)")
@@ -66,6 +57,7 @@ def main() -> None:
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run
     from scratchformer.training.classifier_run import prepare_data, train_classifier
     from scratchformer.training.lm_run import load_run
+    from scratchformer.training.run_dir import git_commit
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,9 +66,9 @@ def main() -> None:
     # - the language model's own figures, when it comes from `experiment imdb-pretrain`
     experiment_results = Path(args.lm).parent / "results.json"
     lm_val = json.loads(experiment_results.read_text()).get("lm", {}) if experiment_results.exists() else {}
+    tokenizer = load_run(args.lm)[1]  # the LM's own tokenizer
     imdb, prepared = None, {}
     path = RESULTS / "imdb_finetune.json"
-    result = json.loads(path.read_text()) if path.exists() else {"benchmark": "imdb_finetune", "rows": []}
     for name in args.variants:
         # - the preset, with this variant's changes, parsed as `experiment imdb-pretrain` parses it
         overrides = [f"--{section}.{key}={value if isinstance(value, str) else json.dumps(value)}"
@@ -91,8 +83,8 @@ def main() -> None:
             imdb = load_imdb(run_cfg.data, final_test=False)
         key = json.dumps(dataclasses.asdict(run_cfg.batching))
         if key not in prepared:  # - encode the reviews once per way of cutting them
-            prepared[key] = prepare_data(run_cfg, imdb=imdb, tokenizer=load_run(args.lm)[1])
-        tokenizer, data, _ = prepared[key]
+            prepared[key] = prepare_data(run_cfg, imdb=imdb, tokenizer=tokenizer)[1]
+        data = prepared[key]
         start = time.perf_counter()
         _, fit = train_classifier(run_cfg, tokenizer, data)
         row = {"variant": name, "changes": VARIANTS[name], "val_acc": fit["val_acc"],
@@ -103,7 +95,8 @@ def main() -> None:
                "batching": dataclasses.asdict(run_cfg.batching), "commit": git_commit(),
                "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         print(f"{name}: validation accuracy {100 * fit['val_acc']:.2f}% ({fit['train_s']:.0f} s)", flush=True)
-        result = json.loads(path.read_text()) if path.exists() else result  # (another sweep may have written)
+        # - read the file again just before appending: another sweep may have written since
+        result = json.loads(path.read_text()) if path.exists() else {"benchmark": "imdb_finetune", "rows": []}
         result["rows"].append(row)
         RESULTS.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
