@@ -32,7 +32,7 @@ def load_preset(path: str, overrides: list[str]):
     """A ClassifierRunConfig from a YAML preset, parsed exactly as `train-classifier --config` does."""
     from scratchformer.cli.main import build_parser
     from scratchformer.errors import config_from_options
-    from scratchformer.training.classifier_run import ClassifierRunConfig
+    from scratchformer.tasks.classification import ClassifierRunConfig
 
     parser = build_parser("train-classifier")
     args = parser.instantiate(parser.parse_args(["train-classifier", "--config", str(ROOT / path), *overrides]))
@@ -41,7 +41,7 @@ def load_preset(path: str, overrides: list[str]):
 
 def tokenisation_times(imdb) -> dict:
     """Seconds to train each tokenizer on train and to encode all labelled reviews (train+val+test)."""
-    from scratchformer.training.classifier_run import TokenizerConfig, build_tokenizer
+    from scratchformer.tasks.classification import TokenizerConfig, build_tokenizer
 
     texts = [t for s in ("train", "val", "test") for t in imdb[s].texts]
     out = {}
@@ -67,7 +67,7 @@ def main() -> None:
     import torch
 
     from scratchformer.data.imdb import IMDbConfig, load_imdb
-    from scratchformer.training.classifier_run import prepare_data, train_classifier
+    from scratchformer.tasks.classification import prepare_data, train_classifier
 
     archive = shared_file("aclImdb.tar.gz")
     started = time.perf_counter()

@@ -54,9 +54,9 @@ def main() -> None:
     from scratchformer.cli.main import build_parser
     from scratchformer.data.imdb import load_imdb
     from scratchformer.errors import config_from_options
-    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run
-    from scratchformer.training.classifier_run import prepare_data, train_classifier
-    from scratchformer.training.lm_run import load_run
+    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run_config
+    from scratchformer.tasks.classification import prepare_data, train_classifier
+    from scratchformer.tasks.language_model import load_run
     from scratchformer.training.run_dir import git_commit
 
     if args.threads:
@@ -77,7 +77,7 @@ def main() -> None:
                                              str(ROOT / "configs/imdb_pretrain.yaml"), "--data.source", source,
                                              f"--finetune.max_steps={args.steps}", *overrides]))
         cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
-        run_cfg = dataclasses.replace(classifier_run(cfg, Path("runs") / "unused", init=Path(args.lm)),
+        run_cfg = dataclasses.replace(classifier_run_config(cfg, Path("runs") / "unused", init=Path(args.lm)),
                                       time_budget_s=0, fit_schedule_to_budget=False, save=False, final_test=False)
         if imdb is None:
             imdb = load_imdb(run_cfg.data, final_test=False)

@@ -17,7 +17,7 @@ import torch
 
 from benchmarks.common import report
 from scratchformer.data.seq2seq_tasks import Seq2SeqTaskConfig
-from scratchformer.training.seq2seq_run import Seq2SeqRunConfig, default_train, train_seq2seq
+from scratchformer.tasks.seq2seq import Seq2SeqRunConfig, default_train, train_seq2seq
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from scratchformer.errors import config_from_options
 from scratchformer.experiments.imdb_pretrain import ExperimentConfig
 from scratchformer.models.classifier import Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.classifier_run import fit_within_budget
+from scratchformer.tasks.classification import fit_within_budget
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 LM = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=40, bias=False, norm="rmsnorm")

@@ -112,7 +112,7 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
     import json
 
     from scratchformer.cli.main import main
-    from scratchformer.training.lm_run import load_run
+    from scratchformer.tasks.language_model import load_run
 
     folder = tmp_path / "gpt2"
     hf = tiny_gpt2(folder, **{**SHAPES["small"], "vocab_size": 300})

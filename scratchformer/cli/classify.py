@@ -35,7 +35,7 @@ def read_review(text: str | None, file: str | None) -> str:
 
 
 def run(args) -> None:
-    from scratchformer.training.classifier_run import classify, load_classifier
+    from scratchformer.tasks.classification import classify, load_classifier
 
     review = read_review(args.text, args.file)
     model, tokenizer, batching = load_classifier(args.run)

@@ -39,7 +39,7 @@ def run(args) -> None:
     from scratchformer.data.corpus import CorpusConfig, load_splits
     from scratchformer.data.lm_data import LMData
     from scratchformer.errors import UserError
-    from scratchformer.training.lm_run import load_run, restrict_to_vocabulary
+    from scratchformer.tasks.language_model import load_run, restrict_to_vocabulary
     from scratchformer.training.trainer import TrainConfig, Trainer
 
     if args.run is None:

@@ -13,8 +13,8 @@ diverges. Prints the suggestion (valley and steepest) and writes a PNG of loss a
 from __future__ import annotations
 
 
-from scratchformer.training.classifier_run import ClassifierRunConfig
-from scratchformer.training.lm_run import LMRunConfig
+from scratchformer.tasks.classification import ClassifierRunConfig
+from scratchformer.tasks.language_model import LMRunConfig
 from scratchformer.training.lr_finder import LRFinderConfig
 
 TASKS = ("lm", "classifier")
@@ -48,7 +48,7 @@ def model_and_data(args):
         raise UserError(f"--task must be one of {', '.join(TASKS)}, got {args.task!r}")
     if args.task == "classifier":
         from scratchformer.models.classifier import Classifier
-        from scratchformer.training.classifier_run import model_config_for, prepare_data
+        from scratchformer.tasks.classification import model_config_for, prepare_data
 
         cfg = args.classifier
         tokenizer, data, _ = prepare_data(cfg)
@@ -57,7 +57,7 @@ def model_and_data(args):
 
     from scratchformer.models.gpt import GPT
     from scratchformer.training.checkpoint import load_checkpoint, load_weights
-    from scratchformer.training.lm_run import prepare
+    from scratchformer.tasks.language_model import prepare
 
     cfg = config_from_options(LMRunConfig, args)
     _, data, model_cfg = prepare(cfg)

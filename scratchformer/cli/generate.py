@@ -43,7 +43,7 @@ def run(args) -> None:
 
     from scratchformer.errors import UserError
     from scratchformer.models.generate import generate_stream
-    from scratchformer.training.lm_run import load_run
+    from scratchformer.tasks.language_model import load_run
 
     if args.init is not None:  # issue 6: pretrained weights
         from scratchformer.cli.pretrained_hook import generate_pretrained

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from jsonargparse import ArgumentParser
 
-from scratchformer.training.seq2seq_run import Seq2SeqRunConfig
+from scratchformer.tasks.seq2seq import Seq2SeqRunConfig
 
 HELP = "train an encoder-decoder on reverse/sort/add, or decode inputs with a trained one"
 
@@ -35,7 +35,7 @@ def run(args) -> None:
 
     options = args[args.action]
     if args.action == "train":
-        from scratchformer.training.seq2seq_run import train_seq2seq
+        from scratchformer.tasks.seq2seq import train_seq2seq
 
         cfg = config_from_options(Seq2SeqRunConfig, options)
         result = train_seq2seq(cfg)
@@ -47,7 +47,7 @@ def run(args) -> None:
     import torch
 
     from scratchformer.data.seq2seq_tasks import PAD, pad
-    from scratchformer.training.seq2seq_run import load_seq2seq
+    from scratchformer.tasks.seq2seq import load_seq2seq
 
     if options.beam_size < 1:
         raise UserError(f"--beam_size must be at least 1, got {options.beam_size}")

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 
 from scratchformer.errors import config_from_options
-from scratchformer.training.lm_run import LMRunConfig
+from scratchformer.tasks.language_model import LMRunConfig
 
 HELP = "train a model from a config (YAML preset plus dotted overrides)"
 
@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from scratchformer.models.generate import generate_stream
-    from scratchformer.training.lm_run import train_language_model
+    from scratchformer.tasks.language_model import train_language_model
 
     cfg = config_from_options(LMRunConfig, args)
     folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))

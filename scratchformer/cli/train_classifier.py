@@ -11,7 +11,7 @@ metrics.jsonl, checkpoint.pt and results.json (validation accuracy; test accurac
 from __future__ import annotations
 
 from scratchformer.errors import config_from_options
-from scratchformer.training.classifier_run import ClassifierRunConfig
+from scratchformer.tasks.classification import ClassifierRunConfig
 
 HELP = "train an IMDb sentiment classifier from a preset"
 
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from scratchformer.training.classifier_run import prepare_data, train_classifier
+    from scratchformer.tasks.classification import prepare_data, train_classifier
 
     cfg = config_from_options(ClassifierRunConfig, args)
     if cfg.threads:

@@ -27,7 +27,7 @@ import torch
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.models.classifier import MIXERS, ClassifierConfig
-from scratchformer.training.classifier_run import (ClassifierRunConfig, TokenizerConfig, default_train,
+from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, default_train,
                                                    prepare_data, train_classifier)
 from scratchformer.training.run_dir import git_commit
 

@@ -39,7 +39,7 @@ from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.classifier_run import (ClassifierRunConfig, TokenizerConfig, accuracy,
+from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, accuracy,
                                                    build_tokenizer, fit_within_budget, prepare_data,
                                                    train_classifier)
 from scratchformer.training.trainer import TrainConfig, Trainer
@@ -145,7 +145,7 @@ def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
             "params": model.num_params(), **{k: round(v, 4) for k, v in val.items() if isinstance(v, float)}}
 
 
-def classifier_run(cfg: ExperimentConfig, folder: Path, init: Path | None) -> ClassifierRunConfig:
+def classifier_run_config(cfg: ExperimentConfig, folder: Path, init: Path | None) -> ClassifierRunConfig:
     """The run config of a fine-tuning (init = the LM folder) or of the from-scratch control."""
     # - the LM's architecture (vocab_size comes from the tokenizer later)
     model = dataclasses.replace(cfg.classifier, **{k: getattr(cfg.lm, k) for k in ARCHITECTURE_FIELDS
@@ -178,7 +178,7 @@ def run(cfg: ExperimentConfig) -> dict:
     print(f"pretrained: {json.dumps(results['lm'])}", flush=True)
 
     # 3. fine-tuning, from the language model
-    run_cfg = classifier_run(cfg, root / "classifier", init=root / "lm")
+    run_cfg = classifier_run_config(cfg, root / "classifier", init=root / "lm")
     _, data, _ = prepare_data(run_cfg, imdb=imdb, tokenizer=tokenizer)
     probs: dict = {}  # split -> (N, K) label probabilities of the fine-tuned classifier
     _, results["finetuned"] = train_classifier(run_cfg, tokenizer, data, probs_out=probs)
@@ -201,7 +201,7 @@ def run(cfg: ExperimentConfig) -> dict:
 
     # optional control: the same classifier from scratch, same budget (not counted in total_s)
     if cfg.control:
-        _, results["scratch"] = train_classifier(classifier_run(cfg, root / "scratch", init=None), tokenizer, data)
+        _, results["scratch"] = train_classifier(classifier_run_config(cfg, root / "scratch", init=None), tokenizer, data)
         print(f"from scratch: {json.dumps(results['scratch'])}", flush=True)
 
     root.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from scratchformer.data.corpus import CorpusConfig
 from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.training.checkpoint import load_checkpoint
-from scratchformer.training.lm_run import LMRunConfig, load_run, prepare, train_language_model
+from scratchformer.tasks.language_model import LMRunConfig, load_run, prepare, train_language_model
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 

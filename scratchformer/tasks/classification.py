@@ -23,7 +23,7 @@ from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.training.lm_run import load_run
+from scratchformer.tasks.language_model import load_run
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 SUBWORD_TRAIN_TEXTS = 25000  # BPE learns its merges from at most this many training reviews
