@@ -112,7 +112,7 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
     import json
 
     from scratchformer.cli.main import main
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_run
 
     folder = tmp_path / "gpt2"
     hf = tiny_gpt2(folder, **{**SHAPES["small"], "vocab_size": 300})
@@ -126,7 +126,8 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
                "--train.device", "cpu", "--out_dir", str(runs), "--name", "ft", "--sample.max_new_tokens", "3"])
     assert rc == 0
     # - the run's checkpoint holds the GPT-2 shape (context shortened to the training window) and tokenizer
-    model, tokenizer, state = load_run(runs / "ft")
+    run = load_run(runs / "ft")
+    model, tokenizer, state = run.model, run.tokenizer, run.state
     assert (model.config.d_model, model.config.context_len, state["tokenizer"]["kind"]) == (32, 16, "hf_bpe")
     # - it trained: the corpus is far likelier than under the random starting weights
     idx = torch.tensor([tokenizer.encode("to be or not to be, that is")])

@@ -147,7 +147,7 @@ def test_checkpoint_of_a_compiled_model_loads_into_a_plain_one(tmp_path):
     # - torch.compile wraps lazily (it compiles on the first call, which takes minutes on a busy
     #   CPU), so the wrapper and its `_orig_mod.` names exist without compiling
     trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=1, compile=True), pattern_data(), run_dir=tmp_path / "run")
-    assert any(k.startswith("_orig_mod.") for k in trainer.forward_model.state_dict())
+    assert any(k.startswith("_orig_mod.") for k in trainer.model.state_dict())  # the one handle: the compiled model
     trainer.save()
     state = load_checkpoint(tmp_path / "run")
     assert not any(k.startswith(("_orig_mod.", "module.")) for k in state["model"])

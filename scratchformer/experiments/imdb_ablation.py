@@ -27,9 +27,10 @@ import torch
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.models.classifier import MIXERS, ClassifierConfig
-from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, default_train,
+from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig,
                                                    prepare_data, train_classifier)
 from scratchformer.training.run_dir import git_commit
+from scratchformer.training.trainer import task_train_config
 
 HELP = "train classifiers (a)-(f) with 3 seeds each and write a results table and plot"
 
@@ -82,8 +83,8 @@ class ExperimentConfig:
 
 def run_config(cfg: ExperimentConfig, variant: str, seed: int) -> ClassifierRunConfig:
     """The classifier run for one cell of the grid."""
-    train = dataclasses.replace(default_train(), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                                min_lr=cfg.lr / 20, warmup_steps=min(50, cfg.steps // 10), seed=seed)
+    train = task_train_config(CLASSIFIER_TRAIN, max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                              min_lr=cfg.lr / 20, warmup_steps=min(50, cfg.steps // 10), seed=seed)
     model = ClassifierConfig(variant=variant, d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
                              pooling=cfg.pooling, context_len=cfg.max_len + 1)
     return ClassifierRunConfig(model=model, train=train, data=cfg.data, batching=BatchingConfig(max_len=cfg.max_len),

@@ -36,12 +36,12 @@ import torch
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.text_batches import BatchingConfig
-from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, accuracy,
                                                    build_tokenizer, fit_within_budget, prepare_data,
                                                    train_classifier)
+from scratchformer.training.run_dir import new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 HELP = "pretrain a GPT on IMDb's unlabelled reviews, then fine-tune it as a sentiment classifier"
@@ -159,9 +159,7 @@ def classifier_run_config(cfg: ExperimentConfig, folder: Path, init: Path | None
 def run(cfg: ExperimentConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    root = Path(cfg.out_dir) / (cfg.name or time.strftime("imdb-pretrain-%Y%m%d-%H%M%S"))
-    if (root / "results.json").exists() or (root / "lm").exists():
-        raise UserError(f"run folder {root} already holds a run; pick another --name")
+    root = new_run_folder(cfg.out_dir, cfg.name, prefix="imdb-pretrain")
     start = time.perf_counter()
     results: dict = {"config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
 
