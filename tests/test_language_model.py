@@ -91,5 +91,5 @@ def test_resume_with_another_model_shape_is_a_user_error(corpus, tmp_path):
     folder, _, _ = train_language_model(cfg)
     wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=64),
                                 resume=str(folder), train=dataclasses.replace(cfg.train, max_steps=4))
-    with pytest.raises(UserError, match="different model .d_model = 32 there, 64 here"):
+    with pytest.raises(UserError, match="model.d_model = 32 there, 64 here"):
         train_language_model(wider)

@@ -141,6 +141,20 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", "--run", str(runs / "ft"), "--prompt", "to be", "--sample.max_new_tokens", "4"]) == 0
     assert capsys.readouterr().out.startswith("to be")
+    # - config.yaml records the real architecture (not the default GPT of --model), so eval and
+    #   --resume work on the run without the pretrained model at hand
+    import yaml
+
+    config = yaml.safe_load((runs / "ft" / "config.yaml").read_text())
+    assert {k: config["model"][k] for k in ("d_model", "context_len", "vocab_size")} == \
+        {"d_model": 32, "context_len": 16, "vocab_size": model.config.vocab_size}
+    assert main(["eval", "--run", str(runs / "ft"), "--batches", "2", "--batch_size", "2"]) == 0
+    assert '"val_loss"' in capsys.readouterr().out
+    import shutil
+
+    shutil.rmtree(folder)  # the pretrained model is gone: resume needs only the run folder
+    assert main(["train", "--resume", str(runs / "ft"), "--train.max_steps", "32"]) == 0
+    assert "trained 32 steps" in capsys.readouterr().out
 
 
 def test_generate_init_on_the_command_line(tmp_path, capsys):

@@ -27,19 +27,19 @@ def add_arguments(parser) -> None:
     parser.add_class_arguments(LMRunConfig, None, as_group=False)
 
 
-def resumed_config(run: str, argv: list[str]) -> tuple[LMRunConfig, dict]:
-    """(the config to resume with, the run's saved config): the run's config.yaml first, then the
-    options given on this command line (argv) over it."""
+def resumed_config(run: str, argv: list[str]) -> LMRunConfig:
+    """The config to resume with: the run's config.yaml first, then the options given on this
+    command line (argv) over it."""
     from jsonargparse import ArgumentParser
 
     from scratchformer.training.run_dir import CONFIG_NAME, RunDir, existing_run_folder
 
     folder = existing_run_folder(run)
-    saved = RunDir(folder).read_config()
+    RunDir(folder).read_config()  # a clear error when there is none
     parser = ArgumentParser(prog="scratchformer train", exit_on_error=False)
     add_arguments(parser)
     args = parser.instantiate(parser.parse_args(["--config", str(folder / CONFIG_NAME), *argv]))
-    return config_from_options(LMRunConfig, args), saved
+    return config_from_options(LMRunConfig, args)
 
 
 def run(args, argv: list[str] | None = None) -> None:
@@ -48,10 +48,9 @@ def run(args, argv: list[str] | None = None) -> None:
     from scratchformer.training.checkpoint import unwrap
 
     cfg = config_from_options(LMRunConfig, args)
-    saved = None
     if cfg.resume is not None and argv is not None:
-        cfg, saved = resumed_config(cfg.resume, argv)
-    folder, result, trainer = train_language_model(cfg, saved_config=saved)
+        cfg = resumed_config(cfg.resume, argv)
+    folder, result, trainer = train_language_model(cfg)
     if not trainer.dist.is_main:  # under torchrun, only rank 0 reports and samples
         return
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))

@@ -24,7 +24,7 @@ from scratchformer.models.generate import SamplingConfig
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import TrainingInterrupted
-from scratchformer.training.run_dir import changes_on_resume, existing_run_folder, new_run_folder
+from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 RESUME_COMMAND = "scratchformer train --resume"
@@ -32,8 +32,7 @@ RESUME_COMMAND = "scratchformer train --resume"
 # - what a resumed run may change (a prefix ending in '.' covers a whole section); all else must match
 SAFE_ON_RESUME = ("train.max_steps", "train.eval_interval", "train.eval_batches", "train.log_interval",
                   "train.stats_interval", "train.checkpoint_interval", "train.track", "train.wandb_project",
-                  "train.progress", "train.device", "train.compile", "sample.", "prompt",
-                  "resume", "name", "out_dir")
+                  "train.progress", "train.device", "train.compile", "sample.", "prompt")
 
 
 @dataclass
@@ -72,7 +71,12 @@ def run_folder(cfg: LMRunConfig) -> Path:
 
 def check_resume(saved: dict, cfg: LMRunConfig) -> dict:
     """{field: [before, after]} for what a resume changes; a UserError for anything unsafe to change."""
-    return changes_on_resume(saved, dataclasses.asdict(cfg), SAFE_ON_RESUME, cfg.resume)
+    # - where the run lives is given by --resume itself, whatever --out_dir and --name say
+    # - (and vocab_size is set from the tokenizer, not chosen)
+    resumed = {**dataclasses.asdict(cfg), "resume": saved.get("resume"), "name": saved.get("name"),
+               "out_dir": saved.get("out_dir")}
+    resumed["model"] = {**resumed["model"], "vocab_size": saved.get("model", {}).get("vocab_size")}
+    return changes_on_resume(saved, resumed, SAFE_ON_RESUME, cfg.resume)
 
 
 def restrict_to_vocabulary(splits: dict[str, str], tokenizer) -> dict[str, str]:
@@ -87,25 +91,27 @@ def prepare(cfg: LMRunConfig):
     """Corpus, tokenizer and data for a run, and the model config with vocab_size filled in."""
     splits = load_splits(cfg.data)
     if cfg.resume is not None:
-        # - a resumed run keeps the tokenizer it started with
-        tokenizer = tokenizer_from_dict(load_checkpoint(cfg.resume)["tokenizer"])
+        # - a resumed run keeps the tokenizer and the model it started with (also one made by --init)
+        state = load_checkpoint(cfg.resume)
+        tokenizer = tokenizer_from_dict(state["tokenizer"])
+        model_cfg = GPTConfig(**state["model_config"])
     else:
         tokenizer = TOKENIZERS[cfg.tokenizer].train(splits["train"])
+        model_cfg = dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size)
     splits = restrict_to_vocabulary(splits, tokenizer)
-    model_cfg = dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size)
     data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
     return tokenizer, data, model_cfg
 
 
-def train_language_model(cfg: LMRunConfig, saved_config: dict | None = None,
-                         argv: list[str] | None = None) -> tuple[Path, dict, Trainer]:
+def train_language_model(cfg: LMRunConfig, argv: list[str] | None = None) -> tuple[Path, dict, Trainer]:
     """Train (or resume) a run; returns its folder, its final metrics and the trainer.
 
-    On resume, saved_config is the run's config.yaml as it was (the CLI builds `cfg` from it and
-    the options given); what changed is checked, recorded in resumes.jsonl, and config.yaml updated.
+    On resume, `cfg` must agree with the run's config.yaml but for SAFE_ON_RESUME (the command line
+    builds it from that file and the options given); what changed is recorded in resumes.jsonl and
+    config.yaml is updated. argv: the command line to record (default sys.argv).
     """
     folder = run_folder(cfg)
-    changes = check_resume(saved_config, cfg) if cfg.resume is not None and saved_config is not None else {}
+    changes = check_resume(RunDir(folder).read_config(), cfg) if cfg.resume is not None else {}
     if cfg.init is not None and cfg.resume is None:  # continue training a pretrained model
         from scratchformer.models.pretrained.finetune import prepare_finetune
 
