@@ -16,9 +16,12 @@ def test_a_new_run_gets_a_missing_or_empty_folder(tmp_path):
     assert named.parent == tmp_path and named.name.startswith("imdb-") and not named.exists()
 
 
-def test_a_folder_holding_anything_is_refused_with_one_sentence(tmp_path):
+def test_a_folder_holding_a_run_is_refused_with_one_sentence(tmp_path):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "config.yaml").write_text("{}")  # a half-made run counts too
+    for name in ("config.yaml", "command.txt", "env.json"):  # a run that failed before its first step
+        (tmp_path / "r" / name).write_text("{}")
+    assert new_run_folder(tmp_path, "r") == tmp_path / "r"
+    (tmp_path / "r" / "lm").mkdir()  # anything else: a run (here an experiment's stage)
     with pytest.raises(UserError, match=r"^run folder .*r already holds a run; pick another --name$"):
         new_run_folder(tmp_path, "r")
     with pytest.raises(UserError, match=r"or continue it with `scratchformer train --resume .*r`$"):

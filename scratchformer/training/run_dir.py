@@ -10,7 +10,9 @@
     resumes.jsonl    one line per resume: when, from which step, the command, what changed
 
 Every kind of run (language model, classifier, seq2seq, an experiment's runs) claims its folder
-here, with one rule: a new run never writes into a folder that already holds anything.
+here, with one rule: a new run never writes into a folder that already holds a run, that is
+anything beyond the three files written before the first step (START_FILES: a run that failed
+to start, such as a tracker that could not log in, can be started again under its name).
 
     folder = new_run_folder(out_dir, name, prefix="imdb")     # refuses runs/NAME if it holds a run
     folder = existing_run_folder("runs/NAME")                   # --resume: must hold a checkpoint
@@ -35,13 +37,19 @@ from scratchformer.training.checkpoint import CHECKPOINT_NAME, resolve_checkpoin
 
 CONFIG_NAME = "config.yaml"
 RESUMES_NAME = "resumes.jsonl"
+START_FILES = (CONFIG_NAME, "command.txt", "env.json")  # written before the first step
+
+
+def holds_run(path: Path) -> bool:
+    """Whether a folder holds (part of) a run that trained: anything but START_FILES."""
+    return path.is_dir() and any(p.name not in START_FILES for p in path.iterdir())
 
 
 def new_run_folder(out_dir: str | Path, name: str | None, prefix: str = "run",
                    resume_command: str | None = None) -> Path:
     """The folder out_dir/name for a new run (name None: prefix plus the time), checked but not made.
 
-    Refuses a folder that already holds anything, so no run is ever overwritten, and an out_dir or
+    Refuses a folder that holds a run (holds_run), so no run is ever overwritten, and an out_dir or
     run folder that is a file. resume_command: the command that continues a run (the folder is
     appended), for the error message; None where runs cannot be continued.
     Under torchrun only rank 0 checks (the other ranks stop when it does): rank 0 may have made
@@ -53,7 +61,7 @@ def new_run_folder(out_dir: str | Path, name: str | None, prefix: str = "run",
     for p in (out_dir, path):
         if p.exists() and not p.is_dir():
             raise UserError(f"{p} is a file, not a folder; give --out_dir a folder and --name a new name")
-    if int(os.environ.get("RANK", "0")) == 0 and path.is_dir() and any(path.iterdir()):
+    if int(os.environ.get("RANK", "0")) == 0 and holds_run(path):
         hint = f", or continue it with `{resume_command} {path}`" if resume_command else ""
         raise UserError(f"run folder {path} already holds a run; pick another --name{hint}")
     return path

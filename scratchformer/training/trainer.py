@@ -240,7 +240,12 @@ class Trainer:
         if self.dist.rank > 0:
             torch.manual_seed(cfg.seed + self.dist.rank)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
+        # - the one handle on the model: DDP around it or FSDP shards inside it (in place), then
+        #   torch.compile; `model` stays the plain module, whose (sharded) parameters the optimizer holds
         model = model.to(self.device)
+        self.model = distributed.wrap(model, self.dist, self.device)
+        if cfg.compile if cfg.compile is not None else self.device.type == "cuda":
+            self.model = torch.compile(self.model)
         self.optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                          name=cfg.optimizer, layer_lr_decay=cfg.layer_lr_decay)
         self.schedule = get_schedule(cfg.schedule)
@@ -253,10 +258,6 @@ class Trainer:
         # - (start, old max_steps, new max_steps) for each resume that changed the run's length (see lr_at)
         self.schedule_stretches: list[tuple[int, int, int]] = []
         self.stats = GradStats(model, cfg.grad_clip) if cfg.stats_interval else None
-        # - the one handle: DDP around the model or FSDP shards inside it, then torch.compile
-        self.model = distributed.wrap(model, self.dist, self.device)
-        if cfg.compile if cfg.compile is not None else self.device.type == "cuda":
-            self.model = torch.compile(self.model)
         # - the noise scale compares one micro-batch's gradient with the step's (FSDP shards the former)
         self.measures_noise = cfg.grad_accum > 1 and not (self.dist.enabled and self.dist.strategy == "fsdp")
         # - only rank 0 writes the run folder and talks to trackers
