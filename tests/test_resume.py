@@ -157,3 +157,16 @@ def test_resume_keeps_the_old_checkpoint_until_a_new_one_is_written(capsys, monk
     monkeypatch.undo()
     assert (run_dir / "checkpoint.pt").read_bytes() == before
     assert not list(run_dir.glob("*.tmp"))
+
+
+def test_repeating_the_original_command_with_resume_is_no_change(capsys, monkeypatch, preset, tmp_path):
+    """Also when the checks before training changed a setting (min_lr above --train.lr)."""
+    run_dir = tmp_path / "runs" / "r"
+    monkeypatch.setattr(trainer_module, "StopSignal", StopAfter(3))
+    assert main(["train", "--config", preset, "--train.lr", "3e-4", "--name", "r"]) == 130
+    monkeypatch.undo()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["min_lr"] == pytest.approx(3e-5)
+    capsys.readouterr()
+    assert main(["train", "--config", preset, "--train.lr", "3e-4", "--name", "r", "--resume", str(run_dir)]) == 0
+    (record,) = [json.loads(line) for line in (run_dir / "resumes.jsonl").read_text().splitlines()]
+    assert record["changes"] == {}

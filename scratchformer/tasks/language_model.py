@@ -25,7 +25,7 @@ from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, new_run_folder
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.training.trainer import TrainConfig, Trainer, check_before_training
 
 RESUME_COMMAND = "scratchformer train --resume"
 
@@ -72,9 +72,11 @@ def run_folder(cfg: LMRunConfig) -> Path:
 def check_resume(saved: dict, cfg: LMRunConfig) -> dict:
     """{field: [before, after]} for what a resume changes; a UserError for anything unsafe to change."""
     # - where the run lives is given by --resume itself, whatever --out_dir and --name say
-    # - (and vocab_size is set from the tokenizer, not chosen)
+    # - (vocab_size is set from the tokenizer, and the training settings as the checks before
+    #   training fix them, as config.yaml records them: neither is a change)
     resumed = {**dataclasses.asdict(cfg), "resume": saved.get("resume"), "name": saved.get("name"),
-               "out_dir": saved.get("out_dir")}
+               "out_dir": saved.get("out_dir"),
+               "train": dataclasses.asdict(check_before_training(cfg.train, quiet=True))}
     resumed["model"] = {**resumed["model"], "vocab_size": saved.get("model", {}).get("vocab_size")}
     return changes_on_resume(saved, resumed, SAFE_ON_RESUME, cfg.resume)
 
