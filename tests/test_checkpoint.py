@@ -98,3 +98,10 @@ def test_generate_on_a_missing_gpu_says_so_and_does_not_blame_the_checkpoint(tmp
     code = main(["generate", "--run", str(tmp_path), "--device", "cuda", "--prompt", "the"])
     err = capsys.readouterr().err
     assert one_line_error(code, err) and "no CUDA GPU" in err and "corrupt" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_generate_init_on_a_missing_gpu_is_one_line(capsys):
+    code = main(["generate", "--init", "gpt2", "--device", "cuda", "--prompt", "hi"])
+    err = capsys.readouterr().err
+    assert one_line_error(code, err) and "no CUDA GPU" in err
