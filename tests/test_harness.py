@@ -1,5 +1,6 @@
 """The experiment harness: rows, resume after a crash, a kill or Ctrl-C, workers, a SLURM array, tables."""
 
+import dataclasses
 import json
 import math
 import os
@@ -14,8 +15,9 @@ import harness_fixture
 from harness_fixture import EXPERIMENT
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
-from scratchformer.experiments.harness import (SweepOptions, config_from_dict, config_hash, scaled, stats, sweep,
-                                               with_overrides)
+from scratchformer.experiments.harness import HARNESS_OPTIONS, config_from_dict, config_hash, scaled, with_overrides
+from scratchformer.experiments.summary import stats
+from scratchformer.experiments.sweep import SweepOptions, sweep
 
 TESTS = Path(__file__).resolve().parent
 
@@ -48,6 +50,12 @@ def test_dotted_overrides_validate_and_change_the_hash():
         with_overrides(cfg, {"model.d_model": 9})
     # - back from JSON, as workers and array tasks read it
     assert config_from_dict(type(cfg), json.loads(json.dumps(harness_fixture.Config().__dict__, default=vars))) == cfg
+
+
+def test_no_experiment_option_may_shadow_a_harness_option():
+    assert set(HARNESS_OPTIONS) == {f.name for f in dataclasses.fields(SweepOptions)}
+    with pytest.raises(ValueError, match="clash"):
+        dataclasses.replace(EXPERIMENT, config=SweepOptions)
 
 
 def test_a_scale_changes_only_what_was_not_given():

@@ -20,7 +20,7 @@ from jsonargparse import ArgumentParser
 
 from scratchformer.errors import config_from_options
 from scratchformer.experiments import EXPERIMENTS
-from scratchformer.experiments.harness import SweepOptions, sweep
+from scratchformer.experiments.sweep import SweepOptions, sweep
 
 HELP = "run an experiment's grid of variants x seeds and write its table and plots"
 
