@@ -71,15 +71,21 @@ def summary_csv(summary: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def shown(value: float, m: Metric) -> str:
+    """A stored value as a table shows it: scaled, m.digits decimals, thousands separated (1,280,130)."""
+    return f"{value * m.scale:,.{m.digits}f}"
+
+
 def cell_text(entry: dict, m: Metric) -> str:
+    """`mean ± std [95% interval]`; one seed, or seeds that all agree, say so instead."""
     if entry["n"] == 0:
         return "n/a"
-    f = lambda v: f"{v * m.scale:,.{m.digits}f}"  # noqa: E731 (thousands separated: 1,280,130)
+    mean = shown(entry["mean"], m)
     if entry["n"] == 1:
-        return f"{f(entry['mean'])} (one seed)"
+        return f"{mean} (one seed)"
     if entry["std"] == 0:
-        return f"{f(entry['mean'])} (every seed)"
-    return f"{f(entry['mean'])} ± {f(entry['std'])} [{f(entry['ci95_low'])}, {f(entry['ci95_high'])}]"
+        return f"{mean} (every seed)"
+    return f"{mean} ± {shown(entry['std'], m)} [{shown(entry['ci95_low'], m)}, {shown(entry['ci95_high'], m)}]"
 
 
 def summary_markdown(name: str, metrics: list[Metric], variants: list[str], summary: list[dict],
@@ -131,8 +137,11 @@ def plot_metric(name: str, m: Metric, variants: list[str], rows: list[dict], sum
             ax.text(x, 0, "n/a", ha="center", va="bottom")
     if m.baseline is not None:
         ax.axhline(m.baseline * m.scale, color="firebrick", linestyle="--", label=m.baseline_label)
-    top = max([*means, *(a + b for a, b in zip(means, stds)), (m.baseline or 0) * m.scale])
-    ax.set_ylim(0, top * 1.12 if top > 0 else 1)
+    # - from zero (or below it, for negative values) to a little above the highest bar, dot or baseline
+    dots = [value_of(r, m) * m.scale for r in rows if value_of(r, m) is not None]
+    top = max([*dots, *(a + b for a, b in zip(means, stds)), (m.baseline or 0) * m.scale, 0.0])
+    bottom = min([*dots, *(a - b for a, b in zip(means, stds)), 0.0])
+    ax.set_ylim(bottom * 1.12, top * 1.12 if top > 0 else 1)
     ax.set_xticks(xs, variants, rotation=20 if len(variants) > 6 else 0)
     ax.set_xlabel("variant")
     ax.set_ylabel(m.title())
