@@ -186,8 +186,11 @@ def test_the_command_line_lists_variants_and_refuses_unknown_ones(capsys):
     assert main(["experiment", "positions", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "alibi" in listed and "model.position='alibi'" in listed and "bpc_1024" in listed
-    assert main(["experiment", "positions", "--variants", "rope,lstm"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "lstm" in err and "alibi" in err and "\n" not in err
+    for variants in ("rope,lstm", "[rope, lstm]"):  # comma-separated, or a list as in a YAML file
+        assert main(["experiment", "positions", "--variants", variants]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "['lstm']" in err and "alibi" in err and "\n" not in err
     assert main(["experiment", "positions", "--scale", "tpu"]) == 2
     assert "scale" in capsys.readouterr().err
+    assert main(["experiment", "positions", "--out_dir", "benchmarks/results/positions"]) == 2
+    assert "runs/" in capsys.readouterr().err

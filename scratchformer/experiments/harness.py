@@ -67,6 +67,7 @@ class Metric:
     unit: str = ""
     """Unit as shown in tables and on axes ('%', 'bits/char', 's', ...), after `scale`."""
     higher_is_better: bool = True
+    """Which way is better (tables mark it with an arrow; figures say it)."""
     headline: bool = False
     """Drawn as a figure (METRIC.png) as well as tabled."""
     scale: float = 1.0
@@ -74,6 +75,7 @@ class Metric:
     baseline: float | None = None
     """A chance level or baseline, in stored units, drawn as a line on the figure."""
     baseline_label: str = "chance"
+    """The baseline line's name in the figure's legend."""
     digits: int = 3
     """Decimals shown in tables."""
     label: str = ""

@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +50,8 @@ class SweepOptions:
     """Seeds per variant: runs seeds 0..N-1 (default: the experiment's own)."""
     scale: str = "cpu"
     """cpu (the default size: at most 30 minutes on 2 cores) or gpu (a real-size config)."""
-    variants: str | None = None
-    """Comma-separated variants to run, e.g. pool,kqv (default: all; --list shows them)."""
+    variants: str | list[str] | None = None
+    """Variants to run, comma-separated (pool,kqv) or a list ([pool, kqv]) (default: all; --list shows them)."""
     list: bool = False
     """Print the variants and metrics, and exit."""
     jobs: int = 1
@@ -77,8 +78,10 @@ class SweepOptions:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {list(LAUNCHERS)}, got {self.launcher!r}")
-
-
+        parts = Path(self.out_dir or ".").resolve().parts
+        if any(parts[i:i + 2] == ("benchmarks", "results") for i in range(len(parts))):
+            raise ValueError(f"out_dir {self.out_dir} is inside benchmarks/results, which only benchmarks write "
+                             "(from a clean commit); give a folder under runs/")
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,10 +202,13 @@ def run_in_workers(experiment: Experiment, pending: list[Cell], jobs: int, sweep
                 else:
                     failed.append((cell, proc.returncode))
     except KeyboardInterrupt:
-        # - the workers got the same Ctrl-C: let them write their checkpoints and stop
+        # - ask every worker to stop (SIGTERM; one that already got the terminal's Ctrl-C ignores it):
+        #   each finishes its step, writes its checkpoint and exits
+        for _, proc, _ in running.values():
+            proc.send_signal(signal.SIGTERM)
         for _, proc, log in running.values():
             try:
-                proc.wait(timeout=60)
+                proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
