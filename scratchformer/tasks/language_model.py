@@ -123,7 +123,11 @@ def prepare(cfg: LMRunConfig):
         tokenizer = build_tokenizer(cfg, splits["train"])
     splits = restrict_to_vocabulary(splits, tokenizer)
     model_cfg = dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size)
-    data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
+    try:
+        data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
+    except ValueError as e:  # a split shorter than the context
+        raise UserError(f"corpus {cfg.data.corpus} is too short for this model: {e}; use a longer text or a "
+                        "smaller --model.context_len") from None
     return tokenizer, data, model_cfg
 
 
