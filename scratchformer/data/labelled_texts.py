@@ -41,6 +41,9 @@ class TextDataConfig(IMDbConfig):
     (read only with --final_test true)."""
     classes: list[str] | None = None
     """Class names in id order; None takes the sorted distinct labels of the training file."""
+    cache_tokens: bool = True
+    """Keep the token ids of each split in cache_dir/tokenized and reuse them on later runs with the
+    same texts and tokenizer (tokenize once)."""
 
     def __post_init__(self):
         super().__post_init__()
