@@ -38,5 +38,5 @@ def test_train_classifier_data_is_tokenized_once(tmp_path, capsys):
     _, first, _ = prepare_data(cfg())
     assert "read from the cache" not in capsys.readouterr().out
     _, second, _ = prepare_data(cfg())
-    assert "token ids of train, val read from the cache" in capsys.readouterr().out
+    assert "tokenizer, train, val read from the cache" in capsys.readouterr().out
     assert second.ids == first.ids and all((second.labels[s] == first.labels[s]).all() for s in first.labels)

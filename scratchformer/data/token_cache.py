@@ -66,3 +66,35 @@ def encode_cached(tokenizer, texts: list[str], cache_dir: str | Path | None) -> 
     except OSError:
         pass  # a read-only cache folder: the run goes on without one
     return ids, False
+
+
+def learn_tokenizer_cached(learn, settings: dict, texts: list[str], cache_dir: str | Path | None):
+    """(tokenizer, whether it came from the cache): `learn()` trains one on `texts` with `settings`
+    (a dict naming the kind and its options); its saved form is kept, keyed on both."""
+    from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
+
+    if cache_dir is None:
+        return learn(), False
+    digest = hashlib.sha256(f"tokenizer-cache v{VERSION}\n{json.dumps(settings, sort_keys=True)}\n".encode())
+    kind = settings.get("kind")
+    if kind in TOKENIZERS:  # the learning code is part of the key
+        digest.update(Path(inspect.getsourcefile(TOKENIZERS[kind])).read_bytes())
+    for text in texts:
+        encoded = text.encode("utf-8", errors="surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    path = Path(cache_dir).expanduser() / "tokenizers" / f"{digest.hexdigest()[:24]}.json"
+    if path.is_file():
+        try:
+            return tokenizer_from_dict(json.loads(path.read_text())), True
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable entry: learn again and replace it
+    tokenizer = learn()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(tokenizer.to_dict()))
+        tmp.replace(path)
+    except OSError:
+        pass
+    return tokenizer, False

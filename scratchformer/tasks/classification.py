@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from scratchformer.data.imdb import IMDb, LABELS
-from scratchformer.data.token_cache import encode_cached
+from scratchformer.data.token_cache import encode_cached, learn_tokenizer_cached
 from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
@@ -117,17 +117,21 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
     if tokenizer is None and cfg.init is not None:
         # - a classifier that starts from a language model must read text the way the model learned it
         tokenizer = load_run(cfg.init)[1]
-    if tokenizer is None:
-        tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
-    splits = [s for s in ("train", "val", "test") if s in imdb.splits]
-    # - token ids come from the cache when these texts were encoded by this tokenizer before
+    # - tokenizer and token ids come from the cache when these texts were seen with these settings before
     cache = cfg.data.cache_dir if getattr(cfg.data, "cache_tokens", False) else None
-    ids, cached = {}, []
+    cached = []
+    if tokenizer is None:
+        settings = {**dataclasses.asdict(cfg.tokenizer), "max_texts": SUBWORD_TRAIN_TEXTS}
+        tokenizer, hit = learn_tokenizer_cached(lambda: build_tokenizer(cfg.tokenizer, imdb["train"].texts),
+                                                settings, imdb["train"].texts, cache)
+        cached += ["tokenizer"] * hit
+    splits = [s for s in ("train", "val", "test") if s in imdb.splits]
+    ids = {}
     for s in splits:
         ids[s], hit = encode_cached(tokenizer, imdb[s].texts, cache)
         cached += [s] * hit
     if cached:
-        print(f"token ids of {', '.join(cached)} read from the cache in {Path(cache).expanduser() / 'tokenized'}")
+        print(f"{', '.join(cached)} read from the cache in {Path(cache).expanduser()} (tokenized once)")
     labels = {s: imdb[s].labels for s in splits}
     return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
