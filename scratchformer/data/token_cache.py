@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def save_ids(path: Path, ids: list[list[int]]) -> None:
     lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((i for s in ids for i in s), dtype=np.int32, count=int(lengths.sum()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")  # (runs in parallel never share one)
     np.savez(tmp, ids=flat, lengths=lengths)
     tmp.replace(path)
 
@@ -92,7 +93,7 @@ def learn_tokenizer_cached(learn, settings: dict, texts: list[str], cache_dir: s
     tokenizer = learn()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
         tmp.write_text(json.dumps(tokenizer.to_dict()))
         tmp.replace(path)
     except OSError:

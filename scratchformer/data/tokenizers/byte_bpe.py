@@ -22,6 +22,7 @@ later runs; where that folder cannot be written, or for the built-in corpus, it 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def cached_byte_bpe(text: str, vocab_size: int, corpus: str | None = None, log=p
     for candidate in (path, fallback):
         try:
             candidate.parent.mkdir(parents=True, exist_ok=True)
-            tmp = candidate.with_name(candidate.name + ".part")
+            tmp = candidate.with_name(f"{candidate.name}.{os.getpid()}.part")
             tmp.write_text(tokenizer.tokenizer.to_str())
             tmp.replace(candidate)  # a finished file, never a half-written one
             log(f"tokenizer: saved to {candidate}")
