@@ -22,6 +22,9 @@ SHAPES = {
     "gpt2-untied-no-bias": ["--model.mlp", "gelu", "--model.bias", "false", "--model.tie_weights", "false"],
     "llama": ["--model.position", "rope", "--model.norm", "rmsnorm", "--model.mlp", "swiglu", "--model.bias", "false",
               "--model.n_kv_heads", "2", "--model.d_ff", "48"],
+    # the `make demo` model: RoPE and RMSNorm with a plain GELU MLP
+    "arcee": ["--model.position", "rope", "--model.norm", "rmsnorm", "--model.bias", "false", "--model.tie_weights",
+              "false"],
 }
 
 
@@ -61,7 +64,7 @@ def test_hf_folder_loads_in_transformers_with_equal_logits(tmp_path, capsys, sha
     run = train_run(tmp_path, shape, SHAPES[shape])
     out = tmp_path / "hf"
     assert main(["export", "--run", str(run), "--out", str(out), "--format", "hf"]) == 0
-    expected = "Llama" if shape == "llama" else "GPT-2"
+    expected = {"llama": "Llama", "arcee": "Arcee"}.get(shape, "GPT-2")
     assert f"a Hugging Face {expected} folder" in capsys.readouterr().out
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     ours = load_run(run)[0]
@@ -86,6 +89,7 @@ def test_hf_folder_carries_a_byte_level_bpe_tokenizer(tmp_path):
 
 @pytest.mark.parametrize("extra, argv, message", [
     (["--model.position", "alibi"], ["--format", "hf"], "GPT-2 has position 'learned', this model 'alibi'"),
+    (["--model.position", "rope"], ["--format", "hf"], "Arcee has norm 'rmsnorm', this model 'layernorm'"),
     ([], ["--format", "onnx"], "choose one of safetensors, hf"),
 ])
 def test_export_mistakes_are_one_line_errors(tmp_path, capsys, extra, argv, message):

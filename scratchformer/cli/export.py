@@ -4,7 +4,7 @@
   scratchformer export --run runs/NAME --out exported/NAME-hf --format hf
 
 --format safetensors (any run) writes model.safetensors and scratchformer.json (kind, model
-config, tokenizer). --format hf (a GPT run) writes a GPT-2 or Llama folder that
+config, tokenizer). --format hf (a GPT run) writes a GPT-2, Llama or Arcee folder that
 `transformers.AutoModelForCausalLM.from_pretrained(DIR)` loads with the same logits, plus
 tokenizer.json when the run used a byte-level BPE (--tokenizer bpe, or a pretrained model).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from scratchformer.errors import UserError
 
-HELP = "write a run's weights as safetensors (no optimizer state) or as a Hugging Face GPT-2/Llama folder"
+HELP = "write a run's weights as safetensors (no optimizer state) or as a Hugging Face GPT-2/Llama/Arcee folder"
 
 
 def add_arguments(parser) -> None:
@@ -43,7 +43,7 @@ def run(args) -> None:
             raise UserError(f"{args.run} holds a {kind!r} model; only a GPT language model has a Hugging Face "
                             "layout: use --format safetensors")
         out, layout = export_hf(model, state["model_config"], state.get("tokenizer"), args.out)
-        what = f"a Hugging Face {'GPT-2' if layout == 'gpt2' else 'Llama'} folder"
+        what = f"a Hugging Face {dict(gpt2='GPT-2', llama='Llama', arcee='Arcee')[layout]} folder"
     else:
         out = export_safetensors(model, kind, state["model_config"], state.get("tokenizer"), args.out)
         what = "safetensors weights"

@@ -11,8 +11,9 @@ Two formats (`scratchformer export --run RUN --out DIR --format ...`):
 
 The hf folder loads with `transformers.AutoModelForCausalLM.from_pretrained(DIR)` and gives the same
 logits. A GPT is written as GPT-2 when it has GPT-2's shape (learned positions, LayerNorm, GELU or
-ReLU MLP, pre-norm) and as Llama when it has Llama's (RoPE, RMSNorm, SwiGLU, no biases); the name
-maps are the ones the pretrained loaders read (pretrained/gpt2.py, pretrained/llama.py), run backwards.
+ReLU MLP, pre-norm), as Llama when it has Llama's (RoPE, RMSNorm, SwiGLU, no biases), and as Arcee
+(Llama with a plain GELU/ReLU MLP, like the `make demo` model) for RoPE, RMSNorm and a plain MLP; the
+name maps are the ones the pretrained loaders read (pretrained/gpt2.py, llama.py, arcee.py), run backwards.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from pathlib import Path
 import torch
 
 from scratchformer.errors import UserError
-from scratchformer.models.pretrained import gpt2, llama
+from scratchformer.models.pretrained import arcee, gpt2, llama
 from scratchformer.models.registry import build_model
 
 FORMATS = ("safetensors", "hf")
 WEIGHTS = "model.safetensors"
 META = "scratchformer.json"
 # Hugging Face layouts, tried in this order
-HF_FAMILIES = {"gpt2": gpt2, "llama": llama}
+HF_FAMILIES = {"gpt2": gpt2, "llama": llama, "arcee": arcee}
 
 
 def weights_only(model: torch.nn.Module) -> dict[str, torch.Tensor]:
