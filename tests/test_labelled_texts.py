@@ -105,3 +105,22 @@ def test_mistakes_in_the_file_are_one_line_errors(tmp_path, capsys):
         assert main(["train-classifier", *TINY, "--out_dir", str(tmp_path / "runs"), *argv]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and message in err and "\n" not in err, err
+
+
+def test_classifier_starts_from_your_own_bpe_language_model(tmp_path, capsys):
+    data = rows(90)
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(r["body"] for r in data) * 2)
+    lm = ["train", "--data.corpus", str(corpus), "--tokenizer", "bpe", "--tokenizer_vocab_size", "280",
+          "--model.d_model", "16", "--model.n_heads", "2", "--model.n_layers", "1", "--model.context_len", "16",
+          "--train.max_steps", "3", "--train.batch_size", "2", "--train.warmup_steps", "1", "--train.eval_interval",
+          "0", "--train.progress", "false", "--sample.max_new_tokens", "2", "--out_dir", str(tmp_path), "--name", "lm"]
+    assert main(lm) == 0
+    train = write_csv(tmp_path / "train.csv", data)
+    code = main(["train-classifier", "--data.source", str(train), "--init", str(tmp_path / "lm"),
+                 "--model.causal", "true", "--out_dir", str(tmp_path), "--name", "clf",
+                 *[a for a in TINY if a not in ("--tokenizer.vocab_size", "100")]])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["classify", "--run", str(tmp_path / "clf"), "--text", "robot code"]) == 0
+    assert capsys.readouterr().out.split()[0] in TOPICS
