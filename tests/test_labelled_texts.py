@@ -74,6 +74,15 @@ def test_validation_split_is_seeded_and_classes_sorted(tmp_path):
     assert "test" not in one.splits  # read only for a final evaluation
 
 
+def test_a_csv_without_header_and_texts_over_several_lines(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text('1,"a good\nlong text"\n0,"bad, bad"\n1,fine\n0,awful\n1,great\n')
+    data = load_classification_data(TextDataConfig(source=str(path), header=False, text_column="1",
+                                                   label_column="0", val_fraction=0.2))
+    texts = data["train"].texts + data["val"].texts
+    assert data.classes == ["0", "1"] and len(texts) == 5 and "a good\nlong text" in texts and "bad, bad" in texts
+
+
 def test_given_classes_fix_the_order(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", rows(30))
     data = load_classification_data(TextDataConfig(source=str(path), text_column="body", label_column="topic",
@@ -97,7 +106,7 @@ def test_mistakes_in_the_file_are_one_line_errors(tmp_path, capsys):
         (["--data.source", str(header_only)], "no rows"),
         (["--data.source", str(one_class)], "only one class"),
         (["--data.source", str(broken)], "line 2 is not valid JSON"),
-        (["--data.source", str(good), "--data.text_column", "review"], "columns found: body, topic, id"),
+        (["--data.source", str(good), "--data.text_column", "review"], "columns found: 'body', 'topic', 'id'"),
         (["--data.source", str(good), "--final_test", "true"], "--data.test_source"),
     ]
     for argv, message in cases:

@@ -36,6 +36,9 @@ class TextDataConfig(IMDbConfig):
     """For a .csv/.tsv/.jsonl source: the column (or JSON key) that holds the text."""
     label_column: str = "label"
     """For a .csv/.tsv/.jsonl source: the column (or JSON key) that holds the label (any string)."""
+    header: bool = True
+    """For a .csv/.tsv source: the first line names the columns. false: the file has no header line and
+    the columns are numbered 0, 1, ... (then e.g. --data.text_column 1 --data.label_column 0)."""
     test_source: str | None = None
     """For a .csv/.tsv/.jsonl source: an optional second file with the same columns, the test split
     (read only with --final_test true)."""
@@ -68,8 +71,8 @@ def is_labelled_file(source: str) -> bool:
 # reading one file
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The file's rows as dicts (column -> value)."""
+def read_rows(path: Path, header: bool = True) -> list[dict]:
+    """The file's rows as dicts (column -> value; columns numbered "0", "1", ... without a header)."""
     kind = FORMATS[path.suffix.lower()]
     if not path.is_file():
         raise UserError(f"data file {path} does not exist; give the path of a .csv, .tsv or .jsonl file")
@@ -92,21 +95,29 @@ def read_rows(path: Path) -> list[dict]:
                 raise UserError(f"{path} line {n} is not a JSON object; write one {{\"text\": ..., \"label\": ...}} per line")
             rows.append(row)
         return rows
-    return list(csv.DictReader(text.splitlines(), delimiter="," if kind == "csv" else "\t"))
+    lines = text.splitlines(keepends=True)  # (keepends: a quoted text may span lines)
+    delimiter = "," if kind == "csv" else "\t"
+    if header:
+        return list(csv.DictReader(lines, delimiter=delimiter))
+    return [{str(i): value for i, value in enumerate(row)} for row in csv.reader(lines, delimiter=delimiter) if row]
 
 
-def read_labelled_file(path: str | Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+def read_labelled_file(path: str | Path, text_column: str, label_column: str,
+                       header: bool = True) -> tuple[list[str], list[str]]:
     """(texts, labels as strings) from a .csv, .tsv or .jsonl file."""
     path = Path(path).expanduser()
-    rows = read_rows(path)
+    rows = read_rows(path, header)
     if not rows:
         raise UserError(f"data file {path} has a header but no rows; add one row per text")
     # - every column must be there: name the ones that are, so a typo is easy to see
     found = list(rows[0])
+    no_header = " or, for a file without a header line, --data.header false with columns numbered from 0" \
+        if header and FORMATS[path.suffix.lower()] != "jsonl" else ""
     for option, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in found:
-            raise UserError(f"{path} has no column {column!r} (columns found: {', '.join(map(str, found))}); "
-                            f"name the right one with --data.{option}")
+            shown = ", ".join(repr(str(c)[:40]) for c in found[:10])
+            raise UserError(f"{path} has no column {column!r} (columns found: {shown}); "
+                            f"name the right one with --data.{option}{no_header}")
     texts, labels = [], []
     for n, row in enumerate(rows, 1):
         text, label = row.get(text_column), row.get(label_column)
@@ -133,7 +144,7 @@ def to_reviews(texts: list[str], labels: list[str], classes: list[str], path) ->
 
 def load_labelled_texts(cfg: TextDataConfig, *, final_test: bool = False) -> LabelledTexts:
     """Splits 'train' and 'val' of a labelled file (plus 'test' from test_source with final_test=True)."""
-    texts, labels = read_labelled_file(cfg.source, cfg.text_column, cfg.label_column)
+    texts, labels = read_labelled_file(cfg.source, cfg.text_column, cfg.label_column, cfg.header)
     classes = list(cfg.classes) if cfg.classes else sorted(set(labels))
     if len(classes) < 2:
         raise UserError(f"{cfg.source} has only one class ({classes[0]!r}) in column {cfg.label_column!r}; "
@@ -143,7 +154,7 @@ def load_labelled_texts(cfg: TextDataConfig, *, final_test: bool = False) -> Lab
     if final_test:
         if cfg.test_source is None:
             raise UserError("--final_test true needs a test file for your own data: give --data.test_source PATH")
-        test_texts, test_labels = read_labelled_file(cfg.test_source, cfg.text_column, cfg.label_column)
+        test_texts, test_labels = read_labelled_file(cfg.test_source, cfg.text_column, cfg.label_column, cfg.header)
         splits["test"] = to_reviews(test_texts, test_labels, classes, cfg.test_source)
     notes = []
     missing = [c for c in classes if c not in {classes[i] for i in train.labels}]
