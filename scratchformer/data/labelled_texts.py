@@ -43,7 +43,7 @@ class TextDataConfig(IMDbConfig):
     """For a .csv/.tsv/.jsonl source: an optional second file with the same columns, the test split
     (read only with --final_test true)."""
     classes: list[str] | None = None
-    """Class names in id order; None takes the sorted distinct labels of the training file."""
+    """Class names in id order; unset, they are the sorted distinct labels of the training file."""
     cache_tokens: bool = True
     """Keep the token ids of each split in cache_dir/tokenized and reuse them on later runs with the
     same texts and tokenizer (tokenize once)."""
