@@ -10,6 +10,12 @@ import pytest
 from scratchformer import api
 from scratchformer.errors import UserError
 
+@pytest.fixture(autouse=True)
+def home_in_tmp(tmp_path, monkeypatch):
+    """The token cache (~/.cache/scratchformer) goes to a temporary home, not the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 ROOT = Path(__file__).resolve().parents[1]
 # - the README's runs, shortened: (text in the README, what the test runs instead, times it appears)
 SHORTER = [('"max_steps": 300', '"max_steps": 4, "warmup_steps": 1', 2), ('"eval_interval": 100', '"eval_interval": 2', 1)]

@@ -10,6 +10,12 @@ from scratchformer.cli.main import main
 from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.errors import UserError
 
+@pytest.fixture(autouse=True)
+def home_in_tmp(tmp_path, monkeypatch):
+    """The token cache (~/.cache/scratchformer) goes to a temporary home, not the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 TOPICS = {"sport": ["ball", "goal", "team", "match", "score"],
           "food": ["bread", "soup", "cheese", "salad", "spice"],
           "tech": ["code", "chip", "robot", "server", "laptop"]}
