@@ -111,15 +111,15 @@ class Run:
         from scratchformer.data.corpus import CorpusConfig, load_splits
         from scratchformer.data.lm_data import LMData
         from scratchformer.tasks.language_model import restrict_to_vocabulary
-        from scratchformer.training.trainer import TrainConfig, Trainer
+        from scratchformer.training.evaluation import evaluate_loss
 
         splits = restrict_to_vocabulary(load_splits(CorpusConfig(**self._run_config("data"))), self.tokenizer)
         if not splits.get(split):
             raise UserError(f"the corpus has no {split!r} split")
         data = LMData.from_text(splits, self.tokenizer, self.model.config.context_len)
-        device = str(next(self.model.parameters()).device)
-        cfg = TrainConfig(batch_size=batch_size, eval_batches=batches, device=device, progress=False)
-        return Trainer(self.model, cfg, data).evaluate(split)
+        device = next(self.model.parameters()).device
+        seed = (self.state.get("run_config") or {}).get("train", {}).get("seed", 0) + 1  # the Trainer's validation batches
+        return evaluate_loss(self.model, data, split, batches, batch_size, seed=seed, device=device)
 
     # ---- classifiers -------------------------------------------------------------------------
 
@@ -192,11 +192,10 @@ def load(path_or_name: str | Path, device: str = "cpu") -> Run:
         model, kind, _, tokenizer = load_export(path)
         return Run(model.to(device), tokenizer_from_dict(tokenizer) if tokenizer else None, kind)
     if path.is_dir() and (path / "checkpoint.pt").is_file() or path.suffix == ".pt":
-        from scratchformer.tasks.language_model import load_run
+        from scratchformer.tasks.runs import load_run
 
-        model, tokenizer, state = load_run(path, device)
-        folder = path if path.is_dir() else path.parent
-        return Run(model, tokenizer, state.get("kind", "gpt"), folder, state)
+        run = load_run(path, device)
+        return Run(run.model, run.tokenizer, run.kind, run.path if run.path.is_dir() else run.path.parent, run.state)
     from scratchformer.models.pretrained import from_pretrained
 
     model, tokenizer = from_pretrained(str(path_or_name))
@@ -208,7 +207,7 @@ def train(config: str | None = None, **options) -> Run:
     from scratchformer.tasks.language_model import LMRunConfig, train_language_model
 
     cfg = parse_config("train", LMRunConfig, config, options)
-    folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))
+    folder, result, trainer = train_language_model(cfg)
     run = load(folder, str(trainer.device))
     run.metrics = result
     return run

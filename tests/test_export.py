@@ -9,7 +9,7 @@ import torch
 
 from scratchformer.cli.main import main
 from scratchformer.models.export import load_export
-from scratchformer.tasks.language_model import load_run
+from scratchformer.tasks.runs import load_run
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -48,7 +48,8 @@ def test_safetensors_export_holds_the_weights_alone(tmp_path, capsys):
     from safetensors.torch import load_file
 
     tensors = load_file(str(tmp_path / "out" / "model.safetensors"))
-    ours, tokenizer, state = load_run(run)
+    loaded = load_run(run)
+    ours, tokenizer, state = loaded.model, loaded.tokenizer, loaded.state
     assert set(tensors) == set(ours.state_dict()) - {"lm_head.weight"}  # tied: stored once
     assert (tmp_path / "out" / "model.safetensors").stat().st_size < (run / "checkpoint.pt").stat().st_size / 2
     # - loaded back, the model gives the same logits
@@ -67,7 +68,7 @@ def test_hf_folder_loads_in_transformers_with_equal_logits(tmp_path, capsys, sha
     expected = {"llama": "Llama", "arcee": "Arcee"}.get(shape, "GPT-2")
     assert f"a Hugging Face {expected} folder" in capsys.readouterr().out
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
-    ours = load_run(run)[0]
+    ours = load_run(run).model
     idx = random_ids(ours.config.vocab_size)
     with torch.no_grad():
         torch.testing.assert_close(hf(idx).logits, ours(idx)[0], atol=1e-5, rtol=1e-5)
@@ -82,7 +83,7 @@ def test_hf_folder_carries_a_byte_level_bpe_tokenizer(tmp_path):
     out = tmp_path / "hf"
     assert main(["export", "--run", str(run), "--out", str(out), "--format", "hf"]) == 0
     theirs = transformers.PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
-    ours = load_run(run)[1]
+    ours = load_run(run).tokenizer
     text = "To be, or NOT to be:\n\tthe question."
     assert theirs.encode(text) == ours.encode(text) and theirs.decode(ours.encode(text)) == text
 

@@ -116,3 +116,33 @@ def test_config_json_of_transformers_4_is_read_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     model, _ = from_pretrained(tmp_path)
     assert model.config.rope_base == 100000.0
+
+
+def test_train_init_of_a_llama_records_its_architecture_for_eval_and_resume(tmp_path, capsys):
+    """`train --init smollm2` in small: config.yaml holds the Llama layout (GQA, SwiGLU, RMSNorm), so
+    eval, generate and --resume rebuild the model from the run folder alone."""
+    import shutil
+
+    import yaml
+    from test_pretrained_gpt2 import write_tokenizer_json
+
+    from scratchformer.cli.main import main
+
+    folder = tmp_path / "llama"
+    tiny_llama(folder, **{**SHAPES["gqa-tied"], "vocab_size": 300})
+    write_tokenizer_json(folder)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 60)
+    runs = tmp_path / "runs"
+    assert main(["train", "--init", str(folder), "--data.corpus", str(corpus), "--model.context_len", "16",
+                 "--train.max_steps", "4", "--train.batch_size", "4", "--train.warmup_steps", "1",
+                 "--train.eval_batches", "1", "--train.progress", "false", "--train.device", "cpu",
+                 "--out_dir", str(runs), "--name", "ft", "--sample.max_new_tokens", "2"]) == 0
+    model = yaml.safe_load((runs / "ft" / "config.yaml").read_text())["model"]
+    assert (model["d_model"], model["n_heads"], model["n_layers"], model["context_len"]) == (36, 9, 2, 16)
+    shutil.rmtree(folder)  # from here on, only the run folder
+    capsys.readouterr()
+    assert main(["eval", "--run", str(runs / "ft"), "--batches", "1", "--batch_size", "2"]) == 0
+    assert main(["generate", "--run", str(runs / "ft"), "--prompt", "to be", "--sample.max_new_tokens", "2"]) == 0
+    assert main(["train", "--resume", str(runs / "ft"), "--train.max_steps", "6"]) == 0
+    assert "trained 6 steps" in capsys.readouterr().out

@@ -121,12 +121,10 @@ def load_model(args):
         if tokenizer is None:
             raise UserError(f"{args.init} comes without a tokenizer (tokenizer.json); add it to the model's folder")
         return model.to(args.device).eval(), tokenizer
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_language_model
 
-    model, tokenizer, state = load_run(args.run, args.device)
-    if state.get("kind", "gpt") == "classifier":
-        raise UserError(f"{args.run} is a classifier; chat needs a language model run (or --init smollm2)")
-    return model, tokenizer
+    run = load_language_model(args.run, args.device, command="chat")
+    return run.model, run.tokenizer
 
 
 def run(args) -> None:

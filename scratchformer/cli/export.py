@@ -31,13 +31,13 @@ def folder_size(path) -> int:
 
 def run(args) -> None:
     from scratchformer.models.export import FORMATS, export_hf, export_safetensors
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_run
     from scratchformer.training.checkpoint import resolve_checkpoint
 
     if args.format not in FORMATS:
         raise UserError(f"unknown export format {args.format!r}; choose one of {', '.join(FORMATS)}")
-    model, _, state = load_run(args.run)
-    kind = state.get("kind", "gpt")
+    run = load_run(args.run)
+    model, state, kind = run.model, run.state, run.kind
     if args.format == "hf":
         if kind != "gpt":
             raise UserError(f"{args.run} holds a {kind!r} model; only a GPT language model has a Hugging Face "

@@ -9,6 +9,7 @@ Modules are imported only when their command runs, so `scratchformer --help` sta
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 from argparse import ArgumentError
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError) as e:
             raise UserError(f"invalid config: {one_line(e)}") from None
         module = importlib.import_module(COMMANDS[args.command][0])
-        module.run(args[args.command])
+        # - a command that must know which options were given (train --resume) also gets them as typed
+        if "argv" in inspect.signature(module.run).parameters:
+            module.run(args[args.command], argv=argv[argv.index(args.command) + 1:])
+        else:
+            module.run(args[args.command])
     except (UserError, ArgumentError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2

@@ -25,6 +25,10 @@ def run(args) -> None:
     from scratchformer.tasks.classification import prepare_data, train_classifier
 
     cfg = config_from_options(ClassifierRunConfig, args)
+    if cfg.save and cfg.name is not None:  # refuse an existing run before reading and tokenising the data
+        from scratchformer.training.run_dir import new_run_folder
+
+        new_run_folder(cfg.out_dir, cfg.name)
     if cfg.threads:
         import torch
 

@@ -45,11 +45,11 @@ from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, accuracy,
+from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig, accuracy,
                                                 build_tokenizer, fit_within_budget, prepare_data,
                                                 train_classifier)
-from scratchformer.tasks.language_model import load_run
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.tasks.runs import load_language_model
+from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
 def default_lm() -> GPTConfig:
@@ -57,14 +57,11 @@ def default_lm() -> GPTConfig:
                      norm="rmsnorm", position="rope")
 
 
-def default_lm_train() -> TrainConfig:
-    return TrainConfig(max_steps=100_000, batch_size=16, optimizer="muon", lr=1e-2, min_lr=1e-3,
-                       warmup_steps=50, beta2=0.99, eval_interval=0, eval_batches=20, progress=False, seed=0)
-
-
-def default_finetune() -> TrainConfig:
-    return TrainConfig(max_steps=100_000, batch_size=32, lr=1e-3, min_lr=1e-5, warmup_steps=50,
-                       weight_decay=0.1, layer_lr_decay=0.7, eval_interval=0, progress=False, seed=0)
+# - the two trainings, as changes to the engine's TrainConfig defaults (see task_train_config)
+PRETRAIN_TRAIN = dict(max_steps=100_000, batch_size=16, optimizer="muon", lr=1e-2, min_lr=1e-3,
+                      warmup_steps=50, beta2=0.99, eval_interval=0, eval_batches=20, progress=False, seed=0)
+FINETUNE_TRAIN = {**CLASSIFIER_TRAIN, "max_steps": 100_000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
+                  "layer_lr_decay": 0.7, "eval_batches": 20}
 
 
 @dataclass
@@ -75,14 +72,14 @@ class ExperimentConfig:
     tokenizer: TokenizerConfig = field(default_factory=lambda: TokenizerConfig(kind="bpe", vocab_size=8000))
     lm: GPTConfig = field(default_factory=default_lm)
     """The language model; the classifier takes the same architecture."""
-    lm_train: TrainConfig = field(default_factory=default_lm_train)
+    lm_train: TrainConfig = field(default_factory=train_defaults(PRETRAIN_TRAIN))
     """Pretraining (max_steps is lowered to fit lm_time_budget_s; the seed is the run's)."""
     lm_time_budget_s: float = 840.0
     """Seconds of language-model pretraining (the preset configs/imdb_pretrain.yaml: 2,200)."""
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(causal=False, dropout=0.1,
                                                                                    attn_dropout=0.0))
     """Classifier options other than the architecture: pooling, causal, dropout."""
-    finetune: TrainConfig = field(default_factory=default_finetune)
+    finetune: TrainConfig = field(default_factory=train_defaults(FINETUNE_TRAIN))
     """Fine-tuning (max_steps is lowered to fit finetune_time_budget_s; the seed is the run's)."""
     finetune_time_budget_s: float = 300.0
     """Seconds of fine-tuning (the preset: 900)."""
@@ -194,7 +191,7 @@ def stages(cfg: ExperimentConfig, root: Path) -> dict:
     for note in imdb.notes:
         print(f"note: {note}")
     if (root / "lm" / "checkpoint.pt").exists():
-        tokenizer = load_run(root / "lm")[1]
+        tokenizer = load_language_model(root / "lm").tokenizer
     else:
         tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
     results["prepare_s"] = round(time.perf_counter() - start, 1)

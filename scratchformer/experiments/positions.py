@@ -33,15 +33,15 @@ from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
 def default_model() -> GPTConfig:
     return GPTConfig(d_model=64, n_heads=4, n_layers=2, context_len=128, dropout=0.0)
 
 
-def default_train() -> TrainConfig:
-    return TrainConfig(max_steps=400, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=40, eval_interval=0,
+# - this experiment's training, as changes to the engine's TrainConfig defaults (see task_train_config)
+POSITIONS_TRAIN = dict(max_steps=400, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=40, eval_interval=0,
                        eval_batches=10, log_interval=80, checkpoint_interval=100, device="cpu", dtype="float32",
                        compile=False, progress=False)
 
@@ -54,7 +54,7 @@ class ExperimentConfig:
     model: GPTConfig = field(default_factory=default_model)
     """Every scheme's GPT (vocab_size comes from the characters; position is the variant); context_len is
     the training context."""
-    train: TrainConfig = field(default_factory=default_train)
+    train: TrainConfig = field(default_factory=train_defaults(POSITIONS_TRAIN))
     """Training of every run (its seed is the run's)."""
     eval_lens: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
     """Evaluation lengths."""

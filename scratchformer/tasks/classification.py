@@ -21,12 +21,12 @@ from scratchformer.data.imdb import IMDb, LABELS
 from scratchformer.data.token_cache import encode_cached, learn_tokenizer_cached
 from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
-from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
+from scratchformer.data.tokenizers import TOKENIZERS
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
-from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.tasks.language_model import load_run
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.tasks.runs import load_language_model, load_run
+from scratchformer.training.run_dir import new_run_folder
+from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 SUBWORD_TRAIN_TEXTS = 25000  # BPE learns its merges from at most this many training reviews
 
@@ -47,9 +47,9 @@ class TokenizerConfig:
             raise ValueError(f"vocab_size must be at least 3, got {self.vocab_size}")
 
 
-def default_train() -> TrainConfig:
-    return TrainConfig(max_steps=1000, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=50,
-                       weight_decay=0.1, eval_interval=0, eval_batches=10, progress=False, seed=0)
+# - a classifier's training, as changes to the engine's TrainConfig defaults (see task_train_config)
+CLASSIFIER_TRAIN = dict(max_steps=1000, batch_size=64, lr=2e-3, warmup_steps=50, eval_interval=0,
+                        eval_batches=10, progress=False, seed=0)
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ClassifierRunConfig:
     """A whole classifier run: what the configs/imdb*.yaml presets describe."""
 
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    train: TrainConfig = field(default_factory=default_train)
+    train: TrainConfig = field(default_factory=train_defaults(CLASSIFIER_TRAIN))
     data: TextDataConfig = field(default_factory=TextDataConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -116,7 +116,7 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
         cfg.data.classes = list(imdb.classes)
     if tokenizer is None and cfg.init is not None:
         # - a classifier that starts from a language model must read text the way the model learned it
-        tokenizer = load_run(cfg.init)[1]
+        tokenizer = load_language_model(cfg.init, command="train-classifier --init").tokenizer
     # - tokenizer and token ids come from the cache when these texts were seen with these settings before
     cache = cfg.data.cache_dir if getattr(cfg.data, "cache_tokens", False) else None
     cached = []
@@ -220,7 +220,7 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     resume: continue from the checkpoint in the run folder if there is one (an experiment's
     unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
-    lm = load_run(cfg.init)[0] if cfg.init is not None else None
+    lm = load_language_model(cfg.init, command="train-classifier --init").model if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
     torch.manual_seed(cfg.train.seed)
     model = Classifier(model_cfg)
@@ -229,14 +229,20 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
             raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "
                             f"tokenizer has {tokenizer.vocab_size}; fine-tune with the model's own tokenizer")
         init_from_gpt(model, lm)
-    folder = run_folder(cfg, resume) if cfg.save else None
+    if not cfg.save:
+        folder = None
+    elif resume and cfg.name is not None:  # an experiment's run: its folder, with any checkpoint to continue
+        folder = Path(cfg.out_dir) / cfg.name
+    else:
+        folder = new_run_folder(cfg.out_dir, cfg.name, prefix="imdb")
     run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="classifier")
+    run_config["train"] = dataclasses.asdict(trainer.cfg)  # after the checks before training
     if resume and folder is not None and (folder / "checkpoint.pt").exists():
         trainer.resume(folder)
-    elif trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
+    elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
     fit = fit_within_budget(trainer, cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
@@ -253,34 +259,19 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     return model.eval(), result
 
 
-def run_folder(cfg: ClassifierRunConfig, resume: bool = False) -> Path:
-    """Where this run writes; refuses to reuse a folder that already holds a run (unless resuming it)."""
-    name = cfg.name or time.strftime("imdb-%Y%m%d-%H%M%S")
-    path = Path(cfg.out_dir) / name
-    if (path / "checkpoint.pt").exists() and not resume:
-        raise UserError(f"run folder {path} already holds a run; pick another --name")
-    return path
-
-
 # --------------------------------------------------------------------------------------------
 # using a trained classifier
 
 
 def load_classifier(path: str | Path, device: str = "cpu"):
-    """(model, tokenizer, batching config) from a classifier run folder or checkpoint file."""
-    state = load_checkpoint(path, map_location=device)
-    if state.get("kind") != "classifier":
-        raise UserError(f"{path} holds a {state.get('kind')!r} model, not a classifier; "
-                        "give a run folder made by `scratchformer train-classifier`")
+    """(model, tokenizer, batching config) from a classifier run folder or checkpoint file: load_run,
+    plus how the run cut and padded its texts."""
+    run = load_run(path, device, expect=("classifier",), command="classify")
     try:
-        model = Classifier(ClassifierConfig(**state["model_config"]))
-        batching = BatchingConfig(**state.get("run_config", {}).get("batching", {}))
+        batching = BatchingConfig(**run.config.get("batching", {}))
     except (TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {path} holds an invalid classifier config ({e})") from None
-    load_weights(model, state["model"], source=f"checkpoint {path}")
-    if state.get("tokenizer") is None:
-        raise UserError(f"checkpoint {path} has no tokenizer, so it cannot read text")
-    return model.to(device).eval(), tokenizer_from_dict(state["tokenizer"]), batching
+        raise UserError(f"checkpoint {path} holds an invalid batching config ({e})") from None
+    return run.model, run.tokenizer, batching
 
 
 @torch.no_grad()

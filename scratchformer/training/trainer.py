@@ -1,6 +1,8 @@
 """The training loop, written out (course weeks 4-5).
 
-One step:
+Read training/step.py first: the bare step of week 1 (forward, loss, backward, clip, step,
+zero_grad). `Trainer.train_step` is that step with instruments around it (a test checks both
+give the same weights):
   for each of grad_accum micro-batches:  loss = model(*batch)[1] / grad_accum;  loss.backward()
   (fp16: scale the loss, then unscale the gradients)
   stop or skip on a NaN/inf loss or gradient;  clip the gradient norm
@@ -17,11 +19,18 @@ Exact resume: a checkpoint stores the weights, the optimizer moments, the step, 
 the generator that draws training batches, the global RNG state (dropout) and the fp16 loss
 scale. Validation draws from its own generator, reseeded each time, so it never disturbs the
 training stream.
+
+Another length on resume: with a different max_steps (past the step reached), what is left of the
+learning-rate schedule is fitted to the new remaining steps. From the step the run resumes at, the
+rate follows the rest of the original curve (a cosine keeps decaying from where it was, to min_lr),
+slowed down (a longer run) or sped up (a shorter one) so that it ends at the new max_steps; a run
+that had already finished and is made longer continues at its final rate. There is never a jump.
+Each change is stored in the checkpoint, so several of them compose.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -31,9 +40,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from scratchformer.errors import UserError
+from scratchformer.errors import UserError, warn
 from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
+from scratchformer.training.evaluation import evaluate_loss
 from scratchformer.training.grad_stats import GradStats, check_finite
 from scratchformer.training.interrupt import StopSignal
 from scratchformer.training.optim import OPTIMIZERS, build_optimizer
@@ -132,10 +142,70 @@ class TrainConfig:
         tracking.parse_track(self.track)
 
 
+def task_train_config(defaults: dict, **changes) -> TrainConfig:
+    """The one way a task gets its TrainConfig: the engine's defaults above, then the task's own
+    `defaults` (only the fields it changes), then `changes` (an experiment's, a test's).
+
+        CLASSIFIER_TRAIN = dict(max_steps=1000, batch_size=64, lr=2e-3)     # in tasks/classification.py
+        train: TrainConfig = field(default_factory=train_defaults(CLASSIFIER_TRAIN))
+        task_train_config(CLASSIFIER_TRAIN, max_steps=300)                  # a variant of it
+    """
+    return TrainConfig(**{**defaults, **changes})
+
+
+def train_defaults(defaults: dict):
+    """A dataclass default_factory for a task's TrainConfig field (see task_train_config)."""
+    def factory() -> TrainConfig:
+        return task_train_config(defaults)
+    return factory
+
+
+DECAYING = ("cosine", "linear", "wsd", "one_cycle")  # schedules that end at min_lr
+
+
+def check_before_training(cfg: TrainConfig, quiet: bool = False) -> TrainConfig:
+    """Settings that pass field by field but make no sense together: warn, or fix with a warning.
+
+    Called by the Trainer when it is built, so every task, experiment and command gets the same
+    checks; returns the config to train with. quiet: fix without printing (other processes).
+    """
+    say = (lambda message: None) if quiet else warn
+    if cfg.schedule in DECAYING and cfg.min_lr > cfg.lr:
+        # - e.g. a preset's min_lr with a smaller --train.lr: the "decay" would rise to min_lr
+        fixed = cfg.lr / 10
+        say(f"min_lr {cfg.min_lr:g} is above lr {cfg.lr:g}, so the {cfg.schedule} decay would rise; "
+            f"training with min_lr = lr/10 = {fixed:g} (set --train.min_lr to choose another)")
+        cfg = dataclasses.replace(cfg, min_lr=fixed)
+    if cfg.schedule != "constant" and cfg.warmup_steps >= cfg.max_steps:
+        say(f"warmup_steps {cfg.warmup_steps} >= max_steps {cfg.max_steps}: the run ends during warmup and "
+            f"the learning rate never reaches lr {cfg.lr:g}; lower --train.warmup_steps")
+    if cfg.eval_interval > cfg.max_steps:
+        say(f"eval_interval {cfg.eval_interval} is longer than the run ({cfg.max_steps} steps): "
+            "validation happens only at the end")
+    if cfg.checkpoint_interval > cfg.max_steps:
+        say(f"checkpoint_interval {cfg.checkpoint_interval} is longer than the run ({cfg.max_steps} steps): "
+            "the only checkpoint is written at the end")
+    return cfg
+
+
 def resolve_device(name: str) -> torch.device:
+    """A torch.device from cpu, cuda, cuda:N, mps or auto; a UserError when it is not on this machine."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU on this machine; "
+                            "use cpu (or auto, which picks a GPU when there is one)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} "
+                            "CUDA GPU(s), numbered from 0")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UserError(f"device {name!r} asked for, but PyTorch sees no Apple GPU (MPS) here; use cpu or auto")
+    return device
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -147,9 +217,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 class Trainer:
+    """Trains `model` on `data` as `cfg` says. It holds one handle on the model, `self.model`: the
+    model as it is trained (compiled and/or wrapped for several processes where that applies);
+    `unwrap(self.model)` (checkpoint.py) is the plain model inside, for saving or generating."""
+
     def __init__(self, model: nn.Module, cfg: TrainConfig, data, run_dir: str | Path | None = None,
-                 tokenizer=None, run_config: dict | None = None, model_kind: str = "gpt"):
-        self.cfg = cfg
+                 tokenizer=None, run_config: dict | None = None, model_kind: str = "gpt",
+                 resume_hint: str | None = None):
+        """resume_hint: the command that continues this run, printed when Ctrl-C or SIGTERM stops it."""
+        self.resume_hint = resume_hint
         self.data = data
         self.tokenizer = tokenizer
         self.run_config = run_config or {}
@@ -158,13 +234,19 @@ class Trainer:
         # - under torchrun: join the other processes; each gets its device and dropout seed
         self.dist = distributed.from_env(cfg.parallel)
         distributed.check_batch(cfg.batch_size, self.dist)
-        self.device = distributed.setup(self.dist, resolve_device(cfg.device))
+        device = resolve_device(cfg.device)
+        self.cfg = cfg = check_before_training(cfg, quiet=not self.dist.is_main)
+        self.device = distributed.setup(self.dist, device)
         if self.dist.rank > 0:
             torch.manual_seed(cfg.seed + self.dist.rank)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
-        self.model = model.to(self.device)
-        self.wrapped = distributed.wrap(self.model, self.dist, self.device)  # DDP, FSDP, or the model
-        self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
+        # - the one handle on the model: DDP around it or FSDP shards inside it (in place), then
+        #   torch.compile; `model` stays the plain module, whose (sharded) parameters the optimizer holds
+        model = model.to(self.device)
+        self.model = distributed.wrap(model, self.dist, self.device)
+        if cfg.compile if cfg.compile is not None else self.device.type == "cuda":
+            self.model = torch.compile(self.model)
+        self.optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                          name=cfg.optimizer, layer_lr_decay=cfg.layer_lr_decay)
         self.schedule = get_schedule(cfg.schedule)
         # - float16 overflows easily: scale the loss up, and the gradients back down (skip on inf)
@@ -173,9 +255,9 @@ class Trainer:
         self.batch_generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.skipped_steps = 0
-        compile_model = cfg.compile if cfg.compile is not None else self.device.type == "cuda"
-        self.forward_model = torch.compile(self.wrapped) if compile_model else self.wrapped
-        self.stats = GradStats(self.model, cfg.grad_clip) if cfg.stats_interval else None
+        # - (start, old max_steps, new max_steps) for each resume that changed the run's length (see lr_at)
+        self.schedule_stretches: list[tuple[int, int, int]] = []
+        self.stats = GradStats(model, cfg.grad_clip) if cfg.stats_interval else None
         # - the noise scale compares one micro-batch's gradient with the step's (FSDP shards the former)
         self.measures_noise = cfg.grad_accum > 1 and not (self.dist.enabled and self.dist.strategy == "fsdp")
         # - only rank 0 writes the run folder and talks to trackers
@@ -200,8 +282,14 @@ class Trainer:
         return self.to_device(distributed.shard(batch, self.dist))
 
     def lr_at(self, step: int) -> float:
-        c = self.cfg
-        return self.schedule(step, max_steps=c.max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
+        """The scheduled learning rate. After resumes that changed the run's length, a step past the
+        resume point maps back onto the original curve: [start, new max] -> [start, old max]."""
+        c, max_steps = self.cfg, self.cfg.max_steps
+        for start, old_max, new_max in reversed(self.schedule_stretches):
+            if step > start:
+                step = start + (step - start) * (old_max - start) / (new_max - start)
+            max_steps = old_max
+        return self.schedule(step, max_steps=max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
 
     def train_step(self) -> dict:
         """One optimizer step over grad_accum micro-batches; returns loss, grad norm, lr, tokens
@@ -213,9 +301,9 @@ class Trainer:
         for i in range(accum):
             batch = self.next_batch()
             # - under torchrun, gradients are averaged across processes on the last micro-batch only
-            with distributed.sync_gradients(self.wrapped, self.dist, sync=i == accum - 1):
+            with distributed.sync_gradients(self.model, self.dist, sync=i == accum - 1):
                 with self.autocast():
-                    _, loss = self.forward_model(*batch)
+                    _, loss = self.model(*batch)
                 # - dividing by grad_accum makes the summed gradient the mean over the big batch
                 loss = loss / accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -265,28 +353,16 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # validation
 
-    @torch.no_grad()
     def evaluate(self, split: str = "val", batches: int | None = None) -> dict:
         """Mean loss over fixed batches (the same ones every time), in nats and bits per character."""
-        self.model.eval()
-        generator = torch.Generator().manual_seed(self.cfg.seed + 1)
-        losses = []
-        for _ in range(batches or self.cfg.eval_batches):
-            batch = self.to_device(self.data.batch(split, self.cfg.batch_size, generator))
-            with self.autocast():
-                _, loss = self.forward_model(*batch)
-            losses.append(loss.item())
-        self.model.train()
-        nats = sum(losses) / len(losses)
-        # - bits per character: nats -> bits, then tokens -> characters
-        chars_per_token = getattr(self.data, "chars_per_token", {}).get(split, 1.0)
-        return {f"{split}_loss": nats, f"{split}_bpc": nats / math.log(2) / chars_per_token}
+        return evaluate_loss(self.model, self.data, split, batches or self.cfg.eval_batches, self.cfg.batch_size,
+                             seed=self.cfg.seed + 1, device=self.device, autocast=self.autocast)
 
     # ----------------------------------------------------------------------------------------
     # checkpoints
 
     def state(self) -> dict:
-        model_state, optimizer_state = distributed.state_dicts(self.model, self.optimizer, self.dist)
+        model_state, optimizer_state = distributed.state_dicts(unwrap(self.model), self.optimizer, self.dist)
         return {
             "kind": self.model_kind,
             "model": model_state,
@@ -296,6 +372,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "skipped_steps": self.skipped_steps,
+            "schedule_stretches": [list(s) for s in self.schedule_stretches],
             "train_config": asdict(self.cfg),
             "run_config": self.run_config,
             "rng": {
@@ -317,7 +394,7 @@ class Trainer:
         state = load_checkpoint(path, map_location=self.device)
         self.check_same_model(state, path)
         if self.dist.enabled and self.dist.strategy == "fsdp":
-            distributed.load_sharded(self.model, self.optimizer, state["model"], state["optimizer"])
+            distributed.load_sharded(unwrap(self.model), self.optimizer, state["model"], state["optimizer"])
         else:
             load_weights(self.model, state["model"], source=f"checkpoint {path}")
             self.optimizer.load_state_dict(state["optimizer"])
@@ -325,6 +402,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.schedule_stretches = [tuple(int(x) for x in s) for s in state.get("schedule_stretches", [])]
+        saved_max = int(state.get("train_config", {}).get("max_steps", self.cfg.max_steps))
+        if self.cfg.max_steps < self.step:
+            raise UserError(f"--resume {path} is at step {self.step}, past max_steps {self.cfg.max_steps}; "
+                            f"give --train.max_steps larger than {self.step} to train on")
+        if self.cfg.max_steps != saved_max and self.cfg.max_steps > self.step:
+            # - a longer or shorter run: fit the rest of the schedule to it instead of restarting it
+            self.schedule_stretches.append((self.step, saved_max, self.cfg.max_steps))
         self.batch_generator.set_state(state["rng"]["batch"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
@@ -430,7 +515,9 @@ class Trainer:
         if interrupted is not None:
             result["interrupted"] = interrupted
             if self.dist.is_main:
-                where = f"checkpoint written to {path}; continue with --resume {path.parent}" if path \
-                    else "no run folder, so no checkpoint"
+                where = "no run folder, so no checkpoint"
+                if path:
+                    where = f"checkpoint written to {path}"
+                    where += f"; continue with: {self.resume_hint}" if self.resume_hint else ""
                 print(f"{interrupted} at step {self.step}: {where}", flush=True)
         return result
