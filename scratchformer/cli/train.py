@@ -40,7 +40,7 @@ def run(args) -> None:
     prompt = torch.tensor([tokenizer.encode(cfg.prompt)], device=trainer.device)
     print("\n--- sample " + "-" * 60)
     print(cfg.prompt, end="")
-    # - decode_stream (issue 6) holds back a character split over several BPE/byte tokens
+    # - decode_stream holds back a character split over several BPE/byte tokens
     from scratchformer.cli.pretrained_hook import decode_stream
 
     for piece in decode_stream(tokenizer, (t.item() for t in generate_stream(model, prompt, cfg.sample))):

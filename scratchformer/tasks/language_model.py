@@ -32,7 +32,9 @@ class LMRunConfig:
     data: CorpusConfig = field(default_factory=CorpusConfig)
     sample: SamplingConfig = field(default_factory=SamplingConfig)
     tokenizer: str = "char"
-    """char or byte (vocab_size is set from it)."""
+    """How text becomes token ids: char (one per character), byte (one per UTF-8 byte), bpe (byte-level
+    subwords learned on the training text), word (lowercased words and punctuation), or hf_bpe (a pretrained
+    model's vocabulary, which comes with --init). vocab_size is set from it."""
     out_dir: str = "runs"
     """Folder that holds run folders."""
     name: str | None = None
@@ -42,7 +44,7 @@ class LMRunConfig:
     prompt: str = "\n"
     """Prompt for the sample printed at the end of training."""
     init: str | None = None
-    """Issue 6: start from pretrained weights (gpt2, gpt2-medium, smollm2, ... or a .gguf file / Hugging Face
+    """Start from pretrained weights (gpt2, gpt2-medium, smollm2, ... or a .gguf file / Hugging Face
     folder); the architecture and tokenizer come from the weights, --model.context_len sets the window."""
 
     def __post_init__(self):
@@ -87,7 +89,7 @@ def prepare(cfg: LMRunConfig):
 def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tuple[Path, dict, Trainer]:
     """Train (or resume) a run; returns its folder, its final metrics and the trainer."""
     folder = run_folder(cfg)
-    if cfg.init is not None:  # issue 6: continue training a pretrained model
+    if cfg.init is not None:  # continue training a pretrained model
         from scratchformer.models.pretrained.finetune import prepare_finetune
 
         tokenizer, data, model = prepare_finetune(cfg.init, cfg.data, cfg.model.context_len)
@@ -99,10 +101,10 @@ def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tu
                       run_config=run_config or {}, model_kind="gpt")
     if cfg.resume is not None:
         trainer.resume(cfg.resume)
-    elif trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
+    elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config or dataclasses.asdict(cfg), str(trainer.device))
     result = trainer.fit()
-    if result.get("interrupted"):  # issue 4: Ctrl-C / SIGTERM wrote a checkpoint; stop here cleanly
+    if result.get("interrupted"):  # Ctrl-C / SIGTERM wrote a checkpoint; stop here cleanly
         from scratchformer.training.interrupt import TrainingInterrupted
 
         raise TrainingInterrupted(result["interrupted"])
