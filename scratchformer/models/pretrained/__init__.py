@@ -25,6 +25,7 @@ import torch
 from scratchformer.core.position_schemes import build_positions
 from scratchformer.data.tokenizers.hf_bpe import HFTokenizer
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.pretrained import gpt2, llama
 
@@ -199,7 +200,7 @@ def read_hf_folder(folder: Path, dtype: torch.dtype = torch.float32
     try:
         for shard in shards:
             with safe_open(shard, framework="pt") as f:  # one tensor at a time
-                for name in f.keys():
+                for name in progress_bar(f.keys(), desc=f"reading {shard.name}", unit="tensor"):
                     tensors[name] = f.get_tensor(name).to(dtype)
         if not shards and (folder / "pytorch_model.bin").is_file():
             tensors = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
