@@ -21,6 +21,7 @@ from scratchformer.data.imdb import IMDb, IMDbConfig, LABELS, load_imdb
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.training.checkpoint import load_checkpoint, load_weights
 from scratchformer.tasks.language_model import load_run
@@ -47,7 +48,7 @@ class TokenizerConfig:
 
 def default_train() -> TrainConfig:
     return TrainConfig(max_steps=1000, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=50,
-                       weight_decay=0.1, eval_interval=0, eval_batches=10, progress=False, seed=0)
+                       weight_decay=0.1, eval_interval=0, eval_batches=10, seed=0)
 
 
 @dataclass
@@ -115,7 +116,8 @@ def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=N
     if tokenizer is None:
         tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
-    ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
+    ids = {s: [tokenizer.encode(t) for t in progress_bar(imdb[s].texts, desc=f"tokenizing the {s} reviews",
+                                                         unit="review")] for s in splits}
     labels = {s: imdb[s].labels for s in splits}
     return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
@@ -189,6 +191,7 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, 
                 max_steps = min(limit, trainer.step + max(1, affordable))
                 trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=max_steps)
             steps = max(1, min(chunk, affordable))
+    trainer.close_bar()  # (a budget can end the run before max_steps)
     if "interrupted" in result:
         raise KeyboardInterrupt(result["interrupted"])
     return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}
@@ -214,7 +217,7 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="classifier")
-    if trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
+    if trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
     fit = fit_within_budget(trainer, cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),

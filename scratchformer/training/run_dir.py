@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shlex
 import subprocess
@@ -51,6 +52,11 @@ def environment(device: str) -> dict:
     }
 
 
+def json_safe(record: dict) -> dict:
+    """The record with NaN and inf written as null: JSON has no NaN, and metrics.jsonl stays valid JSON."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
 class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -73,7 +79,7 @@ class RunDir:
 
     def log(self, record: dict) -> None:
         with self.metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():
