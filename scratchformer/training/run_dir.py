@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shlex
 import subprocess
@@ -38,8 +39,30 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else what the platform module says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line for results and summaries: the CPU model, its cores, and the load while it ran."""
+    line = f"{cpu_model()}, {os.cpu_count()} cores"
+    if hasattr(os, "getloadavg"):
+        line += ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*os.getloadavg())
+    if torch.cuda.is_available():
+        line += f", GPU {torch.cuda.get_device_name(0)}"
+    return line
+
+
 def environment(device: str) -> dict:
     return {
+        "machine": machine(),
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
