@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from scratchformer.errors import config_from_options
+from scratchformer.errors import UserError, config_from_options
 from scratchformer.tasks.language_model import LMRunConfig
 
 HELP = "train a model from a config (YAML preset plus dotted overrides)"
@@ -22,12 +22,31 @@ def add_arguments(parser) -> None:
     parser.add_class_arguments(LMRunConfig, None, as_group=False)
 
 
+def check_prompt(prompt: str, tokenizer=None) -> None:
+    """The sample at the end of training needs a prompt of at least one token: check it before training.
+
+    Without a tokenizer, only that the prompt is not empty; with one, that it encodes to some ids
+    (the word tokenizer reads no token in whitespace, and a character model cannot read a character
+    its corpus lacks)."""
+    if prompt == "":
+        raise UserError("--prompt is empty; the sample after training continues a prompt of at least one "
+                        "character, e.g. --prompt 'The '")
+    if tokenizer is not None and not tokenizer.encode(prompt):
+        raise UserError(f"--prompt {prompt!r} holds no token for the {tokenizer.kind} tokenizer (it reads words, "
+                        "not whitespace); give a prompt with a word in it, e.g. --prompt 'The'")
+
+
 def run(args) -> None:
     from scratchformer.models.generate import generate_stream
     from scratchformer.tasks.language_model import train_language_model
+    from scratchformer.training import tracking
 
     cfg = config_from_options(LMRunConfig, args)
-    folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg))
+    # - checks that need no data come first: nothing is loaded, learned or written before them
+    check_prompt(cfg.prompt)
+    tracking.check_available(cfg.train.track)
+    folder, result, trainer = train_language_model(cfg, run_config=dataclasses.asdict(cfg),
+                                                   check_tokenizer=lambda tok: check_prompt(cfg.prompt, tok))
     if not trainer.dist.is_main:  # under torchrun, only rank 0 reports and samples
         return
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))

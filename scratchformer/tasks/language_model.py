@@ -86,8 +86,12 @@ def prepare(cfg: LMRunConfig):
     return tokenizer, data, model_cfg
 
 
-def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tuple[Path, dict, Trainer]:
-    """Train (or resume) a run; returns its folder, its final metrics and the trainer."""
+def train_language_model(cfg: LMRunConfig, run_config: dict | None = None,
+                         check_tokenizer=None) -> tuple[Path, dict, Trainer]:
+    """Train (or resume) a run; returns its folder, its final metrics and the trainer.
+
+    check_tokenizer(tokenizer): called once the tokenizer is known, before any training (a command
+    checks there that its prompt reads as tokens, rather than failing after the run)."""
     folder = run_folder(cfg)
     if cfg.init is not None:  # continue training a pretrained model
         from scratchformer.models.pretrained.finetune import prepare_finetune
@@ -97,6 +101,8 @@ def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tu
         tokenizer, data, model_cfg = prepare(cfg)
         torch.manual_seed(cfg.train.seed)
         model = GPT(model_cfg)
+    if check_tokenizer is not None:
+        check_tokenizer(tokenizer)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer,
                       run_config=run_config or {}, model_kind="gpt")
     if cfg.resume is not None:
