@@ -18,7 +18,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-LOG_INTERVAL_S = 30.0  # away from a terminal: a line this often
+LOG_INTERVAL_S = 15.0  # away from a terminal: a line this often
 TERMINAL_DELAY_S = 1.0  # in a terminal: show a bar once the work has taken this long
 
 # cursor movements tqdm writes to redraw in place

@@ -198,6 +198,10 @@ def test_wandb_without_a_login_fails_before_the_run_folder_is_made(tmp_path, cap
     code, out, err = run(capsys, "train", "--config", preset, "--name", "a", "--train.track", "wandb")
     assert one_line_error(code, err, "wandb login", "WANDB_MODE=offline")
     assert not (tmp_path / "runs").exists() and out == ""
+    # - the classifier checks before it reads any review
+    code, out, err = run(capsys, "train-classifier", "--data.source", str(tmp_path / "not-read.tar.gz"),
+                         "--train.track", "wandb", "--out_dir", str(tmp_path / "runs"))
+    assert one_line_error(code, err, "wandb login") and not (tmp_path / "runs").exists()
     # - offline needs no login
     from scratchformer.training.tracking import wandb_can_log
 
@@ -254,3 +258,27 @@ def test_the_non_finite_message_fits_the_clipping(tmp_path, capsys, grad_clip, a
                        "--train.warmup_steps", "0", "--train.grad_clip", str(grad_clip))
     assert one_line_error(code, err, "lower the learning rate", advice)
     assert absent not in err
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+
+
+def test_schedule_plot_gives_each_schedule_its_own_panel_and_no_legend(tmp_path, capsys, monkeypatch):
+    import scratchformer.training.plots as plots
+
+    figures = []
+    real_save = plots.save
+
+    def keep(fig, path):
+        figures.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "save", keep)
+    code, out, _ = run(capsys, "plot-schedule", "--schedule", "all", "--out", str(tmp_path / "s.png"))
+    assert code == 0 and (tmp_path / "s.png").exists() and f"wrote {tmp_path / 's.png'}" in out
+    from scratchformer.training.schedules import SCHEDULES
+
+    visible = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in visible) == sorted(SCHEDULES)  # constant no longer hides under warmup
+    assert all(ax.get_legend() is None for ax in visible)

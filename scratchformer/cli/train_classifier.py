@@ -25,6 +25,10 @@ def run(args) -> None:
     from scratchformer.tasks.classification import prepare_data, train_classifier
 
     cfg = config_from_options(ClassifierRunConfig, args)
+    # - a tracker that cannot log is an error now, before minutes of reading and tokenizing
+    from scratchformer.training import tracking
+
+    tracking.check_available(cfg.train.track)
     if cfg.threads:
         import torch
 

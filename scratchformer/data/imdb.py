@@ -251,6 +251,7 @@ def read_archive(path: Path, collector: ReviewCollector) -> None:
                         if collector.wants(found[0], found[1]):
                             collector.add(*found, tar.extractfile(member).read())
                         break
+            bar.update(bar.total - bar.n)  # (the archive's end: its last bytes hold no file)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise UserError(f"could not read the archive {path} ({type(e).__name__}: {e}); it is missing, "
                         "truncated or not a .tar.gz: download it again or give an extracted aclImdb/ folder") from None

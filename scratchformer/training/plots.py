@@ -56,8 +56,8 @@ def plot_schedules(names: list[str], path: str | Path, *, max_steps: int, lr: fl
                      for s in steps] for name in names}
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.5, 3.6 * cols + 0.6), 2.8 * rows + 1.0), sharex=True, sharey=True,
-                             squeeze=False)
+    size = (max(6.5, 3.6 * cols + 0.6), 2.8 * rows + 1.0)  # inches
+    fig, axes = plt.subplots(rows, cols, figsize=size, sharex=True, sharey=True, squeeze=False)
     for i, (name, values) in enumerate(curves.items()):
         ax = axes[i // cols][i % cols]
         # - the other schedules in light grey, for comparison

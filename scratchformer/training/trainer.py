@@ -31,9 +31,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from scratchformer.progress import progress_bar
-
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
@@ -112,7 +111,7 @@ class TrainConfig:
     """torch.compile the model; None means on for GPUs, off for CPUs."""
     progress: bool = True
     """Show progress on stderr: a bar with loss, learning rate, tokens/s and ETA in a terminal, a line
-    every 30 s in a log file."""
+    every 15 s in a log file."""
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "eval_batches", "log_interval"):
@@ -422,7 +421,7 @@ class Trainer:
             self.announced = True
         # - one bar for the whole run, also when it trains in chunks (fit(until=...))
         if self.bar is None:
-            self.bar = progress_bar(total=cfg.max_steps, initial=self.step, unit="step", delay=0,
+            self.bar = progress_bar(total=cfg.max_steps, initial=self.step, desc="training", unit="step", delay=0,
                                     enabled=cfg.progress and self.dist.is_main)
         bar = self.bar
         bar.total = cfg.max_steps  # (a schedule fitted to a time budget moves the end)
@@ -449,7 +448,8 @@ class Trainer:
                                   "tokens_per_s": tokens_per_s, "elapsed_s": now - start_time,
                                   **out.get("stats", {})}
                         self.log(record)
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}",
+                                        refresh=False)  # (drawn with the next update, at most every few s)
                     is_last = step == cfg.max_steps
                     if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
                         last_eval = self.evaluate()
