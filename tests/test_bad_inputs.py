@@ -164,6 +164,15 @@ def test_a_prompt_that_cannot_be_sampled_fails_before_training(tmp_path, capsys,
     assert "training:" not in out and not (tmp_path / "runs" / "a" / "metrics.jsonl").exists()
 
 
+def test_a_prompt_with_a_character_the_corpus_lacks_fails_before_training(tmp_path, capsys):
+    corpus = tmp_path / "one-line.txt"
+    corpus.write_text("no newline anywhere in this text. " * 40)
+    code, out, err = run(capsys, "train", "--data.corpus", str(corpus), "--model.context_len", "16",
+                         "--train.max_steps", "2", "--out_dir", str(tmp_path / "runs"), "--prompt", "\n")
+    assert one_line_error(code, err, "--prompt '\\n' cannot be read", "outside the vocabulary")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_classify_refuses_empty_text(tmp_path, capsys, text):
     code, out, err = run(capsys, "classify", "--run", str(tmp_path / "any"), "--text", text)

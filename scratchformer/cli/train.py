@@ -31,7 +31,14 @@ def check_prompt(prompt: str, tokenizer=None) -> None:
     if prompt == "":
         raise UserError("--prompt is empty; the sample after training continues a prompt of at least one "
                         "character, e.g. --prompt 'The '")
-    if tokenizer is not None and not tokenizer.encode(prompt):
+    if tokenizer is None:
+        return
+    try:
+        ids = tokenizer.encode(prompt)
+    except UserError as e:  # e.g. a character the corpus never has (a corpus without a newline)
+        raise UserError(f"--prompt {prompt!r} cannot be read: {e}; give a --prompt made of the corpus's "
+                        "characters") from None
+    if not ids:
         raise UserError(f"--prompt {prompt!r} holds no token for the {tokenizer.kind} tokenizer (it reads words, "
                         "not whitespace); give a prompt with a word in it, e.g. --prompt 'The'")
 
