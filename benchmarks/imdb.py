@@ -1,8 +1,8 @@
 """IMDb sentiment from scratch: the best classifier's test accuracy and wall-clock on this machine.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb          # about 20-25 minutes
+    python -m benchmarks.imdb          # about 20-25 minutes
     python -m benchmarks.imdb --quick        # a 1-minute smoke run, written to results/imdb_quick.json
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb --presets configs/imdb_bigram.yaml
+    python -m benchmarks.imdb --presets configs/imdb_bigram.yaml
                       # only these presets; their entries are merged into the existing results file
 
 Data: ../shared/data/aclImdb.tar.gz (or $SCRATCHFORMER_DATA/aclImdb.tar.gz). Steps:
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import peak_rss_mb, report, shared_file
+from scratchformer.training.run_dir import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("configs/imdb_pool.yaml", "configs/imdb_bigram.yaml", "configs/imdb_kqv.yaml", "configs/imdb.yaml")
@@ -113,7 +114,8 @@ def main() -> None:
         "total_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(peak_rss_mb()),
         "quick": opts.quick,
-        "note": "2 CPU cores shared with other agents' jobs while this ran: wall-clock figures are noisy. "
+        "machine": machine(),
+        "note": "Wall-clock figures depend on the machine and on what else ran on it (see machine). "
                 "Test accuracy is on all 25,000 test reviews; the best preset is picked by validation accuracy.",
     }
     # - a smoke run never touches the real figures: it has a results file of its own

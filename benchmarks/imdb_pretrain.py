@@ -1,8 +1,8 @@
 """IMDb sentiment after language-model pretraining on train/unsup: test accuracy and total wall-clock.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain              # about 60 minutes
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --seed 1     # another seed: results/imdb_pretrain_seed1.json
+    python -m benchmarks.imdb_pretrain              # about 60 minutes
+    python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
+    python -m benchmarks.imdb_pretrain --seed 1     # another seed: results/imdb_pretrain_seed1.json
     python -m benchmarks.imdb_pretrain --quick                                          # 1-minute stages: a smoke run
 
 It runs `scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml` on

@@ -1,7 +1,7 @@
 """Encoder-decoder on exact-answer tasks: held-out exact match after a few CPU minutes.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.seq2seq            # reverse and sort
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.seq2seq --tasks reverse sort add
+    python -m benchmarks.seq2seq            # reverse and sort
+    python -m benchmarks.seq2seq --tasks reverse sort add
 
 Each task trains the default `scratchformer seq2seq train` model (d_model 64, 2 + 2 layers) on
 digit strings of 1-8 symbols with the shared Trainer, then decodes the whole held-out set

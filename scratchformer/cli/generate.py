@@ -22,7 +22,7 @@ class GenerateConfig:
     """Text to continue."""
     device: str = "cpu"
     """Device to generate on."""
-    # pretrained weights (scratchformer/cli/pretrained_hook.py)
+    # pretrained weights instead of a run (scratchformer/cli/pretrained_hook.py)
     init: str | None = None
     """Instead of a run: a pretrained model (gpt2, gpt2-medium, gpt2-large, gpt2-xl, smollm2, smollm2-hub)
     or a .gguf file / Hugging Face model folder."""
@@ -47,7 +47,7 @@ def run(args) -> None:
     from scratchformer.training.trainer import resolve_device
 
     resolve_device(args.device)  # a missing GPU is one line, before any model is read
-    if args.init is not None:  # pretrained weights
+    if args.init is not None:  # pretrained weights instead of a run
         from scratchformer.cli.pretrained_hook import generate_pretrained
 
         return generate_pretrained(args)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from scratchformer.errors import config_from_options
+from scratchformer.errors import UserError, config_from_options
 from scratchformer.tasks.language_model import LMRunConfig
 
 HELP = "train a model from a config (YAML preset plus dotted overrides)"
@@ -47,9 +47,17 @@ def run(args, argv: list[str] | None = None) -> None:
     from scratchformer.tasks.language_model import train_language_model
     from scratchformer.training.checkpoint import unwrap
 
+    from scratchformer.training import tracking
+
     cfg = config_from_options(LMRunConfig, args)
     if cfg.resume is not None and argv is not None:
         cfg = resumed_config(cfg.resume, argv)
+    # - checks that need no data come first: nothing is loaded, learned or written before them
+    #   (whether the tokenizer can read the prompt is checked once it is learned, before training)
+    if cfg.prompt == "":
+        raise UserError("--prompt is empty; the sample after training continues a prompt of at least one "
+                        "character, e.g. --prompt 'The '")
+    tracking.check_available(cfg.train.track)
     folder, result, trainer = train_language_model(cfg)
     if not trainer.dist.is_main:  # under torchrun, only rank 0 reports and samples
         return

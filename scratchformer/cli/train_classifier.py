@@ -29,6 +29,10 @@ def run(args) -> None:
         from scratchformer.training.run_dir import new_run_folder
 
         new_run_folder(cfg.out_dir, cfg.name)
+    # - a tracker that cannot log is an error now, before minutes of reading and tokenizing
+    from scratchformer.training import tracking
+
+    tracking.check_available(cfg.train.track)
     if cfg.threads:
         import torch
 

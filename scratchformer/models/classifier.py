@@ -62,7 +62,8 @@ class ClassifierConfig(TransformerConfig):
     """mean or max over the real tokens, meanmax (both, side by side: ULMFiT's concat pooling), or
     cls (a learned summary token put in front)."""
     position: str = "learned"
-    """Position scheme of the transformer variant (scratchformer.core.position_schemes.POSITIONS)."""
+    """Position scheme of the transformer variant: learned or sinusoidal (absolute, added to the embeddings), rope, alibi, shaw, t5 or
+    transformer_xl (relative, inside attention), or none."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies (position 'rope' only)."""
     emb_dropout: float = 0.0

@@ -32,7 +32,8 @@ class GPTConfig(TransformerConfig):
     context_len: int = 256
     """Longest sequence the model is trained on (learned positions cannot go further)."""
     position: str = "learned"
-    """Position scheme: see scratchformer.core.position_schemes.POSITIONS."""
+    """Position scheme: learned or sinusoidal (absolute, added to the embeddings), rope, alibi, shaw, t5 or
+    transformer_xl (relative, inside attention), or none."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies."""
     tie_weights: bool = True

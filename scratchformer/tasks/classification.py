@@ -23,6 +23,7 @@ from scratchformer.data.labelled_texts import TextDataConfig, load_classificatio
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
 from scratchformer.training.run_dir import new_run_folder
@@ -49,7 +50,7 @@ class TokenizerConfig:
 
 # - a classifier's training, as changes to the engine's TrainConfig defaults (see task_train_config)
 CLASSIFIER_TRAIN = dict(max_steps=1000, batch_size=64, lr=2e-3, warmup_steps=50, eval_interval=0,
-                        eval_batches=10, progress=False, seed=0)
+                        eval_batches=10, seed=0)
 
 
 @dataclass
@@ -206,6 +207,7 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, 
                 max_steps = min(limit, trainer.step + max(1, affordable))
                 trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=max_steps)
             steps = max(1, min(chunk, affordable))
+    trainer.close_bar()  # (a budget can end the run before max_steps)
     if "interrupted" in result:
         raise KeyboardInterrupt(result["interrupted"])
     return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}

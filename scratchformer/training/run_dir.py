@@ -21,6 +21,7 @@ to start, such as a tracker that could not log in, can be started again under it
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shlex
@@ -116,8 +117,30 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else what the platform module says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line for results and summaries: the CPU model, its cores, and the load while it ran."""
+    line = f"{cpu_model()}, {os.cpu_count()} cores"
+    if hasattr(os, "getloadavg"):
+        line += ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*os.getloadavg())
+    if torch.cuda.is_available():
+        line += f", GPU {torch.cuda.get_device_name(0)}"
+    return line
+
+
 def environment(device: str) -> dict:
     return {
+        "machine": machine(),
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
@@ -128,6 +151,11 @@ def environment(device: str) -> dict:
         "threads": torch.get_num_threads(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def json_safe(record: dict) -> dict:
+    """The record with NaN and inf written as null: JSON has no NaN, and metrics.jsonl stays valid JSON."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
 class RunDir:
@@ -181,7 +209,7 @@ class RunDir:
 
     def log(self, record: dict) -> None:
         with self.metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():

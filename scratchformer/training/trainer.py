@@ -41,10 +41,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from scratchformer.errors import UserError, warn
+from scratchformer.progress import progress_bar
 from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from scratchformer.training.evaluation import evaluate_loss
-from scratchformer.training.grad_stats import GradStats, check_finite
+from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
 from scratchformer.training.interrupt import StopSignal
 from scratchformer.training.optim import OPTIMIZERS, build_optimizer
 from scratchformer.training.run_dir import RunDir
@@ -52,6 +53,10 @@ from scratchformer.training.schedules import SCHEDULES, get_schedule
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ON_NAN = ("stop", "skip")
+# with on_nan='skip': a run that skipped more than this fraction of its steps has not trained; it
+# stops with an error once it has skipped at least SKIPPED_TO_STOP steps (or at its end)
+MAX_SKIPPED_FRACTION = 0.5
+SKIPPED_TO_STOP = 10
 
 
 @dataclass
@@ -95,7 +100,8 @@ class TrainConfig:
     """Log gradient statistics (per-layer gradient norms, update/weight ratios, clipping rate,
     noise scale) every this many steps; 0 turns them off."""
     on_nan: str = "stop"
-    """What a NaN or inf loss or gradient does: 'stop' the run with a message, or 'skip' the step."""
+    """What a NaN or inf loss or gradient does: 'stop' the run with a message, or 'skip' the step (a run
+    that skips more than half of its steps still stops with an error: it is not learning)."""
     track: str = "none"
     """Trackers besides metrics.jsonl: 'none', 'wandb', 'tensorboard' or 'wandb,tensorboard'."""
     wandb_project: str = "scratchformer"
@@ -114,7 +120,8 @@ class TrainConfig:
     compile: bool | None = None
     """torch.compile the model; None means on for GPUs, off for CPUs."""
     progress: bool = True
-    """Show a progress bar with loss, learning rate, tokens/s and ETA."""
+    """Show progress on stderr: a bar with loss, learning rate, tokens/s and ETA in a terminal, a line
+    every 15 s in a log file."""
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "eval_batches", "log_interval"):
@@ -264,6 +271,21 @@ class Trainer:
         self.run_dir = RunDir(run_dir) if run_dir is not None and self.dist.is_main else None
         self.trackers: list[tracking.Tracker] = []
         self.history: list[dict] = []  # every logged record, also written to metrics.jsonl
+        self.bar = None  # the progress bar, kept across fit(until=...) calls
+        self.announced = False  # the one start line is printed
+
+    def start_line(self) -> str:
+        """One line saying what runs where: parameters, device, dtype, threads, run folder."""
+        params = sum(p.numel() for p in self.model.parameters())
+        threads = torch.get_num_threads() if self.device.type == "cpu" else None
+        parts = [f"{params / 1e6:.2f}M parameters" if params >= 1e5 else f"{params:,} parameters",
+                 f"device {self.device}", f"dtype {str(self.dtype).removeprefix('torch.')}"]
+        if threads is not None:
+            parts.append(f"{threads} CPU thread{'s' if threads != 1 else ''}")
+        if self.dist.enabled:
+            parts.append(f"{self.dist.world_size} processes ({self.dist.strategy})")
+        parts.append(f"run folder {self.run_dir.path}" if self.run_dir is not None else "no run folder")
+        return "training: " + ", ".join(parts)
 
     # ----------------------------------------------------------------------------------------
     # one step
@@ -321,7 +343,8 @@ class Trainer:
         out = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "tokens": tokens}
         # - a NaN/inf never reaches the weights: stop (an error) or skip this step
         #   (with fp16 the gradient scaler itself skips steps whose gradients overflowed)
-        if not check_finite(total_loss, grad_norm, self.step, cfg.on_nan, check_grad=self.scaler is None):
+        if not check_finite(total_loss, grad_norm, self.step, cfg.on_nan, check_grad=self.scaler is None,
+                            grad_clip=cfg.grad_clip):
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             self.skipped_steps += 1
@@ -448,6 +471,20 @@ class Trainer:
             tracker.close()
         self.trackers = []
 
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def check_skipped(self, final: bool) -> None:
+        """With on_nan='skip': stop with an error when most steps were skipped (the run is not learning)."""
+        skipped = self.skipped_steps
+        if skipped > MAX_SKIPPED_FRACTION * self.step and (final or skipped >= SKIPPED_TO_STOP):
+            raise NonFiniteError(f"{skipped} of {self.step} steps were skipped because the loss or gradient was "
+                                 f"NaN/inf, so the model is not learning; lower the learning rate (now "
+                                 f"{self.cfg.lr:g})" + ("" if self.cfg.grad_clip else
+                                                        " or enable gradient clipping (--train.grad_clip 1.0)"))
+
     def say(self, message: str) -> None:
         """Print a line above the progress bar (rank 0 only)."""
         if self.dist.is_main:
@@ -464,8 +501,15 @@ class Trainer:
             self.trackers = tracking.build_trackers(
                 cfg.track, self.run_dir.path if self.run_dir else None, self.run_config or asdict(cfg),
                 cfg.wandb_project, self.run_dir.path.name if self.run_dir else None)
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress or not self.dist.is_main,
-                   unit="step", dynamic_ncols=True)
+        if not self.announced and self.dist.is_main:
+            self.say(self.start_line())
+            self.announced = True
+        # - one bar for the whole run, also when it trains in chunks (fit(until=...))
+        if self.bar is None:
+            self.bar = progress_bar(total=cfg.max_steps, initial=self.step, desc="training", unit="step", delay=0,
+                                    enabled=cfg.progress and self.dist.is_main)
+        bar = self.bar
+        bar.total = cfg.max_steps  # (a schedule fitted to a time budget moves the end)
         start_time, window_tokens, window_start = time.perf_counter(), 0, time.perf_counter()
         last_eval: dict = {}
         interrupted = None
@@ -478,6 +522,7 @@ class Trainer:
                     if out.get("skipped"):
                         self.say(f"step {step}: skipped, the loss or gradient is NaN/inf "
                                   f"({self.skipped_steps} skipped so far)")
+                        self.check_skipped(final=False)
                     if step % cfg.log_interval == 0 or step == stop or "stats" in out:
                         now = time.perf_counter()
                         tokens_per_s = window_tokens / max(now - window_start, 1e-9)
@@ -488,7 +533,8 @@ class Trainer:
                                   "tokens_per_s": tokens_per_s, "elapsed_s": now - start_time,
                                   **out.get("stats", {})}
                         self.log(record)
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}",
+                                        refresh=False)  # (drawn with the next update, at most every few s)
                     is_last = step == cfg.max_steps
                     if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
                         last_eval = self.evaluate()
@@ -501,9 +547,13 @@ class Trainer:
                     if distributed.any_rank(signal.received is not None, self.dist):
                         interrupted = signal.received or "a signal on another process"
                         break
-            bar.close()
+            if self.step >= cfg.max_steps or interrupted is not None:
+                self.close_bar()
+            if self.step >= cfg.max_steps:
+                self.check_skipped(final=True)
             path = self.save()
         except BaseException:
+            self.close_bar()
             self.close_trackers()
             raise
         # - trackers stay open across fit(until=...) calls, and close when the run ends or stops
