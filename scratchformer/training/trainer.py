@@ -262,8 +262,8 @@ class Trainer:
         self.batch_generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.skipped_steps = 0
-        # - (start, old max_steps, new max_steps) for each resume that changed the run's length (see lr_at)
-        self.schedule_stretches: list[tuple[int, int, int]] = []
+        # - (start, old max_steps) for each resume that changed the run's length (see lr_at)
+        self.schedule_stretches: list[tuple[int, int]] = []
         self.stats = GradStats(model, cfg.grad_clip) if cfg.stats_interval else None
         # - the noise scale compares one micro-batch's gradient with the step's (FSDP shards the former)
         self.measures_noise = cfg.grad_accum > 1 and not (self.dist.enabled and self.dist.strategy == "fsdp")
@@ -305,11 +305,12 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         """The scheduled learning rate. After resumes that changed the run's length, a step past the
-        resume point maps back onto the original curve: [start, new max] -> [start, old max]."""
+        resume point maps back onto the original curve: [start, new max] -> [start, old max], where
+        the new max is the next resume's old one, or max_steps now (a time budget may still move it)."""
         c, max_steps = self.cfg, self.cfg.max_steps
-        for start, old_max, new_max in reversed(self.schedule_stretches):
+        for start, old_max in reversed(self.schedule_stretches):
             if step > start:
-                step = start + (step - start) * (old_max - start) / (new_max - start)
+                step = start + (step - start) * (old_max - start) / max(max_steps - start, 1)
             max_steps = old_max
         return self.schedule(step, max_steps=max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
 
@@ -425,14 +426,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
-        self.schedule_stretches = [tuple(int(x) for x in s) for s in state.get("schedule_stretches", [])]
+        self.schedule_stretches = [(int(s[0]), int(s[1])) for s in state.get("schedule_stretches", [])]
         saved_max = int(state.get("train_config", {}).get("max_steps", self.cfg.max_steps))
         if self.cfg.max_steps < self.step:
             raise UserError(f"--resume {path} is at step {self.step}, past max_steps {self.cfg.max_steps}; "
                             f"give --train.max_steps larger than {self.step} to train on")
         if self.cfg.max_steps != saved_max and self.cfg.max_steps > self.step:
             # - a longer or shorter run: fit the rest of the schedule to it instead of restarting it
-            self.schedule_stretches.append((self.step, saved_max, self.cfg.max_steps))
+            self.schedule_stretches.append((self.step, saved_max))
         self.batch_generator.set_state(state["rng"]["batch"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
