@@ -67,7 +67,7 @@ def test_finders_still_accept_every_preset_key(tmp_path, capsys):
 
 def test_help_lists_the_choices(capsys):
     from scratchformer.core.position_schemes import POSITIONS
-    from scratchformer.data.tokenizers import TOKENIZERS
+    from scratchformer.tasks.language_model import LM_TOKENIZERS as TOKENIZERS
 
     text = " ".join(help_text(capsys, "train").split())  # (the help wraps lines)
     tokenizer_help = text[text.index("--tokenizer TOKENIZER How"):][:500]
@@ -155,7 +155,7 @@ def test_corpus_shorter_than_the_context(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, words", [
     (["--prompt", ""], ("--prompt is empty",)),
-    (["--tokenizer", "word"], ("holds no token", "word tokenizer")),  # the default prompt is a newline
+    (["--tokenizer", "word", "--prompt", "   "], ("cannot start a sample", "holds no token")),  # words, not spaces
 ])
 def test_a_prompt_that_cannot_be_sampled_fails_before_training(tmp_path, capsys, extra, words):
     preset = tiny_preset(tmp_path, max_steps=3)
@@ -168,9 +168,9 @@ def test_a_prompt_with_a_character_the_corpus_lacks_fails_before_training(tmp_pa
     corpus = tmp_path / "one-line.txt"
     corpus.write_text("no newline anywhere in this text. " * 40)
     code, out, err = run(capsys, "train", "--data.corpus", str(corpus), "--model.context_len", "16",
-                         "--train.max_steps", "2", "--out_dir", str(tmp_path / "runs"), "--prompt", "\n")
-    assert one_line_error(code, err, "--prompt '\\n' cannot be read", "outside the vocabulary")
-    assert not (tmp_path / "runs").exists()
+                         "--train.max_steps", "2", "--out_dir", str(tmp_path / "runs"), "--prompt", "\t")
+    assert one_line_error(code, err, "cannot start a sample", "outside the vocabulary")
+    assert not list((tmp_path / "runs").glob("*/metrics.jsonl"))  # nothing was trained
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t "])

@@ -21,7 +21,7 @@ def test_corpus_without_newline_samples_from_its_first_token(tmp_path, capsys, t
     assert sample.startswith("0")  # the first token of the training text ("0", or the word "0123456789")
 
 
-@pytest.mark.parametrize("prompt, message", [("", "holds no token"), ("xyz", "outside the vocabulary")])
+@pytest.mark.parametrize("prompt, message", [("", "--prompt is empty"), ("xyz", "outside the vocabulary")])
 def test_a_prompt_the_model_cannot_read_stops_before_training(tmp_path, capsys, prompt, message):
     corpus = tmp_path / "digits.txt"
     corpus.write_text("0123456789\n" * 60)

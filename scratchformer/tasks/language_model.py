@@ -50,9 +50,9 @@ class LMRunConfig:
     data: CorpusConfig = field(default_factory=CorpusConfig)
     sample: SamplingConfig = field(default_factory=SamplingConfig)
     tokenizer: str = "char"
-    """char (one id per character of the corpus), byte (256 UTF-8 bytes), word (lowercased words) or
-    bpe (byte-level BPE learned on the corpus, GPT-2 style: keeps case and whitespace; learned once
-    and cached beside the corpus). The model's vocab_size is set from it."""
+    """How text becomes token ids: char (one id per character of the corpus), byte (256 UTF-8 bytes),
+    word (lowercased words) or bpe (byte-level BPE learned on the corpus, GPT-2 style: keeps case and
+    whitespace; learned once and cached beside the corpus). The model's vocab_size is set from it."""
     tokenizer_vocab_size: int = 8000
     """Vocabulary size of the bpe and word tokenizers (bpe: at least 257, the 256 bytes and a merge)."""
     out_dir: str = "runs"
