@@ -80,3 +80,20 @@ def test_layer_lr_decay_out_of_range_is_a_clear_error():
         TrainConfig(layer_lr_decay=1.5)
     with pytest.raises(ValueError, match="layer_lr_decay"):
         TrainConfig(layer_lr_decay=0.0)
+
+
+def test_muon_on_a_torch_without_it_is_a_one_line_error(monkeypatch, capsys):
+    """torch.optim.Muon arrived in torch 2.9; the floor is lower, so asking for it earlier must say so."""
+    from scratchformer.cli.main import main
+
+    monkeypatch.delattr(torch.optim, "Muon", raising=False)
+    with pytest.raises(ValueError, match=r"'muon' needs torch >= 2\.9.*choose optimizer 'adamw'"):
+        TrainConfig(optimizer="muon")
+    with pytest.raises(ValueError, match=r"needs torch >= 2\.9"):
+        build_optimizer(tiny_gpt(), 1e-3, 0.1, (0.9, 0.99), name="muon")
+    # - the shipped demo preset uses Muon: the command line stops before any work, on one line
+    assert main(["train", "--config", "configs/demo.yaml", "--train.max_steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "torch >= 2.9" in err and "\n" not in err
+    # - AdamW needs nothing new
+    assert isinstance(build_optimizer(tiny_gpt(), 1e-3, 0.1, (0.9, 0.99)), torch.optim.AdamW)
