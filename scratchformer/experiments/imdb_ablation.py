@@ -26,7 +26,7 @@ import torch
 
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.text_batches import BatchingConfig
-from scratchformer.models.classifier import MIXERS, ClassifierConfig
+from scratchformer.models.classifier import ATTENTIONS, ClassifierConfig
 from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, default_train,
                                                    prepare_data, train_classifier)
 from scratchformer.training.run_dir import git_commit
@@ -39,7 +39,7 @@ class ExperimentConfig:
     """The ablation's grid and its per-run budget."""
 
     data: IMDbConfig = field(default_factory=IMDbConfig)
-    variants: list[str] = field(default_factory=lambda: list(MIXERS))
+    variants: list[str] = field(default_factory=lambda: list(ATTENTIONS))
     """Classifier variants to compare, in order."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """One run per seed and variant (the seed sets initialisation and batch order)."""
@@ -71,9 +71,9 @@ class ExperimentConfig:
     """Folder for runs.csv, summary.csv, summary.md and accuracy.png."""
 
     def __post_init__(self):
-        unknown = [v for v in self.variants if v not in MIXERS]
+        unknown = [v for v in self.variants if v not in ATTENTIONS]
         if unknown or not self.variants:
-            raise ValueError(f"variants must be a non-empty list drawn from {list(MIXERS)}; got {self.variants}")
+            raise ValueError(f"variants must be a non-empty list drawn from {list(ATTENTIONS)}; got {self.variants}")
         if not self.seeds:
             raise ValueError("seeds must hold at least one seed")
         if self.steps < 1 or self.max_len < 1 or self.batch_size < 1:

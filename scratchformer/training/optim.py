@@ -62,7 +62,7 @@ def layer_depth(name: str, n_layers: int) -> int:
 
 
 def count_layers(named: list[tuple[str, nn.Parameter]]) -> int:
-    """The number of blocks, read off parameter names such as 'mixer.blocks.3.attn.q_proj.weight'."""
+    """The number of blocks, read off parameter names such as 'attention.blocks.3.attn.q_proj.weight'."""
     indices = [layer_depth(n, 0) for n, _ in named if ".blocks." in f".{n}"]
     return max(indices, default=0)
 
