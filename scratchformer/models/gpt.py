@@ -80,14 +80,9 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
 
-    def num_params(self, non_embedding: bool = False) -> int:
-        """Parameter count (shared weights counted once); optionally without embedding tables."""
-        n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
-            n -= sum(p.numel() for p in self.positions.parameters())
-            if not self.config.tie_weights:
-                n -= self.tok_emb.weight.numel()
-        return n
+    def num_params(self) -> int:
+        """Parameter count (shared weights counted once)."""
+        return sum(p.numel() for p in self.parameters())
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         cfg, p = self.config, self.tok_emb.weight  # (the output layer may be quantised: see models/pretrained)
