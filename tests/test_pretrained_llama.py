@@ -116,3 +116,25 @@ def test_config_json_of_transformers_4_is_read_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     model, _ = from_pretrained(tmp_path)
     assert model.config.rope_base == 100000.0
+
+
+def test_lora_adapters_and_prefixes_work_on_a_loaded_model(tmp_path):
+    """SmolLM2's layout (grouped-query attention, SwiGLU, tied embeddings) loads into our GPT, so the
+    tuning pieces apply unchanged: new LoRA layers and adapters keep transformers' logits, and the
+    hidden states of a first segment, given as prefix keys/values, continue it as transformers does."""
+    from scratchformer.core.adapters import add_adapters
+    from scratchformer.core.lora import add_lora
+    from scratchformer.core.prefix import layer_inputs, prefix_kv_from_hidden
+
+    hf = tiny_llama(tmp_path, **SHAPES["gqa-tied"])
+    model, _ = from_pretrained(tmp_path)
+    idx = torch.randint(0, 97, (2, 14), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        theirs = hf(idx).logits
+        prefix_kv = prefix_kv_from_hidden(model, layer_inputs(model, idx[:, :6]))
+        torch.testing.assert_close(model(idx[:, 6:], prefix_kv=prefix_kv)[0], theirs[:, 6:], atol=1e-5, rtol=1e-5)
+        add_lora(model, rank=4)
+        add_adapters(model, bottleneck=8)
+        torch.testing.assert_close(model(idx)[0], theirs, atol=1e-5, rtol=1e-5)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 0 < trained < 0.5 * sum(p.numel() for p in model.parameters())
