@@ -111,6 +111,8 @@ def test_bad_prefixes_get_one_line_errors():
         m(idx, prefix=torch.zeros(2, 3, 16))
     with pytest.raises(UserError, match="layers, kv heads, head dim"):
         m(idx, prefix_kv=PrefixKV(torch.zeros(3, 1, 4, 2, 8), torch.zeros(3, 1, 4, 2, 8)))
+    with pytest.raises(UserError, match="prefix_kv holds a batch of 3 but the input has 2"):
+        m(idx, prefix_kv=PrefixKV(torch.zeros(2, 3, 4, 2, 8), torch.zeros(2, 3, 4, 2, 8)))
     with pytest.raises(UserError, match="leaves no room for a token in the model's context of 24"):
         LearnedPrefix(m, 24)
     with pytest.raises(UserError, match="length must be >= 0"):

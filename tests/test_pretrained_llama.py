@@ -138,3 +138,23 @@ def test_lora_adapters_and_prefixes_work_on_a_loaded_model(tmp_path):
         torch.testing.assert_close(model(idx)[0], theirs, atol=1e-5, rtol=1e-5)
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert 0 < trained < 0.5 * sum(p.numel() for p in model.parameters())
+
+
+def test_lora_and_adapters_train_on_an_int8_model(tmp_path):
+    """The int8 layers hold buffers only: LoRA and adapters beside them are float32, and train."""
+    from scratchformer.core.adapters import add_adapters
+    from scratchformer.core.lora import add_lora
+
+    tiny_llama(tmp_path, **SHAPES["gqa-tied"])
+    model, _ = from_pretrained(tmp_path, dtype="int8")
+    idx = torch.randint(0, 97, (2, 14), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        before, _ = model(idx)
+    add_lora(model, targets=["attn.q_proj", "mlp.fc_in"], rank=4)
+    add_adapters(model, bottleneck=8)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert trained and all(p.dtype == torch.float32 for p in trained)
+    _, loss = model(idx[:, :-1], idx[:, 1:])
+    torch.testing.assert_close(model(idx)[0], before)
+    loss.backward()
+    assert all(p.grad is not None for p in trained)

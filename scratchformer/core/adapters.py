@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scratchformer.core.tuning import freeze_base, wrap_linear_layers
+from scratchformer.core.tuning import factory_of, freeze_base, wrap_linear_layers
 from scratchformer.errors import UserError
 
 HOULSBY_TARGETS = ("attn.out_proj", "mlp.fc_out")
@@ -56,15 +56,14 @@ class AdaptedLinear(nn.Module):
         super().__init__()
         self.base = base
         self.in_features, self.out_features = base.in_features, base.out_features
-        weight = next(base.parameters(), None)
-        factory = dict(device=weight.device, dtype=weight.dtype) if weight is not None else {}
-        self.adapter = Adapter(self.out_features, bottleneck, **factory)
+        self.adapter = Adapter(self.out_features, bottleneck, **factory_of(base))
 
     def tuned_parameters(self) -> list[nn.Parameter]:
         return list(self.adapter.parameters())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.base(x))  # (..., out)
+        h = self.base(x)  # (..., out)
+        return self.adapter(h.to(self.adapter.up.weight.dtype)).to(h.dtype)  # the same dtype as h
 
 
 def add_adapters(model: nn.Module, targets: Iterable[str] = HOULSBY_TARGETS, bottleneck: int = 64,

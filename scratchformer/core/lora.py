@@ -23,7 +23,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from scratchformer.core.tuning import ATTENTION_AND_MLP, freeze_base, wrap_linear_layers
+from scratchformer.core.tuning import ATTENTION_AND_MLP, factory_of, freeze_base, wrap_linear_layers
 from scratchformer.errors import UserError
 
 
@@ -37,8 +37,7 @@ class LoRALinear(nn.Module):
         self.base = base
         self.in_features, self.out_features = base.in_features, base.out_features
         self.rank, self.scale = rank, alpha / rank
-        weight = next(base.parameters(), None)
-        factory = dict(device=weight.device, dtype=weight.dtype) if weight is not None else {}
+        factory = factory_of(base)
         # - A as nn.Linear's own init (Kaiming-uniform), B zero: the update starts at exactly zero
         self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, **factory))
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **factory))
@@ -50,9 +49,10 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., in) -> (..., out)."""
-        # - through the rank-r bottleneck: (..., in) -> (..., r) -> (..., out)
-        update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T  # (..., out)
-        return self.base(x) + self.scale * update
+        y = self.base(x)  # (..., out)
+        # - through the rank-r bottleneck: (..., in) -> (..., r) -> (..., out), in the dtype of A and B
+        update = self.lora_dropout(x.to(self.lora_A.dtype)) @ self.lora_A.T @ self.lora_B.T  # (..., out)
+        return y + (self.scale * update).to(y.dtype)
 
     def merged(self) -> nn.Linear:
         """A plain nn.Linear whose weight is W + (alpha / r) · B A."""

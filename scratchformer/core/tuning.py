@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
+import torch
 from torch import nn
 
 from scratchformer.errors import UserError
@@ -34,6 +35,16 @@ def is_linear(module: nn.Module) -> bool:
     """A layer that maps in_features to out_features: nn.Linear, the int8 layer of a quantised model,
     or a linear layer already wrapped for tuning (so that adapters and LoRA can be stacked)."""
     return hasattr(module, "in_features") and hasattr(module, "out_features")
+
+
+def factory_of(layer: nn.Module) -> dict:
+    """device and dtype for new parameters beside `layer`: its weight's, or float32 on its device when
+    it holds no float parameter (the int8 layers of a quantised model keep buffers only)."""
+    weight = next(layer.parameters(), None)
+    if weight is not None and weight.is_floating_point():
+        return dict(device=weight.device, dtype=weight.dtype)
+    buffer = next(layer.buffers(), None)
+    return dict(device=buffer.device if buffer is not None else None, dtype=torch.float32)
 
 
 def linear_layers(model: nn.Module) -> dict[str, nn.Module]:

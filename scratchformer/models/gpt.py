@@ -91,13 +91,16 @@ class GPT(nn.Module):
         """Parameter count (shared weights counted once)."""
         return sum(p.numel() for p in self.parameters())
 
-    def _with_prefix_kv(self, prefix_kv: PrefixKV, cache: KVCache | None):
+    def _with_prefix_kv(self, prefix_kv: PrefixKV, cache: KVCache | None, B: int):
         """The cache the layers read: the prefix itself, or an empty cache filled with it first."""
         cfg = self.config
         want = (cfg.n_layers, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim)
         got = (prefix_kv.k.size(0), prefix_kv.k.size(2), prefix_kv.k.size(4))
         if got != want:
             raise UserError(f"prefix_kv has (layers, kv heads, head dim) {got} but the model has {want}")
+        if prefix_kv.k.size(1) not in (1, B):
+            raise UserError(f"prefix_kv holds a batch of {prefix_kv.k.size(1)} but the input has {B}; give one "
+                            "per sequence, or one (batch 1) for all")
         if prefix_kv.length > cfg.context_len:
             raise UserError(f"the prefix has {prefix_kv.length} keys and values but the model's context holds "
                             f"{cfg.context_len}; shorten the prefix")
@@ -134,7 +137,7 @@ class GPT(nn.Module):
         B, T = idx.shape
         # - keys and values in front at every layer: they reach attention through the cache interface
         if prefix_kv is not None:
-            cache = self._with_prefix_kv(prefix_kv, cache)
+            cache = self._with_prefix_kv(prefix_kv, cache, B)
         start = cache.length if cache is not None else 0
         x = self.tok_emb(idx)  # (B, T, C)
         P = 0 if prefix is None else prefix.size(1)
