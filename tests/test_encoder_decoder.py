@@ -76,6 +76,10 @@ def test_decoder_cannot_see_future_targets_and_padding_changes_nothing():
 @pytest.fixture(scope="module")
 def trained():
     """A small model trained briefly on reversing 1-4 digits (a few seconds on one core)."""
+    # - a module fixture is set up before the per-test one-thread fixture: keep to one thread here too
+    #   (two threads on a loaded machine made this take minutes)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     data = Seq2SeqData(Seq2SeqTaskConfig(task="reverse", min_len=1, max_len=4, held_out=200))
     model = model_for(data)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -85,6 +89,7 @@ def trained():
         opt.zero_grad()
         loss.backward()
         opt.step()
+    torch.set_num_threads(threads)
     return data, model.eval()
 
 
