@@ -5,7 +5,7 @@ import json
 from imdb_fixture import make_archive
 from scratchformer.cli.main import main
 from scratchformer.experiments.imdb_ablation import EXPERIMENT, VARIANTS
-from scratchformer.models.classifier import MIXERS
+from scratchformer.models.classifier import ATTENTIONS
 
 TINY = ["--model.d_model", "8", "--model.n_heads", "2", "--batching.max_len", "12", "--tokenizer.vocab_size", "50",
         "--train.max_steps", "30", "--train.batch_size", "8", "--train.lr", "1e-2", "--train.warmup_steps", "3"]
@@ -16,7 +16,7 @@ def rows(out):
 
 
 def test_every_classifier_variant_is_a_line_of_the_table():
-    assert list(VARIANTS) == list(MIXERS) and all(v == {"model.variant": k} for k, v in VARIANTS.items())
+    assert list(VARIANTS) == list(ATTENTIONS) and all(v == {"model.variant": k} for k, v in VARIANTS.items())
     assert EXPERIMENT.seeds == 3
 
 

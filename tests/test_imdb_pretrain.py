@@ -28,7 +28,7 @@ def test_a_classifier_from_a_gpt_computes_the_gpts_hidden_states(position):
     init_from_gpt(clf, gpt)
     idx = torch.randint(0, 40, (3, 12))
     logits, _ = gpt(idx)  # (B, T, V)
-    hidden = clf.mixer(clf.tok_emb(idx), torch.ones(3, 12, dtype=torch.bool))  # (B, T, C)
+    hidden = clf.attention(clf.tok_emb(idx), torch.ones(3, 12, dtype=torch.bool))  # (B, T, C)
     # - the GPT's head on the classifier's hidden states gives back the GPT's logits
     torch.testing.assert_close(gpt.lm_head(hidden), logits, atol=1e-5, rtol=1e-4)
 
@@ -39,7 +39,7 @@ def test_causal_classifier_ignores_later_tokens_at_earlier_positions():
     b = a.clone()
     b[0, 6:] = (b[0, 6:] + 1) % 40
     mask = torch.ones(1, 10, dtype=torch.bool)
-    ha, hb = clf.mixer(clf.tok_emb(a), mask), clf.mixer(clf.tok_emb(b), mask)
+    ha, hb = clf.attention(clf.tok_emb(a), mask), clf.attention(clf.tok_emb(b), mask)
     torch.testing.assert_close(ha[:, :6], hb[:, :6])
     assert not torch.allclose(ha[:, 6:], hb[:, 6:])
 

@@ -47,7 +47,7 @@ from scratchformer.training.checkpoint import load_checkpoint, load_weights, sav
 from scratchformer.training.evaluation import evaluate_loss
 from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
 from scratchformer.training.interrupt import StopSignal
-from scratchformer.training.optim import OPTIMIZERS, build_optimizer
+from scratchformer.training.optim import build_optimizer, check_optimizer
 from scratchformer.training.run_dir import RunDir
 from scratchformer.training.schedules import SCHEDULES, get_schedule
 
@@ -136,8 +136,7 @@ class TrainConfig:
             raise ValueError(f"layer_lr_decay must be in (0, 1] (1 turns it off), got {self.layer_lr_decay}")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+        check_optimizer(self.optimizer)  # an unknown name, or Muon on a torch before 2.9
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
         if self.dtype not in (*DTYPES, "auto"):

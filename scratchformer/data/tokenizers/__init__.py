@@ -13,10 +13,6 @@ TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer, "hf_bpe": HFTokenize
               "word": WordTokenizer, "bpe": BPETokenizer}
 
 
-def register_tokenizer(name: str, cls) -> None:
-    TOKENIZERS[name] = cls
-
-
 def tokenizer_from_dict(d: dict):
     kind = d.get("kind")
     if kind not in TOKENIZERS:
