@@ -25,14 +25,15 @@ def tiny(n_latents: int, context_len: int = 16, **kw) -> PerceiverAR:
 def test_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="n_latents must be between 1 and context_len"):
         PerceiverARConfig(context_len=8, n_latents=9)
-    with pytest.raises(ValueError, match="learned' or 'sinusoidal"):
-        PerceiverARConfig(position="rope")
+    with pytest.raises(ValueError, match="PerceiverAR supports position learned, sinusoidal, rope, none"):
+        PerceiverARConfig(position="alibi")
 
 
-def test_matches_a_gpt_with_the_same_weights_when_every_position_is_a_query():
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_matches_a_gpt_with_the_same_weights_when_every_position_is_a_query(position):
     torch.manual_seed(0)
-    gpt = GPT(GPTConfig(vocab_size=V, context_len=16, d_model=16, n_heads=2, n_layers=3)).eval()
-    par = tiny(n_latents=16).eval()
+    gpt = GPT(GPTConfig(vocab_size=V, context_len=16, d_model=16, n_heads=2, n_layers=3, position=position)).eval()
+    par = tiny(n_latents=16, position=position).eval()
     par.load_state_dict(gpt.state_dict())  # the parameter names are the same
     idx = torch.randint(0, V, (2, 16))
     targets = torch.randint(0, V, (2, 16))
@@ -52,8 +53,9 @@ def test_only_the_last_n_positions_get_predictions_and_loss():
     assert loss.item() == pytest.approx(math.log(V), abs=0.3)  # initial loss about ln(V)
 
 
-def test_no_information_flows_from_the_future():
-    model = tiny(n_latents=6).eval()
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_no_information_flows_from_the_future(position):
+    model = tiny(n_latents=6, position=position).eval()
     idx = torch.randint(0, V, (1, 16))
     captured = {}
 
@@ -81,9 +83,10 @@ def test_the_long_context_reaches_the_latents():
     assert not torch.allclose(model(idx)[0], model(changed)[0])
 
 
+@pytest.mark.parametrize("position", ["learned", "rope"])
 @pytest.mark.parametrize("n_latents", [1, 4, 16])
-def test_cached_steps_give_the_same_logits_as_the_full_forward(n_latents):
-    model = tiny(n_latents=n_latents).eval()
+def test_cached_steps_give_the_same_logits_as_the_full_forward(n_latents, position):
+    model = tiny(n_latents=n_latents, position=position).eval()
     idx = torch.randint(0, V, (2, 16))
     cache = model.new_cache(2)
     model(idx[:, :5], cache=cache)
@@ -93,7 +96,7 @@ def test_cached_steps_give_the_same_logits_as_the_full_forward(n_latents):
         torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rope"])
 def test_generation_with_the_cache_equals_generation_without(position):
     model = tiny(n_latents=4, context_len=10, position=position)
     prompt = torch.randint(0, V, (2, 3))
@@ -139,3 +142,15 @@ def test_perceiver_layer_maps_any_length_to_n_latents_and_ignores_input_order():
     padded = torch.cat([x, torch.randn(2, 5, 16) * 100], dim=1)
     mask = torch.cat([torch.ones(2, 50), torch.zeros(2, 5)], dim=1).bool()
     torch.testing.assert_close(layer(padded, padding_mask=mask), out, atol=1e-5, rtol=1e-4)
+
+
+def test_rope_cross_attention_scores_depend_only_on_the_distance():
+    # - queries at positions 2..4 against keys at 0..4, and the same pairs shifted by 7:
+    #   rotary embeddings make q_m · k_n a function of m - n, so the scores are identical
+    rotary = tiny(n_latents=4, position="rope").positions
+    q, k = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8)  # (B, H, Tq, D), (B, H, Tk, D)
+    scores = rotary.rotate_at(q, 2) @ rotary.rotate_at(k, 0).transpose(-2, -1)  # (B, H, Tq, Tk)
+    shifted = rotary.rotate_at(q, 9) @ rotary.rotate_at(k, 7).transpose(-2, -1)
+    torch.testing.assert_close(scores, shifted, atol=1e-5, rtol=1e-4)
+    # - and they do depend on it: one more step of distance changes them
+    assert not torch.allclose(scores, rotary.rotate_at(q, 3) @ rotary.rotate_at(k, 0).transpose(-2, -1))

@@ -26,9 +26,11 @@ the T inputs once (cost N·T), then runs its self-attention layers over the N la
     The parameter names match the GPT's (blocks.0 is the cross-attention block), so a GPT
     state dict loads into a PerceiverAR unchanged.
 
-Positions: learned or sinusoidal absolute embeddings, added before the cross-attention (our
-MultiHeadAttention applies rotary and relative schemes in self-attention only; the paper uses
-rotary embeddings). A training sequence of T tokens trains on its last N targets only.
+Positions: learned or sinusoidal absolute embeddings, added before the cross-attention, or
+rotary embeddings (the paper's choice): in the cross-attention each query is rotated by its own
+position (the last N of the context) and each key by its own, so scores depend on the distance;
+among the latents, by their distances to each other. A training sequence of T tokens trains on
+its last N targets only.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ class CrossAttentionBlock(nn.Module):
         self.mlp = build_mlp(cfg.mlp, cfg.d_model, cfg.d_ff, cfg.bias, cfg.dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, *, causal: bool = False,
-                padding_mask=None, cache=None, layer: int = 0) -> torch.Tensor:
+                padding_mask=None, positions=None, cache=None, layer: int = 0) -> torch.Tensor:
         """x: (B, Tq, C) queries; context: (B, Tk, C). With causal, the Tq queries are the last
-        Tq positions of the context. With a cache, context holds only the new positions."""
+        Tq positions of the context. With a cache, context holds only the new positions.
+        positions: a rotary scheme rotates queries and keys by their own positions."""
         norm_context = self.norm_context or self.norm1
         x = x + self.attn(self.norm1(x), context=norm_context(context), causal=causal,
-                          padding_mask=padding_mask, cache=cache, layer=layer, fast=self.fast)
+                          padding_mask=padding_mask, positions=positions, cache=cache, layer=layer,
+                          fast=self.fast)
         return x + self.mlp(self.norm2(x))  # (B, Tq, C)
 
 
@@ -124,19 +128,23 @@ class PerceiverLayer(nn.Module):
 # Perceiver AR
 
 
+PERCEIVER_POSITIONS = ("learned", "sinusoidal", "rope", "none")
+
+
 @dataclass
 class PerceiverARConfig(GPTConfig):
     """A Perceiver AR language model: a GPT whose last n_layers - 1 layers see only the last N positions."""
 
     position: str = "learned"
-    """learned or sinusoidal: absolute positions, added before the cross-attention."""
+    """learned or sinusoidal (added before the cross-attention), rope (rotary, in every attention), or none."""
     n_latents: int = 64
     """N: the last N positions of the context are the queries (and get predictions)."""
 
     def __post_init__(self):
         super().__post_init__()
-        if self.position not in ("learned", "sinusoidal"):
-            raise ValueError(f"PerceiverAR supports position 'learned' or 'sinusoidal', got {self.position!r}")
+        if self.position not in PERCEIVER_POSITIONS:
+            raise ValueError(f"PerceiverAR supports position {', '.join(PERCEIVER_POSITIONS)}; got {self.position!r} "
+                             "(relative score biases are not defined for its cross-attention)")
         if not 1 <= self.n_latents <= self.context_len:
             raise ValueError(f"n_latents must be between 1 and context_len ({self.context_len}), "
                              f"got {self.n_latents}")
@@ -205,17 +213,21 @@ class PerceiverAR(GPT):
             raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, "
                              f"got {start + T}; crop the input to its last {cfg.context_len} tokens")
         N = min(cfg.n_latents, T)
-        # - embed every input token with its absolute position
-        x = self.drop(self.tok_emb(idx) + self.positions.embed(start, T))  # (B, T, C)
+        # - embed every input token, with its absolute position (learned, sinusoidal)
+        x = self.tok_emb(idx)  # (B, T, C)
+        pos = self.positions.embed(start, T)  # (T, C) or None (rope, none)
+        if pos is not None:
+            x = x + pos
+        x = self.drop(x)
         # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
         kv = cache.kv if cache is not None else None
-        h = self.blocks[0](x[:, -N:], x, causal=True, cache=kv, layer=0)  # (B, N, C)
+        h = self.blocks[0](x[:, -N:], x, causal=True, positions=self.positions, cache=kv, layer=0)  # (B, N, C)
         if cache is not None:
             cache.kv.advance(T)
             h = cache.remember(h)  # (B, <= n_latents, C): the latents of the last steps too
         # - causal self-attention among the latents only
         for block in self.blocks[1:]:
-            h = block(h, causal=True)
+            h = block(h, causal=True, positions=self.positions)
         if cache is not None:
             h = h[:, -N:]  # outputs for the new positions only
         h = self.norm_f(h)
