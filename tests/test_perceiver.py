@@ -154,3 +154,18 @@ def test_rope_cross_attention_scores_depend_only_on_the_distance():
     torch.testing.assert_close(scores, shifted, atol=1e-5, rtol=1e-4)
     # - and they do depend on it: one more step of distance changes them
     assert not torch.allclose(scores, rotary.rotate_at(q, 3) @ rotary.rotate_at(k, 0).transpose(-2, -1))
+
+
+def test_generation_benchmark_quick_form_reports_both_models(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.perceiver_generate", "--quick"], cwd=root,
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result["medians"]) == {"gpt", "perceiver_ar"}
+    assert result["medians"]["gpt"]["decode_tokens_per_s"] > 0
+    assert result["decode_speedup_perceiver_over_gpt"] > 0
