@@ -11,10 +11,10 @@ models alternating in each repeat; the speed-up is the ratio within this run.
 
 What each decode step costs (C d_model, T context, N latents, L layers):
 - GPT: L layers for one token, each attending over up to T cached keys;
-- Perceiver AR: one cross-attention layer for one token over the T cached keys, then the
-  L - 1 self-attention layers over all N latents again. Those cannot be cached exactly: as the
-  window of N latents slides by one, every latent loses its oldest neighbour, which changes
-  every deeper layer (see PerceiverARCache). So the Perceiver AR's step grows with N, not T.
+- Perceiver AR (block-wise decoding, see PerceiverARCache): one cross-attention layer for one
+  token over up to T cached keys, then L - 1 layers for one latent over at most N cached
+  latents; once every N tokens a new block starts, which computes the keys of T - N + 1 inputs
+  for the cross-attention layer again (one layer's projections, not L).
 """
 
 from __future__ import annotations

@@ -83,28 +83,57 @@ def test_the_long_context_reaches_the_latents():
     assert not torch.allclose(model(idx)[0], model(changed)[0])
 
 
-@pytest.mark.parametrize("position", ["learned", "rope"])
-@pytest.mark.parametrize("n_latents", [1, 4, 16])
-def test_cached_steps_give_the_same_logits_as_the_full_forward(n_latents, position):
-    model = tiny(n_latents=n_latents, position=position).eval()
-    idx = torch.randint(0, V, (2, 16))
-    cache = model.new_cache(2)
-    model(idx[:, :5], cache=cache)
-    for t in range(5, 16):
-        step, _ = model(idx[:, t:t + 1], cache=cache, last_only=True)
-        full, _ = model(idx[:, : t + 1], last_only=True)
-        torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-4)
+def block_reference(model, idx: torch.Tensor, prompt_len: int) -> dict[int, torch.Tensor]:
+    """Position p -> its logits (B, 1, V), p from the prompt's last position on, each recomputed
+    from scratch as its training window: blocks of N latents; the latent at offset i of a block
+    starting at q reads inputs q + N - T .. q + i and is the last of i + 1 latents."""
+    N, T = model.config.n_latents, model.config.context_len
+    out, q = {}, max(0, prompt_len - N)  # the prompt's last N positions are the first block
+    for p in range(prompt_len - 1, idx.size(1)):
+        if p - q >= N or p - max(0, q + N - T) + 1 > T:
+            q = p  # the block is full: a new one starts here
+        s = max(0, q + N - T)
+        out[p], _ = model(idx[:, s:p + 1], n_latents=p - q + 1, last_only=True)
+    return out
 
 
 @pytest.mark.parametrize("position", ["learned", "sinusoidal", "rope"])
-def test_generation_with_the_cache_equals_generation_without(position):
+@pytest.mark.parametrize("n_latents", [1, 4, 16])
+def test_cached_steps_equal_the_training_window_of_each_position(n_latents, position):
+    # - context 16, generating 40 tokens after a prompt of 5: blocks start and windows move on
+    model = tiny(n_latents=n_latents, position=position).eval()
+    idx = torch.randint(0, V, (2, 45))
+    cache = model.new_cache(2)
+    want = block_reference(model, idx, 5)
+    first, _ = model(idx[:, :5], cache=cache, last_only=True)
+    torch.testing.assert_close(first, want[4], atol=1e-5, rtol=1e-4)
+    for p in range(5, 45):
+        step, _ = model(idx[:, p:p + 1], cache=cache, last_only=True)  # the prediction for position p + 1
+        assert cache.length <= 16
+        torch.testing.assert_close(step, want[p], atol=1e-5, rtol=1e-4)
+
+
+def test_fewer_latents_predict_fewer_positions_from_the_whole_window():
+    model = tiny(n_latents=4).eval()
+    idx = torch.randint(0, V, (1, 16))
+    full, _ = model(idx, n_latents=1)
+    assert full.shape == (1, 1, V)
+    # - with one latent, only the last position predicts, from all 16 inputs
+    changed = idx.clone()
+    changed[0, 0] = (idx[0, 0] + 1) % V
+    assert not torch.allclose(model(changed, n_latents=1)[0], full)
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rope"])
+def test_cached_generation_follows_the_blocks(position):
     model = tiny(n_latents=4, context_len=10, position=position)
     prompt = torch.randint(0, V, (2, 3))
-    cfg = dict(max_new_tokens=15, temperature=0.0)  # past context_len: the window slides
-    with_cache = generate(model, prompt, SamplingConfig(**cfg, use_cache=True))
-    without = generate(model, prompt, SamplingConfig(**cfg, use_cache=False))
-    assert with_cache.shape == (2, 18)
-    assert torch.equal(with_cache, without)
+    out = generate(model, prompt, SamplingConfig(max_new_tokens=15, temperature=0.0, use_cache=True))
+    assert out.shape == (2, 18)
+    # - greedy: every token is the argmax of its training window's prediction
+    want = block_reference(model.eval(), out, 3)
+    for p in range(3, 18):  # token p is the argmax of position p - 1's prediction
+        assert torch.equal(out[:, p], want[p - 1][:, -1].argmax(-1))
 
 
 def test_too_long_input_is_refused_with_a_clear_message():

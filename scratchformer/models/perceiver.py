@@ -151,35 +151,55 @@ class PerceiverARConfig(GPTConfig):
 
 
 class PerceiverARCache:
-    """What generation keeps between steps, for exact answers with less work.
+    """What cached generation keeps between steps: block-wise decoding, exact and cheap.
 
-    - keys/values of the cross-attention over every input so far (a 1-layer KVCache): each new
-      token adds one, as in a GPT; this is the long, expensive part.
-    - the cross-attention outputs of the last N positions. The self-attention stack over them
-      is recomputed each step: as the window of N latents slides, the oldest latent drops out,
-      which changes every deeper layer, so their keys cannot be reused (N is small, so it is cheap).
+    In training, a window of T inputs has its last N positions as latents; the latent at offset
+    i of that block (i = 0 .. N-1) sees the i latents before it and the inputs from the window's
+    start up to itself. Generation can reproduce exactly those computations, block by block:
+
+        block of N latents, positions q .. q+N-1;  window start s = q + N - T (0 at the beginning)
+
+        p = q        reset; cross-attend from p over inputs s .. p  (T - N + 1 keys: computed once)
+        p = q + i    one new query over the cached keys s .. p, and the latent stack for one new
+                     latent over the i cached latents of the block (keys/values kept per layer)
+        p = q + N    the block is full: a new block starts at p
+
+    Each prediction is the trained model's own output for a training window (latent offset i),
+    so nothing is approximated; a step costs about as much as a GPT's step. (Sliding a window of
+    N latents by one token instead would change every deeper layer of every latent, so all of
+    them would be recomputed at every step: N times the work.)
+
+    The cache keeps the window's token ids, to start the next block.
     """
 
     def __init__(self, model: "PerceiverAR", batch_size: int):
         cfg, p = model.config, model.lm_head.weight
-        self.kv = KVCache(1, batch_size, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim, cfg.context_len,
-                          device=p.device, dtype=p.dtype)
-        self.n_latents = cfg.n_latents
-        self.latents: torch.Tensor | None = None  # (B, <= N, C)
+        kv_heads = cfg.n_kv_heads or cfg.n_heads
+        # - keys/values of the cross-attention over the window's inputs (one layer)
+        self.cross = KVCache(1, batch_size, kv_heads, cfg.head_dim, cfg.context_len, device=p.device, dtype=p.dtype)
+        # - keys/values of the current block's latents, in each self-attention layer
+        self.latents = KVCache(max(1, cfg.n_layers - 1), batch_size, kv_heads, cfg.head_dim, cfg.n_latents,
+                               device=p.device, dtype=p.dtype)
+        self.n_latents, self.context_len = cfg.n_latents, cfg.context_len
+        self.tokens: torch.Tensor | None = None  # (B, <= T) the window's inputs so far
 
     @property
     def length(self) -> int:
-        return self.kv.length
+        """Inputs of the current window held in the cache (never more than context_len)."""
+        return self.cross.length
+
+    def has_room(self, n: int = 1) -> bool:
+        """Always: the cache starts a new block (and window) itself when one is full."""
+        return True
+
+    @property
+    def block_full(self) -> bool:
+        return self.latents.length == self.n_latents
 
     def reset(self) -> None:
-        self.kv.reset()
-        self.latents = None
-
-    def remember(self, new: torch.Tensor) -> torch.Tensor:
-        """Append new cross-attention outputs (B, T, C); keep and return the last N (B, <= N, C)."""
-        both = new if self.latents is None else torch.cat([self.latents, new], dim=1)
-        self.latents = both[:, -self.n_latents:]
-        return self.latents
+        self.cross.reset()
+        self.latents.reset()
+        self.tokens = None
 
 
 class PerceiverAR(GPT):
@@ -200,37 +220,23 @@ class PerceiverAR(GPT):
         return PerceiverARCache(self, batch_size)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: PerceiverARCache | None = None, last_only: bool = False):
+                cache: PerceiverARCache | None = None, last_only: bool = False, n_latents: int | None = None):
         """idx: (B, T) with T <= context_len; targets: (B, T) next tokens (the last N are used).
 
+        n_latents: how many of the last positions are latents (default: the config's N); a
+        smaller number is the computation of a block's first latents (see PerceiverARCache).
         Returns (logits, loss): logits (B, min(N, T), V) for the last positions, (B, 1, V) with
-        last_only. With a cache, idx holds only the new tokens.
+        last_only. With a cache, idx holds only the new tokens (the prompt, then one at a time).
         """
+        if cache is not None:
+            return self.forward_cached(idx, cache, last_only)
         B, T = idx.shape
         cfg = self.config
-        start = cache.length if cache is not None else 0
-        if start + T > cfg.context_len:
+        if T > cfg.context_len:
             raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, "
-                             f"got {start + T}; crop the input to its last {cfg.context_len} tokens")
-        N = min(cfg.n_latents, T)
-        # - embed every input token, with its absolute position (learned, sinusoidal)
-        x = self.tok_emb(idx)  # (B, T, C)
-        pos = self.positions.embed(start, T)  # (T, C) or None (rope, none)
-        if pos is not None:
-            x = x + pos
-        x = self.drop(x)
-        # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
-        kv = cache.kv if cache is not None else None
-        h = self.blocks[0](x[:, -N:], x, causal=True, positions=self.positions, cache=kv, layer=0)  # (B, N, C)
-        if cache is not None:
-            cache.kv.advance(T)
-            h = cache.remember(h)  # (B, <= n_latents, C): the latents of the last steps too
-        # - causal self-attention among the latents only
-        for block in self.blocks[1:]:
-            h = block(h, causal=True, positions=self.positions)
-        if cache is not None:
-            h = h[:, -N:]  # outputs for the new positions only
-        h = self.norm_f(h)
+                             f"got {T}; crop the input to its last {cfg.context_len} tokens")
+        N = min(n_latents or cfg.n_latents, T)
+        h = self.latent_outputs(idx, N)  # (B, N, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
         logits = self.lm_head(h)  # (B, N, V)
@@ -238,3 +244,53 @@ class PerceiverAR(GPT):
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets[:, -N:].flatten(), ignore_index=-100)
         return logits, loss
+
+    def latent_outputs(self, idx: torch.Tensor, N: int, cache: PerceiverARCache | None = None) -> torch.Tensor:
+        """The final-norm outputs of the last N positions of idx (B, T) -> (B, N, C).
+
+        With a cache, idx holds the new inputs (after cache.length cached ones) and the N new
+        latents continue the cached block."""
+        start = cache.length if cache is not None else 0
+        T = idx.size(1)
+        # - embed every input token, with its absolute position (learned, sinusoidal)
+        x = self.tok_emb(idx)  # (B, T, C)
+        pos = self.positions.embed(start, T)  # (T, C) or None (rope, none)
+        if pos is not None:
+            x = x + pos
+        x = self.drop(x)
+        # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
+        h = self.blocks[0](x[:, -N:], x, causal=True, positions=self.positions,
+                           cache=cache.cross if cache is not None else None, layer=0)  # (B, N, C)
+        # - causal self-attention among the latents only (over the block's cached ones too)
+        for i, block in enumerate(self.blocks[1:]):
+            h = block(h, causal=True, positions=self.positions,
+                      cache=cache.latents if cache is not None else None, layer=i)
+        if cache is not None:
+            cache.cross.advance(T)
+            cache.latents.advance(N)
+        return self.norm_f(h)
+
+    def forward_cached(self, idx: torch.Tensor, cache: PerceiverARCache, last_only: bool = False):
+        """Block-wise decoding (see PerceiverARCache): the prompt into an empty cache, then one token at a time."""
+        cfg = self.config
+        if cache.length == 0:
+            # - the prompt: its last N positions are the first block
+            if idx.size(1) > cfg.context_len:
+                raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, got {idx.size(1)}")
+            cache.tokens = idx
+            h = self.latent_outputs(idx, min(cfg.n_latents, idx.size(1)), cache)  # (B, N, C)
+        elif idx.size(1) != 1:
+            raise ValueError("a PerceiverAR cache takes the prompt once, then one token per step")
+        elif cache.block_full or cache.length == cfg.context_len:
+            # - a new block starts at this token: its window holds the T - N inputs before it
+            window = torch.cat([cache.tokens, idx], dim=1)[:, -(cfg.context_len - cfg.n_latents + 1):]
+            cache.reset()
+            cache.tokens = window
+            h = self.latent_outputs(window, 1, cache)  # (B, 1, C)
+        else:
+            # - one more latent in the current block, one more input in its window
+            cache.tokens = torch.cat([cache.tokens, idx], dim=1)
+            h = self.latent_outputs(idx, 1, cache)  # (B, 1, C)
+        if last_only:
+            h = h[:, -1:, :]
+        return self.lm_head(h), None
