@@ -205,6 +205,11 @@ class MultiHeadAttention(nn.Module):
         start = cache.length if cache is not None else 0
         if positions is not None and context is None:
             q, k = positions.rotate(q, k, start)
+        elif positions is not None:
+            # - cross-attention whose queries are the last Tq of the new context positions
+            #   (Perceiver AR): rotate each by its own positions, so q_m · k_n depends on m - n
+            q = positions.rotate_at(q, start + k.size(2) - Tq)
+            k = positions.rotate_at(k, start)
 
         # - append to the cache and attend over everything cached so far
         if cache is not None:

@@ -42,6 +42,10 @@ class KVCache:
         v_all.narrow(2, self.length, T).copy_(v)
         return k_all.narrow(2, 0, end), v_all.narrow(2, 0, end)  # (B, KV, end, D) each
 
+    def has_room(self, n: int = 1) -> bool:
+        """Whether n more positions fit (generation refills the cache from its window when not)."""
+        return self.length + n <= self.max_len
+
     def advance(self, T: int) -> None:
         """Called once per forward pass, after every layer has stored its T new positions."""
         self.length += T

@@ -9,4 +9,6 @@ EXPERIMENTS: dict[str, str] = {
     "imdb-ablation": "scratchformer.experiments.imdb_ablation",
     "positions": "scratchformer.experiments.positions",
     "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",
+    "perceiver-vs-gpt": "scratchformer.experiments.perceiver_vs_gpt",
+    "perceiver-retrieval": "scratchformer.experiments.perceiver_retrieval",
 }

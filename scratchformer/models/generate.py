@@ -110,7 +110,7 @@ def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig, *, prefix: to
             window = idx[:, -window_len:]  # (B, <= context_len - P)
             if cache is None:
                 logits, _ = model(window, last_only=True, **in_front)
-            elif step == 0 or cache.length + 1 > context_len:
+            elif step == 0 or not cache.has_room(1):
                 # - first step, or the window slid: (re)fill the cache from the prefix and the visible window
                 cache.reset()
                 logits, _ = model(window, cache=cache, last_only=True, **in_front)
