@@ -25,13 +25,13 @@ from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ClassifierConfig
-from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, default_train,
-                                                prepare_data, train_classifier)
+from scratchformer.tasks.classification import ClassifierRunConfig, TokenizerConfig, prepare_data, train_classifier
 from scratchformer.training.trainer import TrainConfig
 
 
-def default_ablation_train() -> TrainConfig:
-    return dataclasses.replace(default_train(), max_steps=400, warmup_steps=40)
+def default_train() -> TrainConfig:
+    return TrainConfig(max_steps=400, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=40, weight_decay=0.1,
+                       eval_interval=0, eval_batches=10, progress=False)
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ExperimentConfig:
     model: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(d_model=64, n_heads=4, n_layers=1,
                                                                              pooling="mean", context_len=129))
     """Every variant's classifier (the variant sets model.variant; vocab_size comes from the tokenizer)."""
-    train: TrainConfig = field(default_factory=default_ablation_train)
+    train: TrainConfig = field(default_factory=default_train)
     """Training of every run (its seed is the run's)."""
     batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(max_len=128))
     """How reviews are cut (max_len tokens) and batched."""

@@ -41,6 +41,7 @@ import torch
 
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.lm_data import LMData
+from scratchformer.data.tokenizers import tokenizer_from_dict
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
@@ -48,7 +49,7 @@ from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, accuracy,
                                                 build_tokenizer, fit_within_budget, prepare_data,
                                                 train_classifier)
-from scratchformer.tasks.language_model import load_run
+from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 
@@ -194,7 +195,7 @@ def stages(cfg: ExperimentConfig, root: Path) -> dict:
     for note in imdb.notes:
         print(f"note: {note}")
     if (root / "lm" / "checkpoint.pt").exists():
-        tokenizer = load_run(root / "lm")[1]
+        tokenizer = tokenizer_from_dict(load_checkpoint(root / "lm")["tokenizer"])
     else:
         tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
     results["prepare_s"] = round(time.perf_counter() - start, 1)
