@@ -200,8 +200,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
-    resume: continue from the checkpoint in the run folder if there is one (an experiment's
-    unfinished run) instead of refusing the folder; a time budget starts afresh.
+    resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
+    one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
     lm = load_run(cfg.init)[0] if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
@@ -212,7 +212,13 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
             raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "
                             f"tokenizer has {tokenizer.vocab_size}; fine-tune with the model's own tokenizer")
         init_from_gpt(model, lm)
-    folder = run_folder(cfg, resume) if cfg.save else None
+    # - an experiment's unfinished run continues in its own folder; any other run gets a new one
+    if not cfg.save:
+        folder = None
+    elif resume and cfg.name is not None:
+        folder = Path(cfg.out_dir) / cfg.name
+    else:
+        folder = run_folder(cfg)
     run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
@@ -236,11 +242,11 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     return model.eval(), result
 
 
-def run_folder(cfg: ClassifierRunConfig, resume: bool = False) -> Path:
-    """Where this run writes; refuses to reuse a folder that already holds a run (unless resuming it)."""
+def run_folder(cfg: ClassifierRunConfig) -> Path:
+    """Where this run writes; refuses to reuse a folder that already holds a run."""
     name = cfg.name or time.strftime("imdb-%Y%m%d-%H%M%S")
     path = Path(cfg.out_dir) / name
-    if (path / "checkpoint.pt").exists() and not resume:
+    if (path / "checkpoint.pt").exists():
         raise UserError(f"run folder {path} already holds a run; pick another --name")
     return path
 
