@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # issue 5: week-6 features
     "seq2seq": ("scratchformer.cli.seq2seq", "train an encoder-decoder on reverse/sort/add, or decode with one"),
     # issue 6: pretrained weights
+    "export": ("scratchformer.cli.export", "write a run's weights as safetensors or as a Hugging Face GPT-2/Llama folder"),
+    "chat": ("scratchformer.cli.chat", "chat with an instruct model or a run: reads prompts until EOF or /exit"),
 }
 
 

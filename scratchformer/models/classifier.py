@@ -55,7 +55,9 @@ class ClassifierConfig(TransformerConfig):
     context_len: int = 512
     """Longest input the model reads (learned positions cannot go further); longer input is cut."""
     n_classes: int = 2
-    """Number of labels (K)."""
+    """Number of labels (K); set from the data."""
+    labels: list[str] | None = None
+    """Name of each label id (set from the data; None: IMDb's neg, pos)."""
     pooling: str = "mean"
     """mean or max over the real tokens, meanmax (both, side by side: ULMFiT's concat pooling), or
     cls (a learned summary token put in front)."""
@@ -86,6 +88,8 @@ class ClassifierConfig(TransformerConfig):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if self.labels is not None and len(self.labels) != self.n_classes:
+            raise ValueError(f"labels names {len(self.labels)} classes but n_classes is {self.n_classes}")
         if not 0.0 <= self.emb_dropout < 1.0:
             raise ValueError(f"emb_dropout must be in [0, 1), got {self.emb_dropout}")
         if self.ngram_buckets < 0:

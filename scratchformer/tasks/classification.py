@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from scratchformer.data.imdb import IMDb, IMDbConfig, LABELS, load_imdb
+from scratchformer.data.imdb import IMDb, LABELS
+from scratchformer.data.token_cache import encode_cached, learn_tokenizer_cached
+from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
 from scratchformer.errors import UserError
@@ -56,7 +58,7 @@ class ClassifierRunConfig:
 
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     train: TrainConfig = field(default_factory=default_train)
-    data: IMDbConfig = field(default_factory=IMDbConfig)
+    data: TextDataConfig = field(default_factory=TextDataConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     time_budget_s: float = 0.0
@@ -106,16 +108,30 @@ def build_tokenizer(cfg: TokenizerConfig, train_texts: list[str]):
 def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=None):
     """(tokenizer, ClassificationData, imdb) for a run. Pass `imdb`/`tokenizer` to reuse them across runs."""
     if imdb is None:
-        imdb = load_imdb(cfg.data, final_test=cfg.final_test)
+        imdb = load_classification_data(cfg.data, final_test=cfg.final_test)
         for note in imdb.notes:
             print(f"note: {note}")
+    # - the class names go into the config, so the model (and its checkpoint) knows what each id means
+    if getattr(imdb, "classes", None) is not None:
+        cfg.data.classes = list(imdb.classes)
     if tokenizer is None and cfg.init is not None:
         # - a classifier that starts from a language model must read text the way the model learned it
         tokenizer = load_run(cfg.init)[1]
+    # - tokenizer and token ids come from the cache when these texts were seen with these settings before
+    cache = cfg.data.cache_dir if getattr(cfg.data, "cache_tokens", False) else None
+    cached = []
     if tokenizer is None:
-        tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
+        settings = {**dataclasses.asdict(cfg.tokenizer), "max_texts": SUBWORD_TRAIN_TEXTS}
+        tokenizer, hit = learn_tokenizer_cached(lambda: build_tokenizer(cfg.tokenizer, imdb["train"].texts),
+                                                settings, imdb["train"].texts, cache)
+        cached += ["tokenizer"] * hit
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
-    ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
+    ids = {}
+    for s in splits:
+        ids[s], hit = encode_cached(tokenizer, imdb[s].texts, cache)
+        cached += [s] * hit
+    if cached:
+        print(f"{', '.join(cached)} read from the cache in {Path(cache).expanduser()} (tokenized once)")
     labels = {s: imdb[s].labels for s in splits}
     return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
@@ -129,7 +145,8 @@ def model_config_for(cfg: ClassifierRunConfig, tokenizer, lm=None) -> Classifier
     model = cfg.model
     if lm is not None:
         model = dataclasses.replace(model, **{k: getattr(lm.config, k) for k in ARCHITECTURE_FIELDS})
-    return dataclasses.replace(model, vocab_size=tokenizer.vocab_size,
+    classes = getattr(cfg.data, "classes", None) or model.labels or list(LABELS)
+    return dataclasses.replace(model, vocab_size=tokenizer.vocab_size, n_classes=len(classes), labels=list(classes),
                                context_len=max(cfg.model.context_len, cfg.batching.max_len + extra))
 
 
@@ -282,4 +299,4 @@ def classify(model: Classifier, tokenizer, text: str, batching: BatchingConfig) 
     logits, _ = model(tokens, padding_mask=mask)
     probs = logits.softmax(-1)[0]  # (K,)
     k = int(probs.argmax())
-    return LABELS[k], float(probs[k])
+    return (model.config.labels or LABELS)[k], float(probs[k])

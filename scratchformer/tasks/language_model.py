@@ -15,12 +15,17 @@ import torch
 from scratchformer.data.corpus import CorpusConfig, load_splits
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
+from scratchformer.data.tokenizers.byte_bpe import MIN_VOCAB, cached_byte_bpe
 from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.registry import build_model
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
 from scratchformer.training.trainer import TrainConfig, Trainer
+
+
+# the tokenizers a language model can learn from its corpus
+LM_TOKENIZERS = ("char", "byte", "word", "bpe")
 
 
 @dataclass
@@ -32,7 +37,11 @@ class LMRunConfig:
     data: CorpusConfig = field(default_factory=CorpusConfig)
     sample: SamplingConfig = field(default_factory=SamplingConfig)
     tokenizer: str = "char"
-    """char or byte (vocab_size is set from it)."""
+    """char (one id per character of the corpus), byte (256 UTF-8 bytes), word (lowercased words) or
+    bpe (byte-level BPE learned on the corpus, GPT-2 style: keeps case and whitespace; learned once
+    and cached beside the corpus). The model's vocab_size is set from it."""
+    tokenizer_vocab_size: int = 8000
+    """Vocabulary size of the bpe and word tokenizers (bpe: at least 257, the 256 bytes and a merge)."""
     out_dir: str = "runs"
     """Folder that holds run folders."""
     name: str | None = None
@@ -46,8 +55,14 @@ class LMRunConfig:
     folder); the architecture and tokenizer come from the weights, --model.context_len sets the window."""
 
     def __post_init__(self):
-        if self.tokenizer not in TOKENIZERS:
-            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {sorted(TOKENIZERS)}")
+        if self.tokenizer not in LM_TOKENIZERS:
+            hint = " (hf_bpe is a pretrained model's vocabulary: use --init NAME)" if self.tokenizer == "hf_bpe" else ""
+            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(LM_TOKENIZERS)}{hint}")
+        if self.tokenizer == "bpe" and self.tokenizer_vocab_size < MIN_VOCAB:
+            raise ValueError(f"tokenizer_vocab_size must be at least {MIN_VOCAB} for bpe (256 bytes and a merge), "
+                             f"got {self.tokenizer_vocab_size}")
+        if self.tokenizer == "word" and self.tokenizer_vocab_size < 3:
+            raise ValueError(f"tokenizer_vocab_size must be at least 3 for word, got {self.tokenizer_vocab_size}")
 
 
 def run_folder(cfg: LMRunConfig) -> Path:
@@ -70,6 +85,34 @@ def restrict_to_vocabulary(splits: dict[str, str], tokenizer) -> dict[str, str]:
     return {k: "".join(c for c in v if c in known) for k, v in splits.items()}
 
 
+def build_tokenizer(cfg: LMRunConfig, train_text: str):
+    """Learn the run's tokenizer on the training text only (bpe: read from its cache when learned before)."""
+    if cfg.tokenizer == "bpe":
+        return cached_byte_bpe(train_text, cfg.tokenizer_vocab_size, corpus=cfg.data.corpus)
+    if cfg.tokenizer == "word":
+        return TOKENIZERS["word"].train(train_text, vocab_size=cfg.tokenizer_vocab_size)
+    return TOKENIZERS[cfg.tokenizer].train(train_text)
+
+
+def check_prompt(prompt: str, tokenizer, data: LMData, default: str = "\n") -> str:
+    """The prompt for the sample after training, checked before training starts.
+
+    The default prompt (a newline) falls back to the first token of the training text when the
+    tokenizer cannot read it (a corpus without newlines); a prompt the user chose must encode.
+    """
+    try:
+        ids = tokenizer.encode(prompt)
+    except UserError as e:
+        ids, reason = [], str(e)
+    else:
+        reason = "it holds no token"
+    if ids:
+        return prompt
+    if prompt == default:
+        return tokenizer.decode(data.tokens["train"][:1].tolist())
+    raise UserError(f"the prompt {prompt!r} cannot start a sample ({reason}); give --prompt with text from the corpus")
+
+
 def prepare(cfg: LMRunConfig):
     """Corpus, tokenizer and data for a run, and the model config with vocab_size filled in."""
     splits = load_splits(cfg.data)
@@ -77,10 +120,14 @@ def prepare(cfg: LMRunConfig):
         # - a resumed run keeps the tokenizer it started with
         tokenizer = tokenizer_from_dict(load_checkpoint(cfg.resume)["tokenizer"])
     else:
-        tokenizer = TOKENIZERS[cfg.tokenizer].train(splits["train"])
+        tokenizer = build_tokenizer(cfg, splits["train"])
     splits = restrict_to_vocabulary(splits, tokenizer)
     model_cfg = dataclasses.replace(cfg.model, vocab_size=tokenizer.vocab_size)
-    data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
+    try:
+        data = LMData.from_text(splits, tokenizer, model_cfg.context_len)
+    except ValueError as e:  # a split shorter than the context
+        raise UserError(f"corpus {cfg.data.corpus} is too short for this model: {e}; use a longer text or a "
+                        "smaller --model.context_len") from None
     return tokenizer, data, model_cfg
 
 
@@ -95,6 +142,8 @@ def train_language_model(cfg: LMRunConfig, run_config: dict | None = None) -> tu
         tokenizer, data, model_cfg = prepare(cfg)
         torch.manual_seed(cfg.train.seed)
         model = GPT(model_cfg)
+    # - the sample printed after training: check its prompt now, not after minutes of training
+    cfg.prompt = check_prompt(cfg.prompt, tokenizer, data)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer,
                       run_config=run_config or {}, model_kind="gpt")
     if cfg.resume is not None:

@@ -26,7 +26,7 @@ from scratchformer.core.position_schemes import build_positions
 from scratchformer.data.tokenizers.hf_bpe import HFTokenizer
 from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.models.pretrained import gpt2, llama
+from scratchformer.models.pretrained import arcee, gpt2, llama
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ PRETRAINED: dict[str, PretrainedSpec] = {
 }
 
 # Hugging Face config.json `model_type` -> the module mapping that family into GPT
-FAMILIES = {"gpt2": gpt2, "llama": llama}
+FAMILIES = {"gpt2": gpt2, "llama": llama, "arcee": arcee}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
