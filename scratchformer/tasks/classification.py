@@ -219,8 +219,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
-    resume: continue from the checkpoint in the run folder if there is one (an experiment's
-    unfinished run) instead of refusing the folder; a time budget starts afresh.
+    resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
+    one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
     lm = load_language_model(cfg.init, command="train-classifier --init").model if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
