@@ -194,3 +194,30 @@ def test_the_command_line_lists_variants_and_refuses_unknown_ones(capsys):
     assert "scale" in capsys.readouterr().err
     assert main(["experiment", "positions", "--out_dir", "benchmarks/results/positions"]) == 2
     assert "runs/" in capsys.readouterr().err
+
+
+def test_quick_runs_an_experiment_at_its_tiny_size(tmp_path):
+    """--quick applies the experiment's quick settings (and its quick variants) and writes to NAME-quick."""
+    import os
+
+    from scratchformer.cli.main import main as cli
+
+    os.chdir(tmp_path)
+    assert cli(["experiment", "perceiver-vs-gpt", "--quick", "--variants", "perceiver16-T128"]) == 0
+    out = tmp_path / "runs" / "experiments" / "perceiver-vs-gpt-quick"
+    sweep_ = json.loads((out / "sweep.json").read_text())
+    assert sweep_["quick"] and sweep_["config"]["model"]["d_model"] == 16
+    row = json.loads((out / "rows" / "perceiver16-T128-seed0.json").read_text())
+    assert row["metrics"]["steps"] == 4
+
+
+def test_overrides_are_validated_together_not_one_at_a_time():
+    from scratchformer.experiments.harness import with_overrides
+    from scratchformer.experiments.perceiver_vs_gpt import ExperimentConfig
+
+    # - context 128 with n_latents 256 would fail on its own; set together with n_latents 16 it is valid
+    cfg = with_overrides(ExperimentConfig(), {"model.context_len": 128, "model.n_latents": 16, "window": 128,
+                                              "eval_from": 128, "eval_positions": 8})
+    assert (cfg.model.context_len, cfg.model.n_latents, cfg.window) == (128, 16, 128)
+    with pytest.raises(ValueError, match="unknown config field 'model.width'"):
+        with_overrides(cfg, {"model.width": 3})

@@ -3,6 +3,7 @@
   scratchformer experiment imdb-ablation --data.source ../shared/data/aclImdb.tar.gz --seeds 3
   scratchformer experiment positions --variants rope,alibi --train.max_steps 200
   scratchformer experiment positions --list            # the variants and metrics
+  scratchformer experiment positions --quick           # seconds, at a tiny size
   scratchformer experiment positions --jobs 2          # two runs side by side
   scratchformer experiment positions --launcher slurm --sbatch_args "--time=01:00:00"
 
@@ -37,7 +38,9 @@ def add_arguments(parser) -> None:
                                exit_on_error=False)
         child.add_argument("--config", action="config", help="a YAML file of options (later options override it)")
         child.add_argument("--list", action="store_true", help="print the variants and metrics, and exit")
-        child.add_class_arguments(SweepOptions, None, as_group=False, skip={"list"})
+        child.add_argument("--quick", action="store_true",
+                           help="a sweep of seconds at a tiny size (tests, a first look; its figures mean nothing)")
+        child.add_class_arguments(SweepOptions, None, as_group=False, skip={"list", "quick"})
         child.add_class_arguments(module.EXPERIMENT.config, None, as_group=False)
         sub.add_subcommand(name, child, help=module.EXPERIMENT.help)
 

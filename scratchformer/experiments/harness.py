@@ -50,7 +50,7 @@ C = TypeVar("C")  # an experiment's config dataclass
 NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")  # variant names become folder and file names
 SCALES = ("cpu", "gpu")
 # the options every experiment takes (sweep.SweepOptions): no config field may share their names
-HARNESS_OPTIONS = ("seeds", "scale", "variants", "list", "jobs", "out_dir", "threads", "launcher", "sbatch",
+HARNESS_OPTIONS = ("seeds", "scale", "variants", "list", "quick", "jobs", "out_dir", "threads", "launcher", "sbatch",
                    "sbatch_args")
 
 
@@ -134,6 +134,12 @@ class Experiment(Generic[C]):
     """torch CPU threads per run when --threads is not given; 0 keeps torch's default."""
     figures: Callable[[C, list[dict], Path], list[Path]] | None = None
     """Optional: extra figures drawn from the finished rows (cfg, rows, out folder) -> paths written."""
+    quick: dict[str, Any] = field(default_factory=dict)
+    """--quick: dotted overrides that make every run take seconds (for tests and a first look; its
+    figures mean nothing). Applied after the scale; options given on the command line still win."""
+    quick_variants: dict[str, dict[str, Any]] | None = None
+    """--quick runs these variants instead of `variants` (where the variants themselves set sizes,
+    e.g. contexts of 4,096); None runs the same variants."""
 
     def __post_init__(self):
         if not NAME.match(self.name):
@@ -151,6 +157,10 @@ class Experiment(Generic[C]):
         if set(self.scales) != set(SCALES):
             raise ValueError(f"experiment {self.name}: scales must be exactly {list(SCALES)}, got {list(self.scales)}")
 
+    def quickened(self) -> "Experiment[C]":
+        """The same experiment at its --quick size (its quick variants, if it has its own)."""
+        return dataclasses.replace(self, variants=self.quick_variants or self.variants)
+
     def metric_list(self, cfg: C) -> list[Metric]:
         return list(self.metrics(cfg) if callable(self.metrics) else self.metrics)
 
@@ -165,20 +175,31 @@ def get_dotted(cfg, key: str):
     return cfg
 
 
+class _Changes(dict):
+    """Field name -> new value, or -> the _Changes of a nested dataclass."""
+
+
 def with_overrides(cfg: C, overrides: dict[str, Any]) -> C:
-    """A copy of cfg with each dotted field set ({"model.d_model": 128}); each dataclass on the way
-    is rebuilt, so its __post_init__ validates the new values. An unknown field is a ValueError."""
+    """A copy of cfg with each dotted field set ({"model.d_model": 128}). Each dataclass on the way
+    is rebuilt once, with all of its changes together, so its __post_init__ validates the new
+    values as a whole (not one at a time). An unknown field is a ValueError."""
+    tree = _Changes()
     for key, value in overrides.items():
-        cfg = _replace(cfg, key.split("."), value, key)
-    return cfg
+        node = tree
+        for part in key.split(".")[:-1]:
+            node = node.setdefault(part, _Changes())
+        node[key.split(".")[-1]] = value
+    return _apply(cfg, tree, "")
 
 
-def _replace(node, parts: list[str], value, key: str):
+def _apply(node, changes: _Changes, path: str):
     names = [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
-    if parts[0] not in names:
-        raise ValueError(f"unknown config field {key!r}: {type(node).__name__} has {names}")
-    new = value if len(parts) == 1 else _replace(getattr(node, parts[0]), parts[1:], value, key)
-    return dataclasses.replace(node, **{parts[0]: new})
+    new = {}
+    for name, change in changes.items():
+        if name not in names:
+            raise ValueError(f"unknown config field {path + name!r}: {type(node).__name__} has {names}")
+        new[name] = _apply(getattr(node, name), change, f"{path}{name}.") if isinstance(change, _Changes) else change
+    return dataclasses.replace(node, **new)
 
 
 def as_dict(cfg) -> dict:
@@ -200,11 +221,12 @@ def config_from_dict(cls: type[C], data: dict) -> C:
     return parser.instantiate_classes(parser.parse_object({"cfg": data})).cfg
 
 
-def scaled(experiment: Experiment[C], cfg: C, scale: str) -> C:
-    """cfg with the scale's overrides, each applied only where cfg still holds the default value
-    (so options given on the command line or in --config win over the scale)."""
+def scaled(experiment: Experiment[C], cfg: C, scale: str, quick: bool = False) -> C:
+    """cfg with the scale's overrides (then, with quick, the quick ones), each applied only where cfg
+    still holds the default value (so options given on the command line or in --config win)."""
     default = experiment.config()
-    keep = {k: v for k, v in experiment.scales[scale].items() if get_dotted(cfg, k) == get_dotted(default, k)}
+    overrides = {**experiment.scales[scale], **(experiment.quick if quick else {})}
+    keep = {k: v for k, v in overrides.items() if get_dotted(cfg, k) == get_dotted(default, k)}
     return with_overrides(cfg, keep)
 
 

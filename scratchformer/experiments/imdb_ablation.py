@@ -133,4 +133,6 @@ EXPERIMENT = Experiment(
     scales=SCALES,
     seeds=3,
     threads=1,  # fastest when the cores are shared with other jobs
+    quick={"model.d_model": 8, "model.n_heads": 2, "batching.max_len": 12, "tokenizer.vocab_size": 50,
+           "train.max_steps": 30, "train.batch_size": 8, "train.lr": 1e-2, "train.warmup_steps": 3},
 )

@@ -295,4 +295,8 @@ EXPERIMENT = Experiment(
     metrics=METRICS,
     scales=SCALES,
     seeds=1,
+    quick={"tokenizer.kind": "word", "tokenizer.vocab_size": 60, "lm.d_model": 16, "lm.n_heads": 2, "lm.n_layers": 1,
+           "lm.context_len": 32, "lm_train.batch_size": 4, "batching.max_len": 32, "lm_train.max_steps": 30,
+           "finetune.max_steps": 40, "finetune.warmup_steps": 5, "lm_time_budget_s": 60.0,
+           "finetune_time_budget_s": 60.0},
 )

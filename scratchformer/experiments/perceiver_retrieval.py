@@ -157,4 +157,9 @@ EXPERIMENT = Experiment(
     seeds=3,
     threads=2,
     figures=accuracy_vs_distance,
+    quick={"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 2, "model.n_latents": 8, "model.context_len": 64,
+           "distances": [4, 32, 60], "retrieval": RetrievalConfig(context_len=64, distance=2, max_distance=64),
+           "tokens_per_step": 256, "budget_s": 0.0, "train.max_steps": 4, "eval_windows": 20},
+    quick_variants={"perceiver8-T64": {"kind": "perceiver_ar", "model.context_len": 64, "model.n_latents": 8},
+                    "gpt8": {"kind": "gpt", "model.context_len": 8, "model.n_latents": 8}},
 )

@@ -369,4 +369,10 @@ EXPERIMENT = Experiment(
     seeds=3,
     threads=2,
     figures=curves,
+    # - --quick: windows of 128, models of width 16, a few fixed steps
+    quick={"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 2, "model.n_latents": 16,
+           "model.context_len": 128, "window": 128,
+           "eval_from": 128, "tokens_per_step": 512, "budget_s": 0.0, "train.max_steps": 4, "eval_windows": 4,
+           "eval_positions": 8, "curve_points": 2},
+    quick_variants=variants([128], [16]),
 )

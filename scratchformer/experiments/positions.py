@@ -194,4 +194,6 @@ EXPERIMENT = Experiment(
     seeds=1,
     threads=1,  # tiny models run best on one thread
     figures=bpc_vs_length,
+    quick={"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 1, "model.context_len": 16,
+           "train.max_steps": 10, "train.batch_size": 4, "eval_lens": [16, 32], "eval_chars": 512},
 )

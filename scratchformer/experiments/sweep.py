@@ -54,6 +54,9 @@ class SweepOptions:
     """Variants to run, comma-separated (pool,kqv) or a list ([pool, kqv]) (default: all; --list shows them)."""
     list: bool = False
     """Print the variants and metrics, and exit."""
+    quick: bool = False
+    """A sweep of seconds at a tiny size (the experiment's quick settings), for tests and a first look;
+    its figures mean nothing. Writes to runs/experiments/NAME-quick unless --out_dir says otherwise."""
     jobs: int = 1
     """Runs side by side, each in its own process (1: one after another in this process)."""
     out_dir: str | None = None
@@ -95,11 +98,15 @@ def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None)
     Returns None when nothing was tabulated (--list, or a submitted SLURM array).
     """
     options = options or SweepOptions()
+    if options.quick:
+        experiment = experiment.quickened()
     if options.list:
         print(listing(experiment))
         return None
-    cfg = scaled(experiment, cfg if cfg is not None else experiment.config(), options.scale)
+    cfg = scaled(experiment, cfg if cfg is not None else experiment.config(), options.scale, options.quick)
     out = Path(options.out_dir) if options.out_dir else default_out_dir(experiment)
+    if options.quick and not options.out_dir:
+        out = out.with_name(out.name + "-quick")
     seeds = options.seeds or experiment.seeds
     threads = experiment.threads if options.threads is None else options.threads
     variants = chosen_variants(experiment, options.variants)
@@ -152,9 +159,11 @@ def write_sweep(experiment: Experiment, cfg, options: SweepOptions, variants: li
                 threads: int, out: Path) -> Path:
     """OUT/sweep.json: everything a worker or an array task needs to rebuild the grid."""
     module = experiment.run.__module__
-    if getattr(importlib.import_module(module), "EXPERIMENT", None) is not experiment:
+    declared = getattr(importlib.import_module(module), "EXPERIMENT", None)
+    if declared is None or declared.name != experiment.name:  # (at its --quick size it is a copy)
         raise ValueError(f"experiment {experiment.name}: its module {module} must define EXPERIMENT = Experiment(...)")
-    sweep_ = {"experiment": experiment.name, "module": module, "scale": options.scale, "variants": variants,
+    sweep_ = {"experiment": experiment.name, "module": module, "scale": options.scale, "quick": options.quick,
+              "variants": variants,
               "seeds": seeds, "threads": threads, "launcher": options.launcher, "config": as_dict(cfg),
               "cwd": os.getcwd(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     path = out / "sweep.json"
@@ -165,6 +174,8 @@ def write_sweep(experiment: Experiment, cfg, options: SweepOptions, variants: li
 def load_sweep(path: Path) -> tuple[Experiment, dict, list[Cell]]:
     sweep_ = json.loads(Path(path).read_text())
     experiment = importlib.import_module(sweep_["module"]).EXPERIMENT
+    if sweep_.get("quick"):
+        experiment = experiment.quickened()
     cfg = config_from_dict(experiment.config, sweep_["config"])
     return experiment, sweep_, grid(experiment, cfg, sweep_["variants"], sweep_["seeds"], Path(path).parent)
 
