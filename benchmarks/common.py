@@ -98,7 +98,9 @@ def stamp(result: dict, quick: bool = False, state: dict | None = None) -> dict:
     `state` is the source state taken when the run started (`require_clean`); without it the
     tree is checked now."""
     state = require_clean(quick) if state is None else state
-    stamped = {**state, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+    # - and the machine it ran on, with the load at the end: a timing means little without them
+    stamped = {**state, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_model(),
+               "cores": os.cpu_count(), "load_average_at_end": load_average(), **result}
     # - every row names the code too, so a row copied elsewhere keeps its provenance
     if isinstance(stamped.get("rows"), list):
         stamped["rows"] = [{**state, **row} if isinstance(row, dict) else row for row in stamped["rows"]]
