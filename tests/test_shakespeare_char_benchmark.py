@@ -80,16 +80,18 @@ def test_compare_divides_by_nanogpts_runs_in_the_same_invocation():
     assert c["recipe_peak_rss"]["vs_mean"] == 0.5
 
 
-def test_side_by_side_runs_both_in_one_invocation_and_renders_measured_ratios(fake_nanogpt, tmp_path):
+@pytest.mark.parametrize("schedule", [[], ["--concurrent"]], ids=["interleaved", "concurrent"])
+def test_side_by_side_runs_both_in_one_invocation_and_renders_measured_ratios(fake_nanogpt, tmp_path, schedule):
     text = tmp_path / "tiny.txt"
     text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-m", "benchmarks.shakespeare_char", "--quick", "--threads", "1",
-                          "--nanogpt", str(fake_nanogpt), "--data", str(text), "--results", str(tmp_path)],
+                          "--nanogpt", str(fake_nanogpt), "--data", str(text), "--results", str(tmp_path), *schedule],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "shakespeare_char_quick.json").read_text())
-    assert result["order"] == ["nanogpt", "recipe", "best", "nanogpt"]
+    assert result["order"] == (["nanogpt", "recipe", "nanogpt", "best"] if schedule
+                               else ["nanogpt", "recipe", "best", "nanogpt"])
     assert "commit" in result and "dirty" in result
     # the stand-in runs 21 iterations of 12 x 64 tokens at 10 ms each
     assert [run["tokens_per_s"] for run in result["nanogpt"]] == [pytest.approx(76800)] * 2
