@@ -112,6 +112,8 @@ def report(name: str, result: dict, quick: bool | None = None, results_dir: Path
     """Stamp `result` (see `stamp`), write it to benchmarks/results/NAME.json (or RESULTS_DIR/NAME.json),
     and print the same object as the last stdout line. `quick` defaults to result["quick"]."""
     quick = bool(result.get("quick", False)) if quick is None else quick
+    if state is None and source_state()["dirty"] and not quick and os.environ.get(ALLOW_DIRTY) != "1":
+        print(json.dumps(result), flush=True)  # the figures are not lost, only not recorded
     stamped = stamp(result, quick=quick, state=state)
     folder = RESULTS if results_dir is None else Path(results_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,8 @@ order nanoGPT, recipe, best, nanoGPT (repeated --rounds times), each in its own 
 the same Python, the same torch and the same number of threads, so that load from other jobs
 falls on both sides and each peak memory is its own process's. The ratios are ours over the
 mean of nanoGPT's runs in this invocation; nothing is divided by a figure from elsewhere.
-With --concurrent, each of ours starts at the same moment as a nanoGPT run instead (nanoGPT
-beside recipe, then nanoGPT beside best): on a machine loaded by other jobs, the two sides of a
-pair then share the same load, and the whole takes half the time.
+With --concurrent, the four runs of a round start at the same moment instead: on a machine
+loaded by other jobs, every run then shares the same load (and they compete with each other).
 
 Data as nanoGPT: ../shared/data/tinyshakespeare.txt (or --data), first 90% train, last 10%
 validation, the 65-character vocabulary of the whole text. Wall-clock is the training loop's,
@@ -165,33 +164,33 @@ def compare(nanogpt: list[dict], recipe: list[dict], best: list[dict]) -> dict:
 
 
 def side_by_side(args) -> dict:
-    """nanoGPT's runs and ours, one after another (interleaved) or in pairs at the same time (--concurrent)."""
+    """nanoGPT's runs and ours, one after another (interleaved) or a round's four at once (--concurrent)."""
     threads = args.threads
     runs: dict[str, list[dict]] = {"nanogpt": [], "recipe": [], "best": []}
     with tempfile.TemporaryDirectory(prefix="nanogpt-") as tmp:
-        checkout = nanogpt_anchor.prepare_checkout(args.nanogpt, args.data, Path(tmp))
+        checkout = nanogpt_anchor.prepare_checkout(args.nanogpt, args.data, Path(tmp) / "a")
+        # - a second copy, so that two nanoGPT runs at the same moment write their checkpoints apart
+        second = nanogpt_anchor.prepare_checkout(args.nanogpt, args.data, Path(tmp) / "b") if args.concurrent else None
 
-        def run(name: str) -> dict:
+        def run(name: str, index: int = 0) -> dict:
             if name == "nanogpt":
-                return run_nanogpt(checkout, args.quick, threads)
+                return run_nanogpt(second if second and index % 2 else checkout, args.quick, threads)
             return run_ours(name, args.data, args.quick, threads)
 
+        order = ["nanogpt", "recipe", "best", "nanogpt"] * args.rounds
         if args.concurrent:
-            # - each of ours beside a nanoGPT run started at the same moment: both see the same load
-            order = ["nanogpt", "recipe", "nanogpt", "best"] * args.rounds
-            for i in range(0, len(order), 2):
-                print(f"[{i // 2 + 1}/{len(order) // 2}] nanogpt beside {order[i + 1]} (load {load_average()[0]})",
-                      file=sys.stderr, flush=True)
-                with ThreadPoolExecutor(2) as pool:
-                    anchor, ours = pool.map(run, order[i:i + 2])
-                runs["nanogpt"].append(anchor)
-                runs[order[i + 1]].append(ours)
+            # - the four runs of a round start at the same moment: every run sees the same load
+            for i in range(0, len(order), 4):
+                print(f"[round {i // 4 + 1}/{args.rounds}] nanogpt, recipe, best, nanogpt together "
+                      f"(load {load_average()[0]})", file=sys.stderr, flush=True)
+                with ThreadPoolExecutor(4) as pool:
+                    for name, done in zip(order[i:i + 4], pool.map(run, order[i:i + 4], range(4))):
+                        runs[name].append(done)
         else:
-            order = ["nanogpt", "recipe", "best", "nanogpt"] * args.rounds
             for i, name in enumerate(order):
                 print(f"[{i + 1}/{len(order)}] {name} (load {load_average()[0]})", file=sys.stderr, flush=True)
                 runs[name].append(run(name))
-    return {"order": order, "schedule": "concurrent pairs" if args.concurrent else "interleaved",
+    return {"order": order, "schedule": "concurrent" if args.concurrent else "interleaved",
             "nanogpt_command": " ".join(nanogpt_anchor.command("python", args.quick)[1:]),
             "nanogpt_checkout": nanogpt_commit(args.nanogpt), **runs,
             "ratios": compare(runs["nanogpt"], runs["recipe"], runs["best"])}
@@ -274,11 +273,8 @@ def render(results: dict) -> str:
     loads = "; ".join(f"{label[name]} {run['load_before'][0]}→{run['load_after'][0]}"
                       for name, run in zip(results["order"], _in_order(results)))
     threads = f"{m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''}"
-    if results.get("schedule") == "concurrent pairs":
-        runs = "in pairs started together: " + "; ".join(
-            f"{label[a]} beside {label[b]}" for a, b in zip(results["order"][::2], results["order"][1::2]))
-    else:
-        runs = "in the order " + runs
+    runs = ("all started at the same moment: " if results.get("schedule") == "concurrent" else
+            "in the order ") + runs
     head = (f"One invocation on {m['cpu']} ({m['cores']} cores, {threads} on every run, "
             f"torch {m['torch']}), runs {runs}, one seed each. "
             f"1-minute load average before→after each run: {loads}.")
@@ -361,8 +357,8 @@ def main() -> None:
     parser.add_argument("--nanogpt", type=Path, metavar="DIR", help="a clone of karpathy/nanoGPT, run side by side")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the order nanoGPT, recipe, best, nanoGPT")
     parser.add_argument("--concurrent", action="store_true",
-                        help="run each of ours at the same time as a nanoGPT run (nanoGPT+recipe, nanoGPT+best) "
-                             "instead of one after another: on a loaded machine both then see the same load")
+                        help="start the four runs of a round at the same moment instead of one after another: "
+                             "on a machine loaded by other jobs, every run then sees the same load")
     parser.add_argument("--threads", type=int, default=None, help="threads for every run (default: torch's)")
     parser.add_argument("--data", type=Path, default=None, help="the text (default ../shared/data/tinyshakespeare.txt)")
     parser.add_argument("--quick", action="store_true", help="20 steps a run: check the pipeline, not the figures")

@@ -88,3 +88,16 @@ def test_renderers_are_found_by_the_longest_module_name():
 
 def test_the_repositorys_readme_agrees_with_its_results_files(capsys):
     assert report.main(["--check"]) == 0, capsys.readouterr()
+
+
+def test_a_real_result_from_uncommitted_code_is_refused_and_a_quick_one_is_marked(tmp_path, monkeypatch, capsys):
+    from benchmarks import common
+    monkeypatch.setattr(common, "source_state", lambda: {"commit": "abc", "dirty": True})
+    monkeypatch.delenv(common.ALLOW_DIRTY, raising=False)
+    with pytest.raises(SystemExit, match="uncommitted changes"):
+        common.report("speed", {"tokens_per_s": 1}, results_dir=tmp_path)
+    assert not (tmp_path / "speed.json").exists()
+    assert '"tokens_per_s": 1' in capsys.readouterr().out  # printed, so a long run's figures are not lost
+    written = common.report("speed", {"tokens_per_s": 1, "quick": True, "rows": [{"a": 1}]}, results_dir=tmp_path)
+    assert written["dirty"] is True and written["rows"] == [{"commit": "abc", "dirty": True, "a": 1}]
+    assert json.loads((tmp_path / "speed.json").read_text())["commit"] == "abc"

@@ -90,8 +90,8 @@ def test_side_by_side_runs_both_in_one_invocation_and_renders_measured_ratios(fa
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "shakespeare_char_quick.json").read_text())
-    assert result["order"] == (["nanogpt", "recipe", "nanogpt", "best"] if schedule
-                               else ["nanogpt", "recipe", "best", "nanogpt"])
+    assert result["order"] == ["nanogpt", "recipe", "best", "nanogpt"]
+    assert result["schedule"] == ("concurrent" if schedule else "interleaved")
     assert "commit" in result and "dirty" in result
     # the stand-in runs 21 iterations of 12 x 64 tokens at 10 ms each
     assert [run["tokens_per_s"] for run in result["nanogpt"]] == [pytest.approx(76800)] * 2
