@@ -322,6 +322,17 @@ def render(results: dict) -> str:
         col_n = "nanoGPT's `train.py`, quoted: " + q["where"]
     lines = [head, "", f"| | {col_n} | {col_r} | {col_b} |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
+    if nanogpt:
+        c = results["ratios"]
+        recipe_loss = mean(r["final_val_loss"] for r in recipe)
+        lines += ["", f"Same recipe, same data: our final validation loss is {recipe_loss:.3f} against nanoGPT's "
+                      f"{c['nanogpt_final_val_loss']:.3f} ({c['recipe_final_val_loss_minus_nanogpt']:+.3f}; one seed "
+                      "each, validation estimated on 20 random batches in both)."]
+    all_loads = [x for run in _in_order(results) for x in (run["load_before"][0], run["load_after"][0])]
+    if max(all_loads) > m["cores"]:
+        lines += ["", f"**Loaded machine**: the 1-minute load average ran from {min(all_loads)} to {max(all_loads)} "
+                      f"on {m['cores']} cores while these runs ran, so every absolute speed and time here is far "
+                      "below a quiet machine's; only the ratios, between runs that saw the same load, carry over."]
     return "\n".join(lines)
 
 

@@ -87,7 +87,7 @@ def test_side_by_side_runs_both_in_one_invocation_and_renders_measured_ratios(fa
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-m", "benchmarks.shakespeare_char", "--quick", "--threads", "1",
                           "--nanogpt", str(fake_nanogpt), "--data", str(text), "--results", str(tmp_path), *schedule],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "shakespeare_char_quick.json").read_text())
     assert result["order"] == ["nanogpt", "recipe", "best", "nanogpt"]
