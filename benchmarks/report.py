@@ -5,7 +5,8 @@
 
 The convention, for every benchmark:
 
-  * A table sits in the Markdown between two markers, and everything between them is generated:
+  * A table sits in the Markdown between two markers, each on a line of its own, and everything
+    between them is generated:
 
         <!-- report:NAME -->
         (rendered: do not edit by hand)
@@ -43,8 +44,10 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-BLOCK = re.compile(r"<!-- report:(?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /report:(?P=name) -->", re.DOTALL)
-OPENING = re.compile(r"<!-- report:([\w.-]+) -->")
+# - a marker is a line of its own; the same words inside a sentence or a code span are left alone
+BLOCK = re.compile(r"^<!-- report:(?P<name>[\w.-]+) -->\n(?P<body>.*?)^<!-- /report:(?P=name) -->$",
+                   re.DOTALL | re.MULTILINE)
+OPENING = re.compile(r"^<!-- report:([\w.-]+) -->$", re.MULTILINE)
 
 Renderer = Callable[[dict], str]
 
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         if rendered != text:
             args.file.write_text(rendered, encoding="utf-8")
-        print(f"{args.file.name}: {len(names)} tables rendered ({', '.join(names) or 'none'})")
+        print(f"{args.file.name}: {len(names)} table(s) rendered ({', '.join(names) or 'none'})")
     else:
         if rendered != text:
             diff = difflib.unified_diff(text.splitlines(), rendered.splitlines(), "README as it is",
