@@ -70,12 +70,14 @@ def test_prepare_checkout_copies_and_writes_data_as_prepare_py_does(fake_nanogpt
 def test_compare_divides_by_nanogpts_runs_in_the_same_invocation():
     nanogpt = [{"tokens_per_s": 100.0, "train_wall_s": 10.0, "final_val_loss": 2.0, "peak_rss_mb": 300.0},
                {"tokens_per_s": 300.0, "train_wall_s": 30.0, "final_val_loss": 2.2, "peak_rss_mb": 300.0}]
-    recipe = [{"tokens_per_s": 200.0, "train_wall_s": 20.0, "final_val_loss": 2.15, "peak_rss_mb": 150.0}]
+    recipe = [{"tokens_per_s": 200.0, "train_wall_s": 20.0, "final_val_loss": 2.15, "peak_rss_mb": 150.0,
+               "val_curve": [[10, 10.0, 2.5], [20, 20.0, 2.15]]}]
     best = [{"val_curve": [[10, 4.0, 2.5], [20, 5.0, 2.05], [30, 6.0, 1.9]]}]
     c = compare(nanogpt, recipe, best)
     assert c["recipe_tokens_per_s"] == {"vs_mean": 1.0, "min": pytest.approx(2 / 3), "max": 2.0}
     assert c["recipe_final_val_loss_minus_nanogpt"] == pytest.approx(0.05)  # against the mean, 2.1
     assert c["best_seconds_to_nanogpt_final"] == [5.0]  # first validation at or below 2.1
+    assert c["recipe_seconds_to_nanogpt_final"] == [None]  # never reached
     assert c["best_time_to_nanogpt_final_vs_nanogpt_wall"]["vs_mean"] == pytest.approx(0.25)
     assert c["recipe_peak_rss"]["vs_mean"] == 0.5
 
