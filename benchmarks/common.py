@@ -1,16 +1,28 @@
-"""Helpers shared by the benchmarks: results files, peak memory, medians, shared data paths."""
+"""Helpers shared by the benchmarks: results files that name their code, the machine, peak
+memory, medians, shared data paths.
+
+A results file in benchmarks/results/ is a claim about the code that wrote it, so `report()`
+stamps every file (and every row of its `rows`) with the commit and refuses to write a real
+(non-quick) result from a tree with uncommitted changes: commit the code first, then run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import resource
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATA = Path(os.environ.get("SCRATCHFORMER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+SHARED_DATA = Path(os.environ.get("SCRATCHFORMER_DATA", REPO.parent / "shared" / "data"))
+# set to 1 to record a result from uncommitted code anyway; the file then says "dirty": true
+ALLOW_DIRTY = "SCRATCHFORMER_ALLOW_DIRTY"
 
 
 def shared_file(name: str) -> Path:
@@ -30,10 +42,81 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def report(name: str, result: dict) -> dict:
-    """Write benchmarks/results/NAME.json and print the same object as the last stdout line."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, sort_keys=False)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(text, flush=True)
-    return result
+def source_state() -> dict:
+    """The commit of the code and whether the code differs from it.
+
+    Results files themselves are left out of the dirty check: a benchmark run after another one
+    wrote its file still runs committed code."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": True}
+    return {"commit": commit, "dirty": bool(changes)}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else (platform.processor() or "unknown")
+
+
+def machine() -> dict:
+    """What a timing depends on: the CPU model, its cores, torch's threads and version."""
+    import torch  # late: the report renderer imports this module without needing torch
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages; above the core count, other jobs were competing."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def require_clean(quick: bool = False) -> dict:
+    """The source state, checked before a long run rather than after it.
+
+    Exits with one sentence when the code has uncommitted changes and the run is not a quick
+    one, unless $SCRATCHFORMER_ALLOW_DIRTY=1, which records "dirty": true instead."""
+    state = source_state()
+    if state["dirty"] and not quick and os.environ.get(ALLOW_DIRTY) != "1":
+        sys.exit("error: the working tree has uncommitted changes, so the result could not name the code that "
+                 "produced it; commit first and rerun (or pass --quick for a smoke run)")
+    if state["dirty"]:
+        print("warning: recording a result from uncommitted code; the file says \"dirty\": true", file=sys.stderr)
+    return state
+
+
+def stamp(result: dict, quick: bool = False, state: dict | None = None) -> dict:
+    """`result` with the commit, the dirty flag and the time it was recorded, in the file and in each row.
+
+    `state` is the source state taken when the run started (`require_clean`); without it the
+    tree is checked now."""
+    state = require_clean(quick) if state is None else state
+    # - and the machine it ran on, with the load at the end: a timing means little without them
+    stamped = {**state, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_model(),
+               "cores": os.cpu_count(), "load_average_at_end": load_average(), **result}
+    # - every row names the code too, so a row copied elsewhere keeps its provenance
+    if isinstance(stamped.get("rows"), list):
+        stamped["rows"] = [{**state, **row} if isinstance(row, dict) else row for row in stamped["rows"]]
+    return stamped
+
+
+def report(name: str, result: dict, quick: bool | None = None, results_dir: Path | None = None,
+           state: dict | None = None) -> dict:
+    """Stamp `result` (see `stamp`), write it to benchmarks/results/NAME.json (or RESULTS_DIR/NAME.json),
+    and print the same object as the last stdout line. `quick` defaults to result["quick"]."""
+    quick = bool(result.get("quick", False)) if quick is None else quick
+    if state is None and source_state()["dirty"] and not quick and os.environ.get(ALLOW_DIRTY) != "1":
+        print(json.dumps(result), flush=True)  # the figures are not lost, only not recorded
+    stamped = stamp(result, quick=quick, state=state)
+    folder = RESULTS if results_dir is None else Path(results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(stamped, indent=2) + "\n")
+    print(json.dumps(stamped), flush=True)
+    return stamped

@@ -186,5 +186,26 @@ def growth(rows: list[dict]) -> dict:
     return out
 
 
+def render(results: dict) -> str:
+    """The README's table (python -m benchmarks.report): one row per context, the two models side by side."""
+    rows = {(r["model"], r["context"]): r for r in results["rows"]}
+    lines = ["| context | validation bpc, GPT | Perceiver AR | training steps in the budget, GPT | Perceiver AR | "
+             "training time per sequence, GPT | Perceiver AR |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for T in results["settings"]["contexts"]:
+        gpt, par = rows[("gpt", T)], rows[("perceiver_ar", T)]
+        per_seq = [r["median_step_s"] / r["batch_size"] * 1000 for r in (gpt, par)]
+        bpc = [f"{r['val_bpc_last_n']:.2f}" for r in (gpt, par)]
+        lower = 0 if gpt["val_bpc_last_n"] < par["val_bpc_last_n"] else 1
+        bpc[lower] = f"**{bpc[lower]}**"  # the better of the two
+        lines.append(f"| {T:,} | {bpc[0]} | {bpc[1]} | {gpt['steps']:,} | "
+                     f"{par['steps']:,} | {per_seq[0]:.1f} ms | {per_seq[1]:.1f} ms |")
+    s = results["settings"]
+    load = results.get("load_average_at_end")
+    lines += ["", f"{s['seconds']:.0f} s of training per run on {s['threads']} thread, {s['n_latents']} latents, "
+                  f"one seed; bpc on the same last {s['n_latents']} positions of {s['eval_windows']} validation "
+                  "windows for both models" + (f"; load average {load[0]} when it finished." if load else ".")]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     main()

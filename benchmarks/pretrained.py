@@ -108,8 +108,11 @@ def main() -> None:
     if args.memory_only:
         result = json.loads((RESULTS / "pretrained.json").read_text())
         result["peak_rss_mb"] = {dtype: peak_memory(dtype, args.new_tokens) for dtype in DTYPES}
+        # - the timings keep naming the commit of the full run that measured them
+        result["timings_commit"] = result.get("timings_commit", result.get("commit", "unknown"))
         result["peak_rss_note"] = (f"re-measured alone with --memory-only at commit {git_commit()} "
-                                   "(VmHWM of a fresh process); the timings are from the full run")
+                                   f"(VmHWM of a fresh process); the timings are from the full run at "
+                                   f"{result['timings_commit']}")
         return report("pretrained", result)
 
     from scratchformer.data.corpus import CorpusConfig, load_splits
@@ -156,6 +159,25 @@ def main() -> None:
     result["goal"] = {"target_tokens_per_s_with_cache": 20, "best": best[0], "best_setting": best[1],
                       "met": best[0] >= 20}
     report("pretrained", result)
+
+
+def render(results: dict) -> str:
+    """The README's table (python -m benchmarks.report)."""
+    names = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8 (per-row weights)"}
+    speed = results["generation_tokens_per_s"]
+    lines = ["| dtype | perplexity | tokens/s with KV cache (1 / 2 threads) | without cache (2 threads) | "
+             "peak memory | load time |", "| --- | --- | --- | --- | --- | --- |"]
+    for dtype, name in names.items():
+        one, two = speed["threads=1"][dtype], speed["threads=2"][dtype]
+        no_cache = f"{two['no_cache']:.1f}" if "no_cache" in two else "–"
+        lines.append(f"| {name} | {results['perplexity'][dtype]:.2f} | {one['cache']:.1f} / {two['cache']:.1f} | "
+                     f"{no_cache} | {results['peak_rss_mb'][dtype]:,.0f} MB | {results['load_time_s'][dtype]:.1f} s |")
+    goal = results["goal"]
+    load = results.get("load_average_at_end")
+    lines += ["", f"Goal ≥ {goal['target_tokens_per_s_with_cache']} tokens/s with the cache: "
+                  f"{'met' if goal['met'] else '**not met**'} (best {goal['best']:.1f}, {goal['best_setting']})"
+                  + (f"; load average {load[0]} when it finished." if load else ".")]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

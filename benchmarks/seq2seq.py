@@ -42,5 +42,19 @@ def main() -> None:
     report("seq2seq", {"benchmark": "seq2seq", "torch": torch.__version__, "threads": 1, "rows": rows})
 
 
+def render(results: dict) -> str:
+    """The README's table (python -m benchmarks.report)."""
+    lines = ["| task | digits | training steps | training time | held-out exact match, greedy | beam 4 |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in results["rows"]:
+        lines.append(f"| {row['task']} | 1–{row['max_len']} | {row['step']:,} | {row['train_s']:.0f} s | "
+                     f"{row['exact_match_greedy']:.1%} | {row['exact_match_beam']:.1%} |")
+    held_out = results["rows"][0]["held_out"]
+    load = results.get("load_average_at_end")
+    lines += ["", f"{held_out:,} held-out sources per task, one seed, {results['threads']} thread"
+                  + (f"; load average {load[0]} when it finished." if load else ".")]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     main()
