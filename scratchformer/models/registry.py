@@ -11,6 +11,8 @@ MODELS: dict[str, str] = {
     "gpt": "scratchformer.models.gpt:GPT:GPTConfig",
     "perceiver_ar": "scratchformer.models.perceiver:PerceiverAR:PerceiverARConfig",
     "classifier": "scratchformer.models.classifier:Classifier:ClassifierConfig",
+    "lstm_classifier": "scratchformer.models.lstm:LSTMClassifier:LSTMClassifierConfig",
+    "lstm_lm": "scratchformer.models.lstm:LSTMLM:LSTMLMConfig",
 }
 
 
