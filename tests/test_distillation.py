@@ -1,7 +1,6 @@
 """Distillation: the losses on hand-computed examples, the transfer-set augmentation, and the wiring
 (teacher runs loaded from their folders, students trained against them, the metrics, the errors)."""
 
-import dataclasses
 import math
 import random
 

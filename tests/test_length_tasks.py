@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from scratchformer.data.length_tasks import (IGNORE, SEP, STOI, TASKS, LengthTaskConfig, LengthTaskData, examples,
+from scratchformer.data.length_tasks import (IGNORE, SEP, STOI, LengthTaskConfig, LengthTaskData, examples,
                                              is_counting, is_dyck, to_batch)
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.models.lstm import LSTMLMConfig

@@ -10,7 +10,7 @@ from torch import nn
 
 from scratchformer.core.lstm import LSTM, FastLSTM, LSTMCell, copy_lstm_weights
 from scratchformer.models.generate import SamplingConfig, generate
-from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTMLM, LSTMLMConfig
+from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTMConfig, LSTMLM, LSTMLMConfig
 from scratchformer.models.registry import build_model
 
 
@@ -144,12 +144,7 @@ def test_configs_reject_bad_values():
     with pytest.raises(ValueError, match="tie_weights"):
         LSTMLMConfig(d_model=8, d_emb=4, tie_weights=True)
     with pytest.raises(ValueError, match="dropout"):
-        LSTMConfig_with(dropout=1.0)
-
-
-def LSTMConfig_with(**kw):
-    from scratchformer.models.lstm import LSTMConfig
-    return LSTMConfig(**kw)
+        LSTMConfig(dropout=1.0)
 
 
 def test_registry_builds_both_kinds():
