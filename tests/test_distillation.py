@@ -20,7 +20,7 @@ from scratchformer.models.lstm import LSTMClassifierConfig, LSTMLM, LSTMLMConfig
 from scratchformer.tasks.classification import ClassifierRunConfig, TokenizerConfig, prepare_data, train_classifier
 from scratchformer.tasks.distillation import (ClassifierDistillConfig, LMDistillConfig, distill_classifier,
                                               distill_language_model, gap_closed, long_window_loss)
-from scratchformer.tasks.language_model import LMRunConfig, train_language_model
+from scratchformer.tasks.language_model import LMRunConfig, load_run, train_language_model
 from scratchformer.training.distillation import (LOSSES, DistillLossConfig, distillation_loss, hard_loss,
                                                  mse_loss, soft_loss)
 from scratchformer.training.trainer import TrainConfig
@@ -172,6 +172,17 @@ def test_a_student_learns_from_the_teacher_alone(teacher_run):
     assert result["student_acc"] > 0.7 and abs(result["student_acc"] - result["teacher_acc"]) < 0.2
 
 
+def test_a_hard_label_student_never_runs_the_teacher(teacher_run, monkeypatch):
+    run, imdb, folder = teacher_run
+    from scratchformer.models.classifier import Classifier
+
+    calls = []
+    original = Classifier.forward
+    monkeypatch.setattr(Classifier, "forward", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    distill_classifier(distill_cfg(run, folder, loss=LOSSES["hard"], measure_speed=False), imdb)
+    assert 0 < len(calls) <= 2  # the teacher is scored on the validation split, never run in training
+
+
 def test_a_language_model_run_is_not_a_classification_teacher(tmp_path, teacher_run):
     _, imdb, folder = teacher_run
     lm_folder = lm_teacher(tmp_path)
@@ -212,7 +223,12 @@ def test_distilled_language_model_approaches_its_teacher(tmp_path):
                                             eval_batches=1, stats_interval=0, progress=False, device="cpu"),
                           data=CorpusConfig(corpus=str(tmp_path / "corpus.txt")), eval_batches=2, speed_seq_len=8,
                           hard_label_loss=math.log(V))
-    student, result = distill_language_model(cfg)
+    student, result = distill_language_model(cfg, run_dir=tmp_path / "student")
+    # - the run folder holds the student alone, loadable as a plain LSTM language model
+    loaded, tokenizer, state = load_run(result["run"])
+    assert state["kind"] == "lstm_lm" and isinstance(loaded, LSTMLM) and tokenizer.vocab_size == V
+    idx = torch.randint(0, V, (2, 9))
+    torch.testing.assert_close(loaded(idx)[0], student(idx)[0])
     assert student.config.context_len == 16 and student.config.vocab_size == V  # the teacher's
     assert result["student_loss"] < math.log(V) - 1.0  # it learned from the teacher (chance is ln V)
     assert 0 < result["gap_closed"] <= 1.5

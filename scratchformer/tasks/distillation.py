@@ -19,9 +19,11 @@ figure), parameters, and tokens/s on the CPU at batch 1 and 64 for both.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -51,11 +53,12 @@ class DistillationData:
 
     A classification training batch may first have some of its inputs replaced by augmented ones
     (data.transfer_set.augment), whose label becomes -100: they teach through the teacher only.
+    With use_teacher False (a hard-label student) the teacher is not run: an empty tensor stands in.
     """
 
     def __init__(self, base, teacher: nn.Module, augment_cfg: AugmentConfig | None = None,
-                 augment_share: float = 0.0, mask_id: int = 0, seed: int = 0):
-        self.base, self.teacher = base, teacher.eval()
+                 augment_share: float = 0.0, mask_id: int = 0, seed: int = 0, use_teacher: bool = True):
+        self.base, self.teacher, self.use_teacher = base, teacher.eval(), use_teacher
         self.augment_cfg, self.augment_share, self.mask_id = augment_cfg, augment_share, mask_id
         self.rng = random.Random(seed)
         self.chars_per_token = getattr(base, "chars_per_token", {})
@@ -66,6 +69,8 @@ class DistillationData:
 
     @torch.no_grad()
     def teacher_logits(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.use_teacher:
+            return torch.empty(0)
         device = next(self.teacher.parameters()).device
         if mask is None:
             logits, _ = self.teacher(tokens.to(device))  # (B, T, V)
@@ -98,7 +103,8 @@ class Distilled(nn.Module):
     """The student under a distillation loss: forward(*batch, teacher_logits) -> (logits, loss).
 
     Only the student's weights are here (the teacher sits in the data), so the optimizer trains the
-    student alone.
+    student alone, and a checkpoint holds the student's weights under their own names: the run
+    folder loads as a plain student (tasks.language_model.load_run), and resumes as a distillation.
     """
 
     def __init__(self, student: nn.Module, loss: DistillLossConfig):
@@ -106,8 +112,15 @@ class Distilled(nn.Module):
         self.student, self.loss = student, loss
         self.config = student.config
 
+    def state_dict(self, *args, **kwargs):
+        return self.student.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        return self.student.load_state_dict(state_dict, strict, assign)
+
     def forward(self, *batch):
         *inputs, teacher_logits = batch
+        teacher_logits = teacher_logits if teacher_logits.numel() else None  # (empty: a hard-label student)
         if len(inputs) == 3:  # classification: tokens, labels, padding_mask
             tokens, labels, mask = inputs
             logits, _ = self.student(tokens, padding_mask=mask)  # (B, K)
@@ -172,6 +185,28 @@ def lm_loss(model: nn.Module, data: LMData, split: str = "val", batches: int = 2
 
 
 # --------------------------------------------------------------------------------------------
+# the run folder
+
+
+def start_trainer(model: Distilled, cfg, data, tokenizer, run_dir, kind: str) -> Trainer:
+    """A Trainer for the student; with a run_dir it records the config there and checkpoints the student."""
+    run_config = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    run_config["student"] = dataclasses.asdict(model.config)  # with the teacher's vocab_size
+    trainer = Trainer(model, cfg.train, data, run_dir=run_dir, tokenizer=tokenizer, run_config=run_config,
+                      model_kind=kind)
+    if trainer.run_dir is not None:
+        trainer.run_dir.write_start(run_config, str(trainer.device))
+    return trainer
+
+
+def finish_run(trainer: Trainer, result: dict) -> None:
+    """results.json beside the checkpoint (fit() wrote that)."""
+    if trainer.run_dir is not None:
+        (trainer.run_dir.path / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+        result["run"] = str(trainer.run_dir.path)
+
+
+# --------------------------------------------------------------------------------------------
 # classification
 
 
@@ -225,10 +260,15 @@ def classification_data(tokenizer, batching, imdb: IMDb, max_len: int) -> Classi
     return ClassificationData(ids, labels, dataclasses.replace(batching, max_len=max_len), pad_id=tokenizer.pad_id)
 
 
-def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None) -> tuple[LSTMClassifier, dict]:
+def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
+                       run_dir: str | Path | None = None) -> tuple[LSTMClassifier, dict]:
     """Train an LSTM classifier against the teacher; returns it and its metrics:
     {'student_acc', 'teacher_acc', ['gap_closed'], 'student_params', 'teacher_params', 'train_s',
-     'student_tok_s_b1', 'student_tok_s_b64', 'teacher_tok_s_b1', 'teacher_tok_s_b64', 'speedup_b1'}."""
+     'student_tok_s_b1', 'student_tok_s_b64', 'teacher_tok_s_b1', 'teacher_tok_s_b64', 'speedup_b1'}.
+
+    Accuracies are on the validation split, each model reading at most eval_max_len tokens (the teacher
+    no more than its context: 'teacher_eval_len'). run_dir: a folder for the student's run (config,
+    metrics, checkpoint, results.json); None writes nothing."""
     # - the teacher, frozen: a user mistake (not a classifier run) is one sentence from load_classifier
     teacher, tokenizer, batching = load_classifier(cfg.teacher)
     for p in teacher.parameters():
@@ -241,17 +281,21 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None) -
     torch.manual_seed(cfg.train.seed)
     student = LSTMClassifier(student_cfg)
     mask_id = getattr(tokenizer, "unk_id", tokenizer.pad_id)
-    train_data = DistillationData(data, teacher, cfg.augment, cfg.augment_share, mask_id, cfg.train.seed)
-    trainer = Trainer(Distilled(student, cfg.loss), cfg.train, train_data, model_kind="lstm_classifier")
+    train_data = DistillationData(data, teacher, cfg.augment, cfg.augment_share, mask_id, cfg.train.seed,
+                                  use_teacher=cfg.loss.needs_teacher)
+    trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_classifier")
     start = time.perf_counter()
     trainer.fit()
     train_s = time.perf_counter() - start
-    # - accuracy of both on the same validation reviews, cut to the same length
-    eval_len = min(cfg.eval_max_len or max_len, teacher.config.max_tokens)
-    eval_data = data if eval_len == max_len else classification_data(tokenizer, batching, imdb, eval_len)
-    labels = eval_data.labels["val"]
-    result = {"student_acc": accuracy(probabilities(student, eval_data, "val", cfg.eval_batch_size), labels),
-              "teacher_acc": accuracy(probabilities(teacher, eval_data, "val", cfg.eval_batch_size), labels),
+    # - accuracy of both on the same validation reviews, each cut to what it may read
+    def val_accuracy(model, length: int) -> float:
+        eval_data = data if length == max_len else classification_data(tokenizer, batching, imdb, length)
+        return accuracy(probabilities(model, eval_data, "val", cfg.eval_batch_size), eval_data.labels["val"])
+
+    eval_len = cfg.eval_max_len or max_len
+    teacher_len = min(eval_len, teacher.config.max_tokens)
+    result = {"student_acc": val_accuracy(student, eval_len), "teacher_acc": val_accuracy(teacher, teacher_len),
+              "student_eval_len": eval_len, "teacher_eval_len": teacher_len,
               "student_params": student.num_params(), "teacher_params": teacher.num_params(),
               "train_s": round(train_s, 1), "step": trainer.step}
     if cfg.hard_label_acc is not None:
@@ -260,6 +304,7 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None) -
         result |= speed("student", student, cfg.speed_seq_len, tokenizer.vocab_size)
         result |= speed("teacher", teacher, min(cfg.speed_seq_len, teacher.config.max_tokens), tokenizer.vocab_size)
         result["speedup_b1"] = result["student_tok_s_b1"] / result["teacher_tok_s_b1"]
+    finish_run(trainer, result)
     return student.eval(), result
 
 
@@ -296,10 +341,11 @@ class LMDistillConfig:
             raise ValueError("eval_batches and eval_batch_size must be at least 1")
 
 
-def distill_language_model(cfg: LMDistillConfig) -> tuple[LSTMLM, dict]:
+def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = None) -> tuple[LSTMLM, dict]:
     """Train an LSTM LM against the teacher on the corpus; returns it and its metrics:
     {'student_loss', 'teacher_loss' (nats, the same validation windows), ['gap_closed'], params,
-     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token'}."""
+     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token'}.
+    run_dir: a folder for the student's run (loadable with load_run); None writes nothing."""
     teacher, tokenizer, state = load_run(cfg.teacher)
     if state.get("kind") in ("classifier", "lstm_classifier"):
         raise UserError(f"{cfg.teacher} holds a classifier; language-model distillation needs a language-model run")
@@ -312,8 +358,8 @@ def distill_language_model(cfg: LMDistillConfig) -> tuple[LSTMLM, dict]:
     student_cfg = dataclasses.replace(cfg.student, vocab_size=teacher_vocab, context_len=context_len)
     torch.manual_seed(cfg.train.seed)
     student = LSTMLM(student_cfg)
-    trainer = Trainer(Distilled(student, cfg.loss), cfg.train, DistillationData(data, teacher),
-                      model_kind="lstm_lm")
+    train_data = DistillationData(data, teacher, use_teacher=cfg.loss.needs_teacher)
+    trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_lm")
     start = time.perf_counter()
     trainer.fit()
     train_s = time.perf_counter() - start
@@ -331,6 +377,7 @@ def distill_language_model(cfg: LMDistillConfig) -> tuple[LSTMLM, dict]:
         new = max(1, min(64, context_len - 8))
         result["student_ms_per_token"] = generation_ms_per_token(student, prompt, new)
         result["teacher_ms_per_token"] = generation_ms_per_token(teacher, prompt, new)
+    finish_run(trainer, result)
     return student.eval(), result
 
 
