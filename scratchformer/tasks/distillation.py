@@ -60,7 +60,6 @@ class DistillationData:
                  augment_share: float = 0.0, mask_id: int = 0, seed: int = 0, use_teacher: bool = True):
         self.base, self.teacher, self.use_teacher = base, teacher.eval(), use_teacher
         self.augment_cfg, self.augment_share, self.mask_id = augment_cfg, augment_share, mask_id
-        self.rng = random.Random(seed)
         self.chars_per_token = getattr(base, "chars_per_token", {})
         self.unigram: list[int] = []
         if augment_share > 0:
@@ -78,13 +77,15 @@ class DistillationData:
             logits, _ = self.teacher(tokens.to(device), padding_mask=mask.to(device))  # (B, K)
         return logits.float().cpu()
 
-    def augmented(self, tokens: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor):
+    def augmented(self, tokens: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, generator: torch.Generator):
         """Replace a share of the rows by augmented inputs (label -100)."""
+        # - a Python RNG seeded from the trainer's generator: a resumed run augments as the first did
+        rng = random.Random(int(torch.randint(2**62, (), generator=generator)))
         rows, labels = [], labels.clone()
         for i in range(tokens.size(0)):
             ids = tokens[i, mask[i]].tolist()
-            if self.rng.random() < self.augment_share:
-                ids, labels[i] = augment(ids, self.rng, self.augment_cfg, self.mask_id, self.unigram), IGNORE
+            if rng.random() < self.augment_share:
+                ids, labels[i] = augment(ids, rng, self.augment_cfg, self.mask_id, self.unigram), IGNORE
             rows.append(ids)
         tokens, mask = pad_batch(rows, self.base.pad_id)  # (B, T) each
         return tokens, labels, mask
@@ -95,7 +96,7 @@ class DistillationData:
             return (*batch, self.teacher_logits(batch[0]))
         tokens, labels, mask = batch
         if split == "train" and self.augment_share > 0:
-            tokens, labels, mask = self.augmented(tokens, labels, mask)
+            tokens, labels, mask = self.augmented(tokens, labels, mask, generator)
         return tokens, labels, mask, self.teacher_logits(tokens, mask)
 
 
