@@ -48,9 +48,10 @@ def test_readable_stack_equals_torch_lstm_both_ways(bidirectional, n_layers):
         for p in src.parameters():  # fresh weights in the source each time: the copy must carry them
             nn.init.normal_(p, std=0.3)
         copy_lstm_weights(src, dst)
-        for s in (None, state):
-            out1, (h1, c1) = readable(x, state=s)
-            out2, (h2, c2) = fast(x, state=s)
+        mask = torch.arange(9)[None, :] < torch.tensor([9, 4, 1, 0])[:, None]  # (4, 9): padded rows too
+        for s, m in ((None, None), (state, None), (None, mask), (state, mask)):
+            out1, (h1, c1) = readable(x, m, state=s)
+            out2, (h2, c2) = fast(x, m, state=s)
             torch.testing.assert_close(out1, out2, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(h1, h2, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(c1, c2, atol=1e-5, rtol=1e-4)
