@@ -232,6 +232,7 @@ def test_distilled_language_model_approaches_its_teacher(tmp_path):
     assert student.config.context_len == 16 and student.config.vocab_size == V  # the teacher's
     assert result["student_loss"] < math.log(V) - 1.0  # it learned from the teacher (chance is ln V)
     assert 0 < result["gap_closed"] <= 1.5
+    assert all(result[f"{m}_loss_x{f}"] > 0 for m in ("student", "teacher") for f in (2, 4))
     assert result["student_ms_per_token"] > 0 and result["teacher_ms_per_token"] > 0
 
 

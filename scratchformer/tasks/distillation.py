@@ -334,18 +334,26 @@ class LMDistillConfig:
     """Measure tokens/s at batch 1 and 64, and generation time per token, for student and teacher."""
     speed_seq_len: int = 256
     """Tokens per sequence in the speed measurement (at most the teacher's context)."""
+    window_factors: list[int] = field(default_factory=lambda: [2, 4])
+    """Also measure both models on validation windows this many times the teacher's context (the
+    teacher slides its context over them; see long_window_loss). Empty skips it."""
+    long_windows: int = 8
+    """Windows read at each of those lengths."""
 
     def __post_init__(self):
         if not self.teacher:
             raise ValueError("teacher must name a language-model run folder or checkpoint")
-        if self.eval_batches < 1 or self.eval_batch_size < 1:
-            raise ValueError("eval_batches and eval_batch_size must be at least 1")
+        if self.eval_batches < 1 or self.eval_batch_size < 1 or self.long_windows < 1:
+            raise ValueError("eval_batches, eval_batch_size and long_windows must be at least 1")
+        if any(f < 1 for f in self.window_factors):
+            raise ValueError(f"window_factors must be at least 1, got {self.window_factors}")
 
 
 def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = None) -> tuple[LSTMLM, dict]:
     """Train an LSTM LM against the teacher on the corpus; returns it and its metrics:
     {'student_loss', 'teacher_loss' (nats, the same validation windows), ['gap_closed'], params,
-     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token'}.
+     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token',
+     'student_loss_xF', 'teacher_loss_xF' for each window factor F}.
     run_dir: a folder for the student's run (loadable with load_run); None writes nothing."""
     teacher, tokenizer, state = load_run(cfg.teacher)
     if state.get("kind") in ("classifier", "lstm_classifier"):
@@ -370,6 +378,11 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
               "train_s": round(train_s, 1), "step": trainer.step}
     if cfg.hard_label_loss is not None:
         result["gap_closed"] = gap_closed(result["student_loss"], cfg.hard_label_loss, result["teacher_loss"])
+    for f in cfg.window_factors:
+        # - longer windows than the teacher was trained on: the student reads each at once
+        window, val = f * context_len, data.tokens["val"]
+        result[f"student_loss_x{f}"] = long_window_loss(student, val, window, cfg.long_windows)
+        result[f"teacher_loss_x{f}"] = long_window_loss(teacher, val, window, cfg.long_windows, context_len=context_len)
     if cfg.measure_speed:
         seq_len = min(cfg.speed_seq_len, context_len)
         result |= speed("student", student, seq_len, teacher_vocab)
