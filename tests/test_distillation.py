@@ -91,8 +91,11 @@ def test_loss_errors():
 
 def test_gap_closed():
     assert gap_closed(0.85, 0.80, 0.90) == pytest.approx(0.5)
-    assert gap_closed(2.0, 2.4, 1.6) == pytest.approx(0.5)  # losses: lower is better, same formula
+    assert gap_closed(0.75, 0.80, 0.90) == pytest.approx(-0.5)  # worse than the hard-label student
+    assert gap_closed(2.0, 2.4, 1.6, higher_is_better=False) == pytest.approx(0.5)  # losses: lower is better
+    # - a teacher no better than the hard-label student leaves no gap to close
     assert math.isnan(gap_closed(0.8, 0.8, 0.8))
+    assert math.isnan(gap_closed(1.84, 1.72, 1.79, higher_is_better=False))
 
 
 # --------------------------------------------------------------------------------------------

@@ -136,11 +136,14 @@ class Distilled(nn.Module):
 # metrics
 
 
-def gap_closed(student: float, hard_student: float, teacher: float) -> float:
+def gap_closed(student: float, hard_student: float, teacher: float, higher_is_better: bool = True) -> float:
     """(student - hard) / (teacher - hard): 0 is no better than the hard-label student, 1 is the teacher.
-    Works for accuracy and for loss alike (both differences change sign together); nan without a gap."""
-    gap = teacher - hard_student
-    return (student - hard_student) / gap if gap != 0 else float("nan")
+
+    higher_is_better: True for accuracy, False for a loss. nan when the teacher is no better than the
+    hard-label student: there is no gap to close (the ratio would read as progress when it is not)."""
+    sign = 1.0 if higher_is_better else -1.0
+    gap = sign * (teacher - hard_student)
+    return sign * (student - hard_student) / gap if gap > 0 else float("nan")
 
 
 @torch.inference_mode()
@@ -377,7 +380,8 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
               "student_params": student.num_params(), "teacher_params": teacher.num_params(),
               "train_s": round(train_s, 1), "step": trainer.step}
     if cfg.hard_label_loss is not None:
-        result["gap_closed"] = gap_closed(result["student_loss"], cfg.hard_label_loss, result["teacher_loss"])
+        result["gap_closed"] = gap_closed(result["student_loss"], cfg.hard_label_loss, result["teacher_loss"],
+                                          higher_is_better=False)
     for f in cfg.window_factors:
         # - longer windows than the teacher was trained on: the student reads each at once
         window, val = f * context_len, data.tokens["val"]
