@@ -39,6 +39,7 @@ from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTM
 from scratchformer.tasks.classification import accuracy, load_classifier, probabilities
 from scratchformer.tasks.language_model import load_run, restrict_to_vocabulary
 from scratchformer.training.distillation import IGNORE, DistillLossConfig, distillation_loss
+from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 UNIGRAM_SAMPLE = 100_000  # training tokens kept to draw augmentation swaps from (their frequencies, not all of them)
@@ -203,6 +204,15 @@ def start_trainer(model: Distilled, cfg, data, tokenizer, run_dir, kind: str) ->
     return trainer
 
 
+def fit(trainer: Trainer) -> dict:
+    """trainer.fit(); Ctrl-C or SIGTERM stops the run (its checkpoint written, if it has a folder)
+    instead of measuring a half-trained student."""
+    result = trainer.fit()
+    if result.get("interrupted"):
+        raise TrainingInterrupted(result["interrupted"])
+    return result
+
+
 def finish_run(trainer: Trainer, result: dict) -> None:
     """results.json beside the checkpoint (fit() wrote that)."""
     if trainer.run_dir is not None:
@@ -289,7 +299,7 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
                                   use_teacher=cfg.loss.needs_teacher)
     trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_classifier")
     start = time.perf_counter()
-    trainer.fit()
+    fit(trainer)
     train_s = time.perf_counter() - start
     # - accuracy of both on the same validation reviews, each cut to what it may read
     def val_accuracy(model, length: int) -> float:
@@ -373,7 +383,7 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
     train_data = DistillationData(data, teacher, use_teacher=cfg.loss.needs_teacher)
     trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_lm")
     start = time.perf_counter()
-    trainer.fit()
+    fit(trainer)
     train_s = time.perf_counter() - start
     evaluate = dict(split="val", batches=cfg.eval_batches, batch_size=cfg.eval_batch_size)
     result = {"student_loss": lm_loss(student, data, **evaluate), "teacher_loss": lm_loss(teacher, data, **evaluate),

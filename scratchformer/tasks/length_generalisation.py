@@ -21,6 +21,7 @@ from scratchformer.core.position_schemes import POSITIONS
 from scratchformer.data.length_tasks import IGNORE, LengthTaskConfig, LengthTaskData, to_batch
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.lstm import LSTMLM, LSTMLMConfig
+from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 
@@ -85,6 +86,8 @@ def train_length_task(cfg: LengthRunConfig) -> dict:
     trainer = Trainer(model, cfg.train, data, model_kind="gpt" if cfg.model != "lstm" else "lstm_lm")
     start = time.perf_counter()
     fit = trainer.fit()
+    if fit.get("interrupted"):  # Ctrl-C / SIGTERM: stop here rather than measure a half-trained model
+        raise TrainingInterrupted(fit["interrupted"])
     result = {"model": cfg.model, "task": cfg.task.task, "train_len": cfg.task.train_len,
               "params": model.num_params(), "step": fit["step"], "train_s": round(time.perf_counter() - start, 1),
               "val_loss": fit.get("val_loss"),
