@@ -13,6 +13,8 @@ MODELS: dict[str, str] = {
     "perceiver_ar": "scratchformer.models.perceiver:PerceiverAR:PerceiverARConfig",
     "classifier": "scratchformer.models.classifier:Classifier:ClassifierConfig",
     "encoder_decoder": "scratchformer.models.encoder_decoder:EncoderDecoder:EncoderDecoderConfig",
+    "lstm_classifier": "scratchformer.models.lstm:LSTMClassifier:LSTMClassifierConfig",
+    "lstm_lm": "scratchformer.models.lstm:LSTMLM:LSTMLMConfig",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -20,9 +22,11 @@ DESCRIPTIONS: dict[str, str] = {
     "perceiver_ar": "a language model (Perceiver AR)",
     "classifier": "a classifier",
     "encoder_decoder": "a sequence-to-sequence model (encoder-decoder)",
+    "lstm_classifier": "a classifier (LSTM)",
+    "lstm_lm": "a language model (LSTM)",
 }
 
-LANGUAGE_MODELS = ("gpt", "perceiver_ar")  # kinds that read and write text token by token
+LANGUAGE_MODELS = ("gpt", "perceiver_ar", "lstm_lm")  # kinds that read and write text token by token
 
 
 def model_classes(kind: str):
