@@ -209,12 +209,18 @@ class LSTMCache:
     """The carried state of a recurrent language model during generation: the counterpart of KVCache.
 
     Where a transformer keeps every past key and value, an LSTM keeps one (h, c) per layer: constant
-    memory however long the text. `length` counts the tokens the state has read.
+    memory however long the text. `length` counts the tokens the state has read; generation slides
+    the same window as a transformer's (max_len tokens), so the two read the same text.
     """
 
-    def __init__(self):
+    def __init__(self, max_len: int | None = None):
         self.state: State | None = None
         self.length = 0
+        self.max_len = max_len
+
+    def has_room(self, n: int = 1) -> bool:
+        """Whether n more tokens fit in the window (generation starts again from the window when not)."""
+        return self.max_len is None or self.length + n <= self.max_len
 
     def advance(self, T: int) -> None:
         self.length += T

@@ -182,8 +182,9 @@ class LSTMLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> LSTMCache:
-        """An empty carried state (its memory does not grow with the text, so max_len is not needed)."""
-        return LSTMCache()
+        """An empty carried state; its memory does not grow with the text, but generation reads the
+        same window of at most max_len (default context_len) tokens as a transformer would."""
+        return LSTMCache(max_len or self.config.context_len)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
                 cache: LSTMCache | None = None, state: State | None = None, last_only: bool = False):
