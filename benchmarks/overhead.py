@@ -1,4 +1,4 @@
-"""Overhead of gradient statistics and tracking, in training tokens/s (issue 4).
+"""Overhead of gradient statistics and tracking, in training tokens/s.
 
     python -m benchmarks.overhead [--steps 100] [--repeats 3]
 

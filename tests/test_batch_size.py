@@ -1,4 +1,4 @@
-"""Batch-size finder (issue 4): the largest batch that fits, the gradient noise scale, accumulation."""
+"""Batch-size finder: the largest batch that fits, the gradient noise scale, accumulation."""
 
 import copy
 import json

@@ -20,7 +20,8 @@ from scratchformer.models.lstm import LSTMClassifierConfig, LSTMLM, LSTMLMConfig
 from scratchformer.tasks.classification import ClassifierRunConfig, TokenizerConfig, prepare_data, train_classifier
 from scratchformer.tasks.distillation import (ClassifierDistillConfig, LMDistillConfig, distill_classifier,
                                               distill_language_model, gap_closed, long_window_loss)
-from scratchformer.tasks.language_model import LMRunConfig, load_run, train_language_model
+from scratchformer.tasks.language_model import LMRunConfig, train_language_model
+from scratchformer.tasks.runs import load_run
 from scratchformer.training.distillation import (LOSSES, DistillLossConfig, distillation_loss, hard_loss,
                                                  mse_loss, soft_loss)
 from scratchformer.training.trainer import TrainConfig
@@ -189,7 +190,7 @@ def test_a_hard_label_student_never_runs_the_teacher(teacher_run, monkeypatch):
 def test_a_language_model_run_is_not_a_classification_teacher(tmp_path, teacher_run):
     _, imdb, folder = teacher_run
     lm_folder = lm_teacher(tmp_path)
-    with pytest.raises(UserError, match="not a classifier"):
+    with pytest.raises(UserError, match="holds a language model.*cannot use"):
         distill_classifier(distill_cfg(str(lm_folder), folder), imdb)
 
 
@@ -228,8 +229,9 @@ def test_distilled_language_model_approaches_its_teacher(tmp_path):
                           hard_label_loss=math.log(V))
     student, result = distill_language_model(cfg, run_dir=tmp_path / "student")
     # - the run folder holds the student alone, loadable as a plain LSTM language model
-    loaded, tokenizer, state = load_run(result["run"])
-    assert state["kind"] == "lstm_lm" and isinstance(loaded, LSTMLM) and tokenizer.vocab_size == V
+    run = load_run(result["run"])
+    loaded, tokenizer = run.model, run.tokenizer
+    assert run.kind == "lstm_lm" and isinstance(loaded, LSTMLM) and tokenizer.vocab_size == V
     idx = torch.randint(0, V, (2, 9))
     torch.testing.assert_close(loaded(idx)[0], student(idx)[0])
     assert student.config.context_len == 16 and student.config.vocab_size == V  # the teacher's

@@ -1,4 +1,4 @@
-"""Multi-process training (issue 4): 2 processes under torchrun (gloo, CPU) match one process."""
+"""Multi-process training: 2 processes under torchrun (gloo, CPU) match one process."""
 
 import json
 import os

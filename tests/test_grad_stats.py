@@ -1,4 +1,4 @@
-"""Gradient statistics (issue 4): per-layer norms, update ratios, clipping rate, noise scale, NaN guard."""
+"""Gradient statistics: per-layer norms, update ratios, clipping rate, noise scale, NaN guard."""
 
 import math
 

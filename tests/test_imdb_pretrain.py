@@ -1,4 +1,4 @@
-"""Issue 3: a classifier that starts from a pretrained GPT, and the `imdb-pretrain` experiment."""
+"""A classifier that starts from a pretrained GPT, and the `imdb-pretrain` experiment."""
 
 import json
 import shutil

@@ -1,4 +1,4 @@
-"""Interruption (issue 4): Ctrl-C or SIGTERM writes a checkpoint and stops cleanly; --resume continues."""
+"""Interruption: Ctrl-C or SIGTERM writes a checkpoint and stops cleanly; --resume continues."""
 
 import json
 import os

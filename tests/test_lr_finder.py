@@ -1,4 +1,4 @@
-"""The learning-rate range test (issue 4)."""
+"""The learning-rate range test."""
 
 import copy
 import dataclasses

@@ -1,4 +1,4 @@
-"""Learning-rate schedules (issue 4): pure functions of the step, checked at their landmarks."""
+"""Learning-rate schedules: pure functions of the step, checked at their landmarks."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Run folders and trackers (issue 4): config, command, commit, environment, metrics; wandb offline;
+"""Run folders and trackers: config, command, commit, environment, metrics; wandb offline;
 TensorBoard; the `plot` command."""
 
 import json

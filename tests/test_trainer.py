@@ -1,4 +1,4 @@
-"""The Trainer's toolkit behaviour (issue 4): exact resume, accumulation, NaN, fp16, resume checks."""
+"""The Trainer's toolkit behaviour: exact resume, accumulation, NaN, fp16, resume checks."""
 
 import dataclasses
 import math

@@ -1,4 +1,4 @@
-"""Tiny models and data shared by the training-toolkit tests (issue 4); CPU only, seconds each."""
+"""Tiny models and data shared by the training-toolkit tests; CPU only, seconds each."""
 
 from __future__ import annotations
 

@@ -265,10 +265,10 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
 # using a trained classifier
 
 
-def load_classifier(path: str | Path, device: str = "cpu"):
+def load_classifier(path: str | Path, device: str = "cpu", command: str = "classify"):
     """(model, tokenizer, batching config) from a classifier run folder or checkpoint file: load_run,
-    plus how the run cut and padded its texts."""
-    run = load_run(path, device, expect=("classifier",), command="classify")
+    plus how the run cut and padded its texts. command: who asks, for the error on another kind."""
+    run = load_run(path, device, expect=("classifier",), command=command)
     try:
         batching = BatchingConfig(**run.config.get("batching", {}))
     except (TypeError, ValueError) as e:

@@ -37,7 +37,8 @@ from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig, generate
 from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTMLM, LSTMLMConfig
 from scratchformer.tasks.classification import accuracy, load_classifier, probabilities
-from scratchformer.tasks.language_model import load_run, restrict_to_vocabulary
+from scratchformer.tasks.language_model import restrict_to_vocabulary
+from scratchformer.tasks.runs import load_language_model
 from scratchformer.training.distillation import IGNORE, DistillLossConfig, distillation_loss
 from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.trainer import TrainConfig, Trainer
@@ -106,7 +107,7 @@ class Distilled(nn.Module):
 
     Only the student's weights are here (the teacher sits in the data), so the optimizer trains the
     student alone, and a checkpoint holds the student's weights under their own names: the run
-    folder loads as a plain student (tasks.language_model.load_run), and resumes as a distillation.
+    folder loads as a plain student (tasks.runs.load_run), and resumes as a distillation.
     """
 
     def __init__(self, student: nn.Module, loss: DistillLossConfig):
@@ -284,7 +285,7 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
     no more than its context: 'teacher_eval_len'). run_dir: a folder for the student's run (config,
     metrics, checkpoint, results.json); None writes nothing."""
     # - the teacher, frozen: a user mistake (not a classifier run) is one sentence from load_classifier
-    teacher, tokenizer, batching = load_classifier(cfg.teacher)
+    teacher, tokenizer, batching = load_classifier(cfg.teacher, command="experiment distillation")
     for p in teacher.parameters():
         p.requires_grad_(False)
     imdb = imdb or load_imdb(cfg.data)
@@ -368,9 +369,9 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
      'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token',
      'student_loss_xF', 'teacher_loss_xF' for each window factor F}.
     run_dir: a folder for the student's run (loadable with load_run); None writes nothing."""
-    teacher, tokenizer, state = load_run(cfg.teacher)
-    if state.get("kind") in ("classifier", "lstm_classifier"):
-        raise UserError(f"{cfg.teacher} holds a classifier; language-model distillation needs a language-model run")
+    # - a classifier run is one sentence naming what it holds
+    loaded = load_language_model(cfg.teacher, command="experiment distillation")
+    teacher, tokenizer = loaded.model, loaded.tokenizer
     for p in teacher.parameters():
         p.requires_grad_(False)
     context_len = teacher.config.context_len
