@@ -94,7 +94,7 @@ def test_a_stopped_run_resumes_from_its_last_curve_point(corpus, tmp_path, monke
 
 
 def test_bad_input_is_one_sentence(corpus):
-    with pytest.raises(ValueError, match="must be a multiple of the model's context"):
+    with pytest.raises(ValueError, match="must be a multiple of the window"):
         tiny_cfg(corpus, tokens_per_step=100)
     with pytest.raises(ValueError, match="n_latents must be between 1 and context_len"):
         PerceiverARConfig(context_len=64, n_latents=128)

@@ -49,7 +49,8 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=default_train)
     """Optimiser and schedule; max_steps is set by the budget (or --steps_from)."""
     tokens_per_step: int = 16384
-    """Characters read per step: batch_size = tokens_per_step / model.context_len."""
+    """Window characters per step: every model takes tokens_per_step / window sequences per step (a GPT at
+    context N reads the last N characters of each)."""
     budget_s: float = 120.0
     """Training seconds per run; 0 trains exactly train.max_steps steps."""
     steps_from: str | None = None
@@ -65,9 +66,9 @@ class ExperimentConfig:
         if self.model.context_len > self.retrieval.context_len:
             raise ValueError(f"model.context_len ({self.model.context_len}) is longer than the window "
                              f"({self.retrieval.context_len})")
-        if self.tokens_per_step % self.model.context_len:
-            raise ValueError(f"tokens_per_step ({self.tokens_per_step}) must be a multiple of the model's context "
-                             f"({self.model.context_len})")
+        if self.tokens_per_step % self.retrieval.context_len:
+            raise ValueError(f"tokens_per_step ({self.tokens_per_step}) must be a multiple of the window "
+                             f"({self.retrieval.context_len})")
         too_far = [d for d in self.distances if d > self.retrieval.longest]
         if too_far:
             raise ValueError(f"retrieval distances {too_far} are beyond the context ({self.retrieval.context_len} "
@@ -89,7 +90,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     torch.manual_seed(run.seed)
     model_cfg = dataclasses.replace(cfg.model, vocab_size=data.vocab_size)
     model = (PerceiverAR if cfg.kind == "perceiver_ar" else GPT)(model_cfg)
-    batch_size = cfg.tokens_per_step // cfg.model.context_len
+    batch_size = cfg.tokens_per_step // cfg.retrieval.context_len  # the same sequences per step for every model
     steps = plan(cfg, run, data, data.vocab_size, batch_size)["steps"]
     middle = sorted(cfg.distances)[len(cfg.distances) // 2]
     trainer, _, train_s = train_budgeted(cfg, run, model, data, batch_size, steps,

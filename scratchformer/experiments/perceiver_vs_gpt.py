@@ -82,9 +82,11 @@ class ExperimentConfig:
     """T: characters per validation window; every model is scored on its last eval_positions."""
     train: TrainConfig = field(default_factory=default_train)
     """Optimiser and schedule of every run; max_steps is set by the budget (or --steps_from), batch_size
-    by tokens_per_step."""
+    by tokens_per_step / window."""
     tokens_per_step: int = 16384
-    """Input characters per step for every model: batch_size = tokens_per_step / model.context_len."""
+    """Window characters per step: every model takes batch_size = tokens_per_step / window sequences per
+    step, and a GPT at context N reads N characters of each (so its step costs about what the
+    Perceiver AR's latent stack costs: the same positions are predicted)."""
     budget_s: float = 120.0
     """Training seconds per run (evaluation excluded); 0 trains exactly train.max_steps steps."""
     steps_from: str | None = None
@@ -104,9 +106,9 @@ class ExperimentConfig:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}")
         if self.model.context_len > self.window:
             raise ValueError(f"model.context_len ({self.model.context_len}) is longer than the window ({self.window})")
-        if self.tokens_per_step % self.model.context_len:
-            raise ValueError(f"tokens_per_step ({self.tokens_per_step}) must be a multiple of the model's context "
-                             f"({self.model.context_len}): every model reads the same characters per step")
+        if self.tokens_per_step % self.window:
+            raise ValueError(f"tokens_per_step ({self.tokens_per_step}) must be a multiple of the window "
+                             f"({self.window}): every model takes the same number of sequences per step")
         if self.kind == "perceiver_ar" and self.eval_positions > self.model.n_latents:
             raise ValueError(f"eval_positions ({self.eval_positions}) must be at most n_latents "
                              f"({self.model.n_latents}): a Perceiver AR predicts only its latents' positions")
@@ -246,7 +248,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     tokenizer, tokens = run.cached(key, lambda: prepare_data(cfg))
     data = LMData(tokens, cfg.model.context_len)
     model = build_model(cfg, tokenizer.vocab_size, run.seed)
-    batch_size = cfg.tokens_per_step // cfg.model.context_len
+    batch_size = cfg.tokens_per_step // cfg.window  # the same sequences per step for every model
     steps = plan(cfg, run, data, tokenizer.vocab_size, batch_size)["steps"]
     flops = sequence_flops(model.config, cfg.kind)
 
@@ -265,7 +267,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         "steps": trainer.step,
         "train_s": train_s,
         "eval_s": time.perf_counter() - eval_start,
-        "input_tokens_per_s": trainer.step * cfg.tokens_per_step / max(train_s, 1e-9),
+        "input_tokens_per_s": trainer.step * batch_size * cfg.model.context_len / max(train_s, 1e-9),
         "train_gflops_per_step": batch_size * flops.train / 1e9,
         "train_flops_per_predicted_token": flops.train_per_predicted_token,
         "train_pflops": trainer.step * batch_size * flops.train / 1e15,
