@@ -29,7 +29,10 @@ def test_render_marks_the_validation_choice_and_shows_missing_test_as_a_dash():
                                     "val_acc": 0.91, "test_acc": 0.895}],
                "anchors": {"tfidf_unigram_logreg": {"C": 4.0, "features": 40000, "seconds": 9.0, "val_acc": 0.88}}}
     table = render(results)
-    lines = table.splitlines()
+    assert "Goal ≥ 89% test within 15 minutes of training: not measured" in table
+    lines = table.splitlines()[2:]
     assert "| 3,000 × 32 | 30 s | 90.0% | – |" in lines[2]
     assert "hashed bigrams" in lines[3] and "**89.5%**" in lines[3]
     assert "C = 4 chosen on validation" in lines[4] and "AMD EPYC" in table
+    results.update(goal_from_scratch_met=True, best_test_acc=0.895, best_train_s=213.0)
+    assert "met, 89.5% by `configs/imdb_bigram.yaml` after 213 s" in render(results)
