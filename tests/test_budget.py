@@ -83,7 +83,7 @@ def test_a_replay_takes_the_same_steps_with_the_same_schedule_on_a_slower_machin
     out = fit_within_budget(first, 100.0, fit_schedule=True, clock=clock)
     (tmp_path / "budget.json").write_text(json.dumps(out["budget"]))
     plan = budget_plan(tmp_path)
-    again = FakeTrainer(100_000, Clock(), first_s=60.0, step_s=0.5)
+    again = FakeTrainer(500, Clock(), first_s=60.0, step_s=0.5)  # another max_steps: the plan's is used
     replayed = fit_within_budget(again, 0, replay=plan, clock=again.clock)
     assert replayed["step"] == out["step"] and again.schedule == first.schedule
     assert replayed["budget"]["replayed_from"] == str(tmp_path)
@@ -99,6 +99,8 @@ def test_pace_skips_warm_up_until_two_chunks_agree():
 def test_budget_plan_reads_results_and_refuses_a_folder_without_steps(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"step": 42}))
     assert budget_plan(tmp_path) == BudgetPlan(42, [], str(tmp_path))
+    with pytest.raises(UserError, match="took 42 steps but max_steps is 10"):
+        fit_within_budget(FakeTrainer(10, Clock()), 0, replay=budget_plan(tmp_path))
     with pytest.raises(UserError, match="no budget.json"):
         budget_plan(tmp_path / "missing")
 
@@ -111,7 +113,8 @@ def test_budget_from_reproduces_a_budgeted_classifier_run(tmp_path):
     assert main(common + ["--name", "a", "--time_budget_s", "1.5", "--fit_schedule_to_budget", "true"]) == 0
     assert main(common + ["--name", "b", "--budget_from", str(tmp_path / "runs" / "a")]) == 0
     a, b = (json.loads((tmp_path / "runs" / n / "results.json").read_text()) for n in "ab")
-    assert a["step"] == b["step"] == a["budget"]["max_steps"] > 20
-    assert a["val_loss"] is not None and b["val_loss"] == pytest.approx(a["val_loss"])
-    assert b["budget"]["refits"] == a["budget"]["refits"]
+    # - (how far run a got depends on the machine's load; the replay matches it step for step)
+    assert a["step"] == b["step"] > 0 and b["budget"]["refits"] == a["budget"]["refits"]
+    assert b["val_acc"] == a["val_acc"] and (b["val_loss"] == pytest.approx(a["val_loss"])
+                                             if a["val_loss"] is not None else b["val_loss"] is None)
     assert json.loads((tmp_path / "runs" / "b" / "budget.json").read_text())["replayed_from"].endswith("a")

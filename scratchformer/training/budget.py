@@ -66,7 +66,8 @@ class Pace:
 
     `mark(step, elapsed)` after each chunk of steps. The first chunk is warm-up; warm-up ends at
     the start of the first later chunk whose pace the chunk after it agrees with (within
-    `tolerance`, relative). If no two chunks agree by `patience` chunks, the last chunk's start is taken.
+    `tolerance`, relative). If no two chunks agree by `patience` chunks, or `settle()` is called
+    (the warm-up has used its share of the budget), the last chunk's start is taken.
     """
 
     def __init__(self, tolerance: float = 0.3, patience: int = 8):
@@ -80,6 +81,11 @@ class Pace:
         self.marks.append((step, elapsed))
         if self.warm is None:
             self.warm = self.find_warm_start()
+
+    def settle(self) -> None:
+        """End the warm-up now, at the start of the last chunk (needs two chunks: the first is warm-up)."""
+        if self.warm is None and len(self.marks) >= 3:
+            self.warm = len(self.marks) - 2
 
     def chunk_pace(self, i: int) -> float:
         """Seconds per step of the chunk that ends at mark i."""
@@ -119,6 +125,8 @@ class BudgetPlan:
     refits: list[tuple[int, int]] = field(default_factory=list)
     """(step, max_steps): from this step on, the schedule ended at max_steps."""
     source: str = ""
+    max_steps: int | None = None
+    """The schedule's end before the first refit (the run's configured max_steps); None: keep the trainer's."""
 
 
 def budget_plan(run: str | Path) -> BudgetPlan:
@@ -136,7 +144,8 @@ def budget_plan(run: str | Path) -> BudgetPlan:
     if not record or not isinstance(record.get("steps"), int):
         raise UserError(f"{folder} holds no {BUDGET_FILE} and no results.json with the steps it took; "
                         "give the folder of a finished run")
-    return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], str(folder))
+    return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], str(folder),
+                      record.get("max_steps_configured"))
 
 
 def _set_max_steps(trainer, max_steps: int) -> None:
@@ -147,6 +156,11 @@ def _replay(trainer, plan: BudgetPlan) -> dict:
     """Take the plan's steps, changing max_steps at the steps the budgeted run did."""
     result: dict = {}
     refits = sorted(plan.refits)
+    if plan.max_steps is not None:
+        _set_max_steps(trainer, plan.max_steps)  # the schedule as the budgeted run began it
+    elif not refits and plan.steps > trainer.cfg.max_steps:
+        raise UserError(f"{plan.source} took {plan.steps} steps but max_steps is {trainer.cfg.max_steps} here; "
+                        f"set max_steps to at least {plan.steps}")
     # - before the first refit the schedule ran to the configured max_steps, as in the budgeted run
     for at, max_steps in refits + [(plan.steps, None)]:
         if trainer.step < at:
@@ -167,12 +181,15 @@ def _write(trainer, record: dict) -> None:
 
 
 def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_schedule: bool = False, *,
-                      probe: int = 10, replay: BudgetPlan | None = None, clock=time.perf_counter) -> dict:
+                      probe: int = 10, warmup_share: float = 0.25, replay: BudgetPlan | None = None,
+                      clock=time.perf_counter) -> dict:
     """trainer.fit() within time_budget_s seconds (0: no limit), or replaying a plan.
 
     fit_schedule: refit max_steps to what the time left allows (see the module's docstring), so the
     learning-rate schedule ends with the budget; without it the configured schedule is cut off
-    when the time is up. replay: take a previous run's steps exactly (no budget).
+    when the time is up. warmup_share: on a machine too noisy for two probes to agree, the warm-up
+    ends anyway once it has used this share of the budget. replay: take a previous run's steps
+    exactly (no budget).
     Returns fit()'s result with 'step', 'train_s' and 'budget' (the record written to budget.json).
     Ctrl-C or SIGTERM stops the trainer after its current step; then this raises KeyboardInterrupt.
     """
@@ -209,6 +226,8 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
             result = trainer.fit(until=trainer.step + steps)
             elapsed = clock() - start
             pace.mark(trainer.step, elapsed)
+            if elapsed >= warmup_share * time_budget_s:
+                pace.settle()
             if elapsed > time_budget_s and trainer.step < trainer.cfg.max_steps:
                 cut = True  # the time is up before the schedule's end
                 break
