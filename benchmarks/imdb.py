@@ -240,11 +240,18 @@ def render(results: dict) -> str:
             model += " + hashed bigrams (fastText)"
         return model
 
-    best = results["best_preset"]
+    best = results.get("best_preset")
     met = results.get("goal_from_scratch_met")
-    goal = ("not measured (no --final_test)" if met is None else
-            f"{'met' if met else 'missed'}, {_pct(results['best_test_acc'])} by `{best}` "
-            f"after {results['best_train_s']:.0f} s")
+    done = {row["preset"] for row in results["candidates"]}
+    missing = [p for p in CANDIDATES if p not in done]
+    if not results.get("complete", True):
+        goal = ("not decided: this run had not finished " + ", ".join(f"`{p}`" for p in missing)
+                + " when its results file was written")
+    elif met is None:
+        goal = "not measured (no --final_test)"
+    else:
+        goal = (f"{'met' if met else 'missed'}, {_pct(results['best_test_acc'])} by `{best}` "
+                f"after {results['best_train_s']:.0f} s")
     lines = [f"From scratch (no pretrained weights, no unlabelled data), one CPU thread; the best preset chosen "
              f"on validation, every preset and anchor scored once on all 25,000 test reviews. "
              f"**Goal ≥ {100 * GOAL_ACC:.0f}% test within {GOAL_S // 60} minutes of training: {goal}.**", "",
@@ -252,7 +259,7 @@ def render(results: dict) -> str:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in results["candidates"]:
         test = _pct(row.get("test_acc"))
-        if row["preset"] == best and row.get("test_acc") is not None:
+        if row["preset"] == best and row.get("test_acc") is not None and results.get("complete", True):
             test = f"**{test}**"
         lines.append(f"| `{row['preset']}` | {describe(row)} | {row['tokenizer']}, ≤ {row['max_len']} "
                      f"| {row['steps']:,} × {row['batch_size']} | {row['train_s']:.0f} s | {_pct(row['val_acc'])} "
@@ -264,10 +271,12 @@ def render(results: dict) -> str:
             lines.append(f"| anchor (scikit-learn, same run) | {label}, C = {a['C']:g} chosen on validation | "
                          f"{a['features']:,} features | | {a['seconds']:.0f} s | {_pct(a['val_acc'])} "
                          f"| {_pct(a.get('test_acc'))} |")
+    for preset in missing if not results.get("complete", True) else []:
+        lines.append(f"| `{preset}` | not finished in this run | | | | | |")
     m = results["machine"]
     lines.append("")
     lines.append(f"Commit `{results['commit'][:12]}`, {results['date']}, {m['cpu']}, load average "
-                 f"{m['load_avg'][0]:.1f} at the end (shared with other jobs: wall-clock is noisy, step "
+                 f"{m['load_avg'][0]:.1f} when the file was written (shared with other jobs: wall-clock is noisy, step "
                  f"counts are the settings); validation {results['splits']['val']:,} reviews of movies "
                  f"not in train; whole run {results['total_s']:.0f} s.")
     return "\n".join(lines)

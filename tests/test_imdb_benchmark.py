@@ -35,4 +35,6 @@ def test_render_marks_the_validation_choice_and_shows_missing_test_as_a_dash():
     assert "hashed bigrams" in lines[3] and "**89.5%**" in lines[3]
     assert "C = 4 chosen on validation" in lines[4] and "AMD EPYC" in table
     results.update(goal_from_scratch_met=True, best_test_acc=0.895, best_train_s=213.0)
+    assert "not decided" in render({**results, "complete": False})
+    assert "| `configs/imdb.yaml` | not finished in this run |" in render({**results, "complete": False})
     assert "met, 89.5% by `configs/imdb_bigram.yaml` after 213 s" in render(results)
