@@ -237,6 +237,9 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
                       warmup_s=round(warm[1], 2) if warm else None,
                       seconds_per_step=round(pace.seconds_per_step, 5) if pace.seconds_per_step else None)
     train_s = clock() - start
+    close_bar = getattr(trainer, "close_bar", None)  # (a budget can end the run before max_steps)
+    if close_bar is not None:
+        close_bar()
     record.update(steps=trainer.step, max_steps=trainer.cfg.max_steps, train_s=round(train_s, 1), **machine())
     _write(trainer, record)
     if "interrupted" in result:
