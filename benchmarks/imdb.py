@@ -1,7 +1,7 @@
 """IMDb sentiment from scratch: each preset's accuracy, beside scikit-learn anchors from the same run.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb                  # validation only
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb --final_test     # + test, read once
+    python -m benchmarks.imdb                  # validation only
+    python -m benchmarks.imdb --final_test     # + test, read once
     python -m benchmarks.imdb --quick        # a 1-minute smoke run, written to results/imdb_quick.json
     python -m benchmarks.imdb --presets configs/imdb_bigram.yaml                   # only these presets
     python -m benchmarks.imdb --final_test --jobs 4     # presets side by side, one process each

@@ -59,7 +59,7 @@ def main() -> None:
     from scratchformer.errors import config_from_options
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run_config
     from scratchformer.tasks.classification import prepare_data, train_classifier
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_language_model
     from scratchformer.training.budget import machine
     from scratchformer.training.run_dir import git_commit
 
@@ -70,7 +70,7 @@ def main() -> None:
     # - the language model's own figures, when it comes from `experiment imdb-pretrain`
     experiment_results = Path(args.lm).parent / "results.json"
     lm_val = json.loads(experiment_results.read_text()).get("lm", {}) if experiment_results.exists() else {}
-    tokenizer = load_run(args.lm)[1]  # the LM's own tokenizer
+    tokenizer = load_language_model(args.lm).tokenizer  # the LM's own tokenizer
     imdb, prepared = None, {}
     path = RESULTS / f"{args.out}.json"
     result = {"benchmark": "imdb_finetune", "lm": args.lm, "steps": args.steps, "commit": git_commit(),

@@ -1,8 +1,8 @@
 """IMDb sentiment after language-model pretraining on train/unsup: test accuracy and total wall-clock.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain              # about 60 minutes
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.imdb_pretrain --seed 1     # another seed: results/imdb_pretrain_seed1.json
+    python -m benchmarks.imdb_pretrain              # about 60 minutes
+    python -m benchmarks.imdb_pretrain --control    # + 15 min from scratch
+    python -m benchmarks.imdb_pretrain --seed 1     # another seed: results/imdb_pretrain_seed1.json
     python -m benchmarks.imdb_pretrain --quick                                          # 1-minute stages: a smoke run
 
 It runs `scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml` on
@@ -23,6 +23,7 @@ scratchformer.training.budget; the experiment must pass it to both stages).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -43,15 +44,13 @@ def main() -> None:
 
     from scratchformer.cli.main import build_parser
     from scratchformer.errors import config_from_options
-    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, run
+    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, stages
     from scratchformer.training.budget import machine
     from scratchformer.training.run_dir import git_commit
 
     commit = git_commit()
 
     overrides = ["--data.source", str(shared_file("aclImdb.tar.gz")), "--final_test", "true",
-                 "--control", str(args.control).lower(), "--out_dir", "runs",
-                 "--name", time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S"),
                  "--lm_train.seed", str(args.seed), "--finetune.seed", str(args.seed),
                  "--partner.train.seed", str(args.seed)]
     if args.quick:
@@ -60,7 +59,10 @@ def main() -> None:
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config",
                                                  str(ROOT / "configs/imdb_pretrain.yaml"), *overrides]))
     cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
-    results = run(cfg)
+    root = Path("runs") / time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S")
+    results = stages(cfg, root)
+    if args.control:  # the same classifier from scratch, same budget (the experiment's `scratch` variant)
+        results["scratch"] = stages(dataclasses.replace(cfg, pretrain=False, partner=None), root / "scratch")["finetuned"]
 
     finetuned = results["finetuned"]
     summary = {
@@ -85,10 +87,9 @@ def main() -> None:
         "run": finetuned.get("run"),
     }
     # - each stage's budget record: the steps and schedule a rerun can replay
-    root = Path(finetuned["run"]).parent if finetuned.get("run") else None
     for stage in ("lm", "classifier"):
-        record = root / stage / "budget.json" if root else None
-        summary[f"{stage}_budget"] = json.loads(record.read_text()) if record and record.exists() else None
+        record = root / stage / "budget.json"
+        summary[f"{stage}_budget"] = json.loads(record.read_text()) if record.exists() else None
     if "partner" in results:
         summary["partner_test_acc"] = results["partner"]["test_acc"]
         summary["partner_val_acc"] = results["partner"]["val_acc"]

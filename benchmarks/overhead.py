@@ -1,6 +1,6 @@
 """Overhead of gradient statistics and tracking, in training tokens/s (issue 4).
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.overhead [--steps 100] [--repeats 3]
+    python -m benchmarks.overhead [--steps 100] [--repeats 3]
 
 The same small GPT trains the same steps in four ways:
   plain           no statistics, no run folder, no trackers

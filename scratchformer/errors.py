@@ -9,6 +9,13 @@ class UserError(Exception):
     pass
 
 
+def warn(message: str) -> None:
+    """A setting that is allowed but probably not meant: one line on stderr, and the run goes on."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def config_from_options(cls, options):
     """Build the config dataclass `cls` from parsed command-line options (anything indexable by
     field name). Its validation in __post_init__ raises ValueError; that becomes a UserError."""

@@ -31,7 +31,7 @@ def test_simple_attention_is_permutation_equivariant():
 def test_single_head_with_projections_matches_formula():
     attn = SelfAttention(8)
     x = torch.randn(2, 4, 8)
-    q, k, v = attn.to_queries(x), attn.to_keys(x), attn.to_values(x)
+    q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
     expected = F.softmax(q @ k.transpose(1, 2) / math.sqrt(8), dim=-1) @ v
     assert torch.allclose(attn(x), expected, atol=1e-6)
 

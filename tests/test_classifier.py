@@ -8,13 +8,13 @@ import torch
 
 from scratchformer.core.attention import MultiHeadAttention, SelfAttention
 from scratchformer.core.block import Block
-from scratchformer.models.classifier import MIXERS, Classifier, ClassifierConfig, pool
+from scratchformer.models.classifier import ATTENTIONS, Classifier, ClassifierConfig, pool
 
 
 TINY = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=50, context_len=24)
 
 
-@pytest.mark.parametrize("variant", list(MIXERS))
+@pytest.mark.parametrize("variant", list(ATTENTIONS))
 @pytest.mark.parametrize("pooling", ["mean", "max", "meanmax", "cls"])
 def test_padding_does_not_change_the_output(variant, pooling):
     model = Classifier(ClassifierConfig(variant=variant, pooling=pooling, **TINY)).eval()
@@ -51,7 +51,7 @@ def test_variants_use_the_core_attention():
     assert Block in kinds("transformer") and MultiHeadAttention in kinds("transformer")
     assert not {SelfAttention, MultiHeadAttention} & kinds("pool")
     # - the parameter-free steps add no parameters to the baseline
-    n = {v: Classifier(ClassifierConfig(variant=v, **TINY)).num_params() for v in MIXERS}
+    n = {v: Classifier(ClassifierConfig(variant=v, **TINY)).num_params() for v in ATTENTIONS}
     assert n["pool"] == n["simple"] == n["scaled"] < n["kqv"] < n["multihead"] < n["transformer"]
 
 
@@ -60,7 +60,7 @@ def test_initial_loss_is_about_ln2_and_a_batch_can_be_overfit():
     tokens = torch.randint(2, 50, (16, 12))
     labels = torch.randint(0, 2, (16,))
     mask = torch.arange(12)[None, :] < torch.randint(3, 13, (16,))[:, None]
-    for variant in MIXERS:
+    for variant in ATTENTIONS:
         model = Classifier(ClassifierConfig(variant=variant, **TINY))
         _, loss = model(tokens, labels, mask)
         assert abs(loss.item() - torch.log(torch.tensor(2.0)).item()) < 0.1

@@ -28,9 +28,15 @@ def run(capsys, *argv):
 def test_train_generate_eval(capsys, corpus, tmp_path):
     code, out, _ = run(capsys, "train", "--data.corpus", corpus, "--out_dir", str(tmp_path), "--name", "a", *TINY)
     assert code == 0 and "run folder" in out
-    code, out, _ = run(capsys, "generate", "--run", str(tmp_path / "a"), "--prompt", "the ",
-                       "--sample.max_new_tokens", "10", "--sample.seed", "1")
-    assert code == 0 and out.startswith("the ") and len(out.strip()) >= 10
+    generate = ["generate", "--run", str(tmp_path / "a"), "--prompt", "the ", "--sample.max_new_tokens", "10"]
+    code, out, _ = run(capsys, *generate, "--sample.seed", "1")
+    # - the prompt, then exactly 10 new characters (a character model: one token each) from the corpus
+    assert code == 0 and out.startswith("the ") and out.endswith("\n")
+    new = out[len("the "):-1]
+    assert len(new) == 10 and set(new) <= set("the quick brown fox jumps over the lazy dog\n"), repr(new)
+    # - the seed fixes the sample; another seed gives another (10 characters of 16 alike is unlikely)
+    assert run(capsys, *generate, "--sample.seed", "1")[1] == out
+    assert run(capsys, *generate, "--sample.seed", "2")[1] != out
     code, out, _ = run(capsys, "eval", "--run", str(tmp_path / "a"), "--batches", "2", "--batch_size", "2")
     assert code == 0 and '"val_bpc"' in out
 

@@ -76,6 +76,10 @@ def test_decoder_cannot_see_future_targets_and_padding_changes_nothing():
 @pytest.fixture(scope="module")
 def trained():
     """A small model trained briefly on reversing 1-4 digits (a few seconds on one core)."""
+    # - a module fixture is set up before the per-test one-thread fixture: keep to one thread here too
+    #   (two threads on a loaded machine made this take minutes)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     data = Seq2SeqData(Seq2SeqTaskConfig(task="reverse", min_len=1, max_len=4, held_out=200))
     model = model_for(data)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -85,6 +89,7 @@ def trained():
         opt.zero_grad()
         loss.backward()
         opt.step()
+    torch.set_num_threads(threads)
     return data, model.eval()
 
 
@@ -110,12 +115,35 @@ def test_beam_search_of_width_one_is_greedy_and_wider_beams_score_no_worse(train
         assert sequence_log_prob(model, one, beam) >= sequence_log_prob(model, one, g) - 1e-5
 
 
-def test_relative_positions_work_in_both_stacks():
+@pytest.mark.parametrize("position", ["t5", "rope", "alibi"])
+def test_relative_positions_in_both_stacks_keep_causality_padding_and_learning(position):
     data = Seq2SeqData(Seq2SeqTaskConfig(task="sort", max_len=4, held_out=10))
-    model = model_for(data, position="t5").eval()
-    src, tgt_in, tgt_out = data.tensors(data.held_out[:3])
-    logits, loss = model(src, tgt_in, tgt_out)
-    assert logits.shape == (3, tgt_in.size(1), data.vocab.vocab_size) and torch.isfinite(loss)
+    model = model_for(data, position=position).eval()
+    src, tgt_in, tgt_out = data.tensors([("3120", "0123"), ("97", "79")])  # the second source is padded
+    logits, _ = model(src, tgt_in)
+    # - the decoder is causal: a later target token changes no earlier logit, but does change its own
+    changed = tgt_in.clone()
+    changed[:, 3:] = data.vocab.stoi["5"]
+    after, _ = model(src, changed)
+    torch.testing.assert_close(after[:, :3], logits[:, :3])
+    assert not torch.allclose(after[0, 3:], logits[0, 3:])
+    # - the output reads the source: another source changes every target position
+    other, _ = model(src.flip(1).roll(1, 0), tgt_in)
+    assert (other - logits).abs().amax(-1).min() > 1e-4
+    # - padding in the source is ignored: the short source alone gives the same logits
+    alone, _ = model(src[1:, :2], tgt_in[1:, :3])
+    torch.testing.assert_close(alone, logits[1:, :3], atol=1e-5, rtol=1e-4)
+    # - and the model learns: a batch of 8 sorts is overfit from ln(V) to almost nothing
+    model.train()
+    src, tgt_in, tgt_out = data.tensors(data.held_out[:8])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = model(src, tgt_in, tgt_out)[1].item()
+    for _ in range(150):
+        _, loss = model(src, tgt_in, tgt_out)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first == pytest.approx(math.log(data.vocab.vocab_size), abs=0.5) and loss.item() < 0.05, (first, loss)
 
 
 def test_the_cli_trains_and_decodes_and_reports_bad_input_in_one_line(tmp_path, capsys):

@@ -40,10 +40,22 @@ def test_a_seed_makes_sampling_reproducible():
     assert not torch.equal(generate(m, prompt, cfg), other)
 
 
-def test_streaming_yields_one_token_at_a_time():
-    m, prompt = model(), torch.randint(0, 40, (1, 3))
-    tokens = list(generate_stream(m, prompt, SamplingConfig(max_new_tokens=5, seed=0)))
-    assert len(tokens) == 5 and all(t.shape == (1, 1) for t in tokens)
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_streaming_yields_the_tokens_of_generate_one_at_a_time(use_cache):
+    # - sampled (not greedy), past the context (the window slides), with filters: the same seed
+    #   must give the same tokens, in the same order, whether streamed or generated at once
+    m, prompt = model(), torch.randint(0, 40, (2, 3))
+    cfg = SamplingConfig(max_new_tokens=40, temperature=1.0, top_k=20, top_p=0.95, seed=3, use_cache=use_cache)
+    tokens = list(generate_stream(m, prompt, cfg))
+    assert len(tokens) == 40 and all(t.shape == (2, 1) for t in tokens)
+    whole = generate(m, prompt, cfg)
+    assert torch.equal(whole[:, :3], prompt)
+    for step, token in enumerate(tokens):
+        assert torch.equal(token, whole[:, 3 + step:4 + step]), step
+    # - a reader that stops early has seen exactly the first tokens of a shorter generation
+    first = [t for _, t in zip(range(7), generate_stream(m, prompt, cfg))]
+    short = generate(m, prompt, SamplingConfig(**{**cfg.__dict__, "max_new_tokens": 7}))
+    assert torch.equal(torch.cat(first, dim=1), short[:, 3:])
 
 
 def test_top_k_keeps_only_k_tokens():

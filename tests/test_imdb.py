@@ -73,7 +73,7 @@ def test_download_verifies_the_checksum_and_caches(tmp_path, monkeypatch):
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     calls = []
 
-    def fake_urlretrieve(url, dest):
+    def fake_urlretrieve(url, dest, reporthook=None):
         calls.append(url)
         shutil.copy(archive, dest)
 

@@ -9,7 +9,8 @@ from scratchformer.data.corpus import CorpusConfig
 from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.training.checkpoint import load_checkpoint
-from scratchformer.tasks.language_model import LMRunConfig, load_run, prepare, train_language_model
+from scratchformer.tasks.language_model import LMRunConfig, prepare, train_language_model
+from scratchformer.tasks.runs import load_run
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 
@@ -58,7 +59,8 @@ def test_checkpoint_is_weights_only_and_reloads(corpus, tmp_path):
     folder, result, trainer = train_language_model(config(corpus, tmp_path, max_steps=5))
     state = torch.load(folder / "checkpoint.pt", weights_only=True)  # no pickled objects inside
     assert state["step"] == 5 and state["kind"] == "gpt"
-    model, tokenizer, _ = load_run(folder)
+    run = load_run(folder)
+    model, tokenizer = run.model, run.tokenizer
     idx = torch.tensor([tokenizer.encode("To be")])
     trainer.model.eval()
     assert torch.allclose(model(idx)[0], trainer.model(idx)[0], atol=1e-6)
@@ -89,5 +91,5 @@ def test_resume_with_another_model_shape_is_a_user_error(corpus, tmp_path):
     folder, _, _ = train_language_model(cfg)
     wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=64),
                                 resume=str(folder), train=dataclasses.replace(cfg.train, max_steps=4))
-    with pytest.raises(UserError, match="different model .d_model = 32 there, 64 here"):
+    with pytest.raises(UserError, match="model.d_model = 32 there, 64 here"):
         train_language_model(wider)

@@ -30,9 +30,24 @@ def test_suggested_rate_trains_better_than_100x_larger_or_smaller():
     assert val[1] < val[0.01] - 0.1 and val[1] < val[100] - 0.1, (result.suggestion, val)
 
 
-def test_works_for_a_classifier():
-    result = lr_range_test(TinyClassifier(), ClassifierData(), tiny_cfg(), LRFinderConfig(num_steps=30))
-    assert 1e-7 <= result.suggestion <= 10 and len(result.lrs) == len(result.losses)
+def test_a_classifiers_suggestion_lies_in_the_fall_and_trains_well():
+    """Label 1 when token 3 occurs: a bag of embeddings learns it. The suggestion must lie past the flat
+    start (where the loss has not moved from ln 2), below the rate of the lowest loss and so below the
+    blow-up; and it must train far better than 100x less or more."""
+    model, data = TinyClassifier(), ClassifierData()
+    cfg = tiny_cfg(max_steps=60, schedule="constant", warmup_steps=0, grad_clip=0, eval_batches=4, log_interval=10)
+    result = lr_range_test(model, data, cfg, LRFinderConfig(start_lr=1e-5, end_lr=100, num_steps=60))
+    lrs, losses = result.lrs, result.losses
+    assert result.diverged and len(lrs) == len(losses) < 60  # the sweep stopped on the blow-up
+    first_fall = next(i for i, loss in enumerate(losses) if loss < losses[0] - 0.03)  # the end of the flat start
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    assert lrs[first_fall] <= result.suggestion < lrs[lowest] < lrs[-1], (result.suggestion, lrs[first_fall])
+    val = {}
+    for factor in (0.01, 1, 100):
+        trainer = Trainer(copy.deepcopy(model), dataclasses.replace(cfg, lr=result.suggestion * factor), data)
+        val[factor] = trainer.fit()["val_loss"]
+    assert val[0.01] > math.log(2) - 0.1  # hardly moves from chance
+    assert val[1] < 0.2 and val[100] > val[1] + 0.5, (result.suggestion, val)
 
 
 def test_sweep_is_exponential():

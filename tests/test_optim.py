@@ -39,9 +39,9 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
 
 
 @pytest.mark.parametrize("name,depth", [
-    ("tok_emb.weight", 0), ("positions.table.weight", 0), ("cls", 0), ("mixer.positions.table.weight", 0),
-    ("blocks.0.attn.q_proj.weight", 1), ("mixer.blocks.2.mlp.fc_in.weight", 3),
-    ("norm_f.weight", 4), ("mixer.norm_f.weight", 4), ("head.weight", 4),
+    ("tok_emb.weight", 0), ("positions.table.weight", 0), ("cls", 0), ("attention.positions.table.weight", 0),
+    ("blocks.0.attn.q_proj.weight", 1), ("attention.blocks.2.mlp.fc_in.weight", 3),
+    ("norm_f.weight", 4), ("attention.norm_f.weight", 4), ("head.weight", 4),
 ])
 def test_layer_depth_counts_from_the_input(name, depth):
     assert layer_depth(name, n_layers=3) == depth
@@ -54,12 +54,12 @@ def test_layer_lr_decay_gives_each_level_its_share_of_the_rate(optimizer):
     model = Classifier(ClassifierConfig(variant="transformer", d_model=16, n_heads=2, n_layers=3, vocab_size=30,
                                         context_len=8))
     groups = groups_of(build_optimizer(model, 1e-3, 0.1, (0.9, 0.99), name=optimizer, layer_lr_decay=0.5), model)
-    assert groups["head.weight"][1] == groups["mixer.norm_f.weight"][1] == 1.0
-    assert groups["mixer.blocks.2.attn.q_proj.weight"][1] == 0.5
-    assert groups["mixer.blocks.0.mlp.fc_in.weight"][1] == 0.125
+    assert groups["head.weight"][1] == groups["attention.norm_f.weight"][1] == 1.0
+    assert groups["attention.blocks.2.attn.q_proj.weight"][1] == 0.5
+    assert groups["attention.blocks.0.mlp.fc_in.weight"][1] == 0.125
     assert groups["tok_emb.weight"][1] == 0.0625
     # - weight decay still follows the shape, whatever the depth
-    assert groups["mixer.blocks.0.norm1.weight"] == (0.0, 0.125)
+    assert groups["attention.blocks.0.norm1.weight"] == (0.0, 0.125)
 
 
 def test_the_trainer_sets_each_groups_scaled_rate():
@@ -80,3 +80,20 @@ def test_layer_lr_decay_out_of_range_is_a_clear_error():
         TrainConfig(layer_lr_decay=1.5)
     with pytest.raises(ValueError, match="layer_lr_decay"):
         TrainConfig(layer_lr_decay=0.0)
+
+
+def test_muon_on_a_torch_without_it_is_a_one_line_error(monkeypatch, capsys):
+    """torch.optim.Muon arrived in torch 2.9; the floor is lower, so asking for it earlier must say so."""
+    from scratchformer.cli.main import main
+
+    monkeypatch.delattr(torch.optim, "Muon", raising=False)
+    with pytest.raises(ValueError, match=r"'muon' needs torch >= 2\.9.*choose optimizer 'adamw'"):
+        TrainConfig(optimizer="muon")
+    with pytest.raises(ValueError, match=r"needs torch >= 2\.9"):
+        build_optimizer(tiny_gpt(), 1e-3, 0.1, (0.9, 0.99), name="muon")
+    # - the shipped demo preset uses Muon: the command line stops before any work, on one line
+    assert main(["train", "--config", "configs/demo.yaml", "--train.max_steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "torch >= 2.9" in err and "\n" not in err
+    # - AdamW needs nothing new
+    assert isinstance(build_optimizer(tiny_gpt(), 1e-3, 0.1, (0.9, 0.99)), torch.optim.AdamW)

@@ -112,7 +112,7 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
     import json
 
     from scratchformer.cli.main import main
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_run
 
     folder = tmp_path / "gpt2"
     hf = tiny_gpt2(folder, **{**SHAPES["small"], "vocab_size": 300})
@@ -126,7 +126,8 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
                "--train.device", "cpu", "--out_dir", str(runs), "--name", "ft", "--sample.max_new_tokens", "3"])
     assert rc == 0
     # - the run's checkpoint holds the GPT-2 shape (context shortened to the training window) and tokenizer
-    model, tokenizer, state = load_run(runs / "ft")
+    run = load_run(runs / "ft")
+    model, tokenizer, state = run.model, run.tokenizer, run.state
     assert (model.config.d_model, model.config.context_len, state["tokenizer"]["kind"]) == (32, 16, "hf_bpe")
     # - it trained: the corpus is far likelier than under the random starting weights
     idx = torch.tensor([tokenizer.encode("to be or not to be, that is")])
@@ -140,6 +141,20 @@ def test_train_init_continues_training_and_the_run_reloads(tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", "--run", str(runs / "ft"), "--prompt", "to be", "--sample.max_new_tokens", "4"]) == 0
     assert capsys.readouterr().out.startswith("to be")
+    # - config.yaml records the real architecture (not the default GPT of --model), so eval and
+    #   --resume work on the run without the pretrained model at hand
+    import yaml
+
+    config = yaml.safe_load((runs / "ft" / "config.yaml").read_text())
+    assert {k: config["model"][k] for k in ("d_model", "context_len", "vocab_size")} == \
+        {"d_model": 32, "context_len": 16, "vocab_size": model.config.vocab_size}
+    assert main(["eval", "--run", str(runs / "ft"), "--batches", "2", "--batch_size", "2"]) == 0
+    assert '"val_loss"' in capsys.readouterr().out
+    import shutil
+
+    shutil.rmtree(folder)  # the pretrained model is gone: resume needs only the run folder
+    assert main(["train", "--resume", str(runs / "ft"), "--train.max_steps", "32"]) == 0
+    assert "trained 32 steps" in capsys.readouterr().out
 
 
 def test_generate_init_on_the_command_line(tmp_path, capsys):

@@ -116,3 +116,75 @@ def test_config_json_of_transformers_4_is_read_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     model, _ = from_pretrained(tmp_path)
     assert model.config.rope_base == 100000.0
+
+
+def test_train_init_of_a_llama_records_its_architecture_for_eval_and_resume(tmp_path, capsys):
+    """`train --init smollm2` in small: config.yaml holds the Llama layout (GQA, SwiGLU, RMSNorm), so
+    eval, generate and --resume rebuild the model from the run folder alone."""
+    import shutil
+
+    import yaml
+    from test_pretrained_gpt2 import write_tokenizer_json
+
+    from scratchformer.cli.main import main
+
+    folder = tmp_path / "llama"
+    tiny_llama(folder, **{**SHAPES["gqa-tied"], "vocab_size": 300})
+    write_tokenizer_json(folder)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 60)
+    runs = tmp_path / "runs"
+    assert main(["train", "--init", str(folder), "--data.corpus", str(corpus), "--model.context_len", "16",
+                 "--train.max_steps", "4", "--train.batch_size", "4", "--train.warmup_steps", "1",
+                 "--train.eval_batches", "1", "--train.progress", "false", "--train.device", "cpu",
+                 "--out_dir", str(runs), "--name", "ft", "--sample.max_new_tokens", "2"]) == 0
+    model = yaml.safe_load((runs / "ft" / "config.yaml").read_text())["model"]
+    assert (model["d_model"], model["n_heads"], model["n_layers"], model["context_len"]) == (36, 9, 2, 16)
+    shutil.rmtree(folder)  # from here on, only the run folder
+    capsys.readouterr()
+    assert main(["eval", "--run", str(runs / "ft"), "--batches", "1", "--batch_size", "2"]) == 0
+    assert main(["generate", "--run", str(runs / "ft"), "--prompt", "to be", "--sample.max_new_tokens", "2"]) == 0
+    assert main(["train", "--resume", str(runs / "ft"), "--train.max_steps", "6"]) == 0
+    assert "trained 6 steps" in capsys.readouterr().out
+
+
+def test_lora_adapters_and_prefixes_work_on_a_loaded_model(tmp_path):
+    """SmolLM2's layout (grouped-query attention, SwiGLU, tied embeddings) loads into our GPT, so the
+    tuning pieces apply unchanged: new LoRA layers and adapters keep transformers' logits, and the
+    hidden states of a first segment, given as prefix keys/values, continue it as transformers does."""
+    from scratchformer.core.adapters import add_adapters
+    from scratchformer.core.lora import add_lora
+    from scratchformer.core.prefix import layer_inputs, prefix_kv_from_hidden
+
+    hf = tiny_llama(tmp_path, **SHAPES["gqa-tied"])
+    model, _ = from_pretrained(tmp_path)
+    idx = torch.randint(0, 97, (2, 14), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        theirs = hf(idx).logits
+        prefix_kv = prefix_kv_from_hidden(model, layer_inputs(model, idx[:, :6]))
+        torch.testing.assert_close(model(idx[:, 6:], prefix_kv=prefix_kv)[0], theirs[:, 6:], atol=1e-5, rtol=1e-5)
+        add_lora(model, rank=4)
+        add_adapters(model, bottleneck=8)
+        torch.testing.assert_close(model(idx)[0], theirs, atol=1e-5, rtol=1e-5)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 0 < trained < 0.5 * sum(p.numel() for p in model.parameters())
+
+
+def test_lora_and_adapters_train_on_an_int8_model(tmp_path):
+    """The int8 layers hold buffers only: LoRA and adapters beside them are float32, and train."""
+    from scratchformer.core.adapters import add_adapters
+    from scratchformer.core.lora import add_lora
+
+    tiny_llama(tmp_path, **SHAPES["gqa-tied"])
+    model, _ = from_pretrained(tmp_path, dtype="int8")
+    idx = torch.randint(0, 97, (2, 14), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        before, _ = model(idx)
+    add_lora(model, targets=["attn.q_proj", "mlp.fc_in"], rank=4)
+    add_adapters(model, bottleneck=8)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert trained and all(p.dtype == torch.float32 for p in trained)
+    _, loss = model(idx[:, :-1], idx[:, 1:])
+    torch.testing.assert_close(model(idx)[0], before)
+    loss.backward()
+    assert all(p.grad is not None for p in trained)

@@ -42,7 +42,14 @@ def test_wandb_offline_writes_a_local_run(tmp_path, monkeypatch):
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1  # a local run, for `wandb sync` later
     # - the run file holds the logged keys and values as protobuf records (values as JSON text)
-    records = next(runs[0].glob("run-*.wandb")).read_bytes()
+    # - wandb's writer process may still be flushing when finish() returns: wait for it (30 s at most)
+    import time
+    deadline = time.time() + 30
+    while True:
+        records = next(runs[0].glob("run-*.wandb")).read_bytes()
+        if b"offline test" in records and b"val_loss" in records or time.time() > deadline:
+            break
+        time.sleep(0.2)
     for key in (b"grad_norm/blocks.0", b"update_ratio/tok_emb", b"val_loss", b"tokens_per_s", b"offline test"):
         assert key in records, key
     last_loss = [r["loss"] for r in trainer.history if "loss" in r][-1]

@@ -1,5 +1,6 @@
 """The Trainer's toolkit behaviour (issue 4): exact resume, accumulation, NaN, fp16, resume checks."""
 
+import dataclasses
 import math
 
 import pytest
@@ -147,7 +148,7 @@ def test_checkpoint_of_a_compiled_model_loads_into_a_plain_one(tmp_path):
     # - torch.compile wraps lazily (it compiles on the first call, which takes minutes on a busy
     #   CPU), so the wrapper and its `_orig_mod.` names exist without compiling
     trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=1, compile=True), pattern_data(), run_dir=tmp_path / "run")
-    assert any(k.startswith("_orig_mod.") for k in trainer.forward_model.state_dict())
+    assert any(k.startswith("_orig_mod.") for k in trainer.model.state_dict())  # the one handle: the compiled model
     trainer.save()
     state = load_checkpoint(tmp_path / "run")
     assert not any(k.startswith(("_orig_mod.", "module.")) for k in state["model"])
@@ -163,3 +164,98 @@ def test_bf16_autocast_trains():
     trainer.fit()
     assert trainer.evaluate()["val_loss"] < first - 0.3
     assert trainer.model.tok_emb.weight.dtype == torch.float32  # weights stay float32 under autocast
+
+
+def test_the_bare_week_one_step_and_the_trainers_step_give_the_same_weights():
+    """training/step.py's six lines and Trainer.train_step (statistics on, clipping active) agree exactly."""
+    from scratchformer.training.optim import build_optimizer
+    from scratchformer.training.step import train_step
+
+    data = pattern_data()
+    cfg = tiny_cfg(max_steps=5, schedule="constant", warmup_steps=0, grad_clip=0.5, stats_interval=2)
+    trainer = Trainer(tiny_gpt(), cfg, data)
+    for _ in range(5):
+        trainer.train_step()
+
+    model = tiny_gpt()
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), name=cfg.optimizer)
+    generator = torch.Generator().manual_seed(cfg.seed)  # the Trainer's batches, drawn the same way
+    for _ in range(5):
+        train_step(model, data.batch("train", cfg.batch_size, generator), optimizer, cfg.grad_clip)
+
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name
+    assert not torch.equal(model.state_dict()["tok_emb.weight"], tiny_gpt().state_dict()["tok_emb.weight"])
+
+
+def test_the_trainer_holds_one_handle_on_its_model():
+    from scratchformer.training.checkpoint import unwrap
+
+    model = tiny_gpt()
+    trainer = Trainer(model, tiny_cfg(), pattern_data())
+    assert trainer.model is model and unwrap(trainer.model) is model
+    assert not any(hasattr(trainer, name) for name in ("wrapped", "forward_model"))
+
+
+def test_checks_before_training_fix_or_warn(capsys):
+    from scratchformer.training.trainer import check_before_training
+
+    # - min_lr above lr (a preset's min_lr with a smaller --train.lr): trained with lr/10, said once
+    cfg = check_before_training(tiny_cfg(lr=3e-4, min_lr=1e-3, schedule="cosine"))
+    err = capsys.readouterr().err
+    assert cfg.min_lr == pytest.approx(3e-5) and err.count("warning: min_lr 0.001 is above lr 0.0003") == 1
+    assert check_before_training(tiny_cfg(lr=3e-4, min_lr=1e-3, schedule="constant")).min_lr == 1e-3  # no decay
+    # - warmup as long as the run, intervals longer than it: warnings, the run goes ahead unchanged
+    cfg = tiny_cfg(max_steps=10, warmup_steps=10, eval_interval=50, checkpoint_interval=20)
+    assert check_before_training(cfg) == cfg
+    err = capsys.readouterr().err
+    assert "warmup_steps 10 >= max_steps 10" in err and "eval_interval 50" in err and "checkpoint_interval 20" in err
+    assert check_before_training(tiny_cfg(), quiet=False) == tiny_cfg() and capsys.readouterr().err == ""
+    # - the Trainer trains with the fixed config
+    assert Trainer(tiny_gpt(), tiny_cfg(lr=1e-3, min_lr=1e-2), pattern_data()).cfg.min_lr == pytest.approx(1e-4)
+
+
+def test_the_readme_example_with_a_smaller_lr_decays(tmp_path, capsys):
+    """`train --config configs/demo.yaml --train.lr 3e-4` (min_lr 1e-3 in the preset) runs, and decays."""
+    from scratchformer.cli.main import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcdefgh\n" * 300)
+    assert main(["train", "--config", "configs/demo.yaml", "--train.lr", "3e-4", "--data.corpus", str(corpus),
+                 "--model.n_layers", "1", "--model.d_model", "32", "--model.context_len", "16",
+                 "--train.max_steps", "6", "--train.warmup_steps", "1", "--train.batch_size", "2", "--train.log_interval", "1",
+                 "--train.eval_batches", "1", "--train.progress", "false", "--train.device", "cpu",
+                 "--sample.max_new_tokens", "2", "--prompt", "abc", "--out_dir", str(tmp_path), "--name", "demo"]) == 0
+    assert "warning: min_lr 0.001 is above lr 0.0003" in capsys.readouterr().err
+    import json
+
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "demo" / "metrics.jsonl").read_text().splitlines()
+           if '"lr"' in line]
+    assert lrs[1] == pytest.approx(3e-4) and all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_a_missing_gpu_is_one_line(tmp_path, capsys):
+    from toolkit_helpers import tiny_preset
+
+    from scratchformer.cli.main import main
+
+    code = main(["train", "--config", tiny_preset(tmp_path), "--train.device", "cuda", "--name", "g"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no CUDA GPU" in err and "Traceback" not in err
+    assert not (tmp_path / "runs" / "g").exists()  # no half-made run folder
+
+
+def test_schedule_fitted_to_a_new_length_on_resume_has_no_jump():
+    """lr_at after a resume at step 40 of 100 that makes the run 300 steps long."""
+    trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=300, warmup_steps=10, lr=1e-2, min_lr=1e-3), pattern_data())
+    original = [trainer.schedule(s, max_steps=100, lr=1e-2, min_lr=1e-3, warmup_steps=10) for s in range(101)]
+    trainer.schedule_stretches = [(40, 100)]
+    assert [trainer.lr_at(s) for s in range(41)] == original[:41]
+    # - the 60 steps left of the old curve now span 260: 30 old steps after the resume take 130
+    assert trainer.lr_at(40 + 130) == pytest.approx(original[70])
+    assert trainer.lr_at(300) == pytest.approx(1e-3)
+    # - a shorter run: the rest of the curve sped up
+    trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=70)
+    assert trainer.lr_at(40) == original[40]  # (a time budget moving max_steps later moves only the rest)
+    assert trainer.lr_at(55) == pytest.approx(original[70]) and trainer.lr_at(70) == pytest.approx(1e-3)

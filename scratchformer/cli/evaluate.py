@@ -27,6 +27,12 @@ class EvalConfig:
     device: str = "cpu"
     """Device to evaluate on."""
 
+    def __post_init__(self):
+        if self.batches < 1 or self.batch_size < 1:
+            raise ValueError(f"batches and batch_size must be at least 1, got {self.batches} and {self.batch_size}")
+        if self.split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {self.split!r}")
+
 
 def add_arguments(parser) -> None:
     parser.add_class_arguments(EvalConfig, None, as_group=False)
@@ -38,23 +44,24 @@ def run(args) -> None:
 
     from scratchformer.data.corpus import CorpusConfig, load_splits
     from scratchformer.data.lm_data import LMData
-    from scratchformer.errors import UserError
-    from scratchformer.tasks.language_model import load_run, restrict_to_vocabulary
-    from scratchformer.training.trainer import TrainConfig, Trainer
+    from scratchformer.errors import UserError, config_from_options
+    from scratchformer.tasks.language_model import restrict_to_vocabulary
+    from scratchformer.tasks.runs import load_language_model
+    from scratchformer.training.evaluation import evaluate_loss
 
+    args = config_from_options(EvalConfig, args)
     if args.run is None:
         raise UserError("say which run to evaluate: --run runs/NAME")
-    if args.split not in ("train", "val", "test"):
-        raise UserError(f"--split must be train, val or test, got {args.split!r}")
-    model, tokenizer, state = load_run(args.run, args.device)
-    data_cfg = CorpusConfig(**state.get("run_config", {}).get("data", {}))
+    run = load_language_model(args.run, args.device, command="eval")
+    data_cfg = CorpusConfig(**run.config.get("data", {}))
     if args.corpus is not None:
         data_cfg = dataclasses.replace(data_cfg, corpus=args.corpus)
     splits = load_splits(data_cfg)
     if not splits.get(args.split):
         raise UserError(f"the corpus has no {args.split} split")
-    splits = restrict_to_vocabulary(splits, tokenizer)
-    data = LMData.from_text(splits, tokenizer, model.config.context_len)
-    cfg = TrainConfig(batch_size=args.batch_size, eval_batches=args.batches, device=args.device, progress=False)
-    result = Trainer(model, cfg, data).evaluate(args.split)
+    splits = restrict_to_vocabulary(splits, run.tokenizer)
+    data = LMData.from_text(splits, run.tokenizer, run.model.config.context_len)
+    # - the same stream of validation batches as the Trainer draws (its seed + 1)
+    seed = run.config.get("train", {}).get("seed", 0) + 1
+    result = evaluate_loss(run.model, data, args.split, args.batches, args.batch_size, seed=seed, device=args.device)
     print(json.dumps({"run": str(args.run), "split": args.split, **result}))

@@ -22,7 +22,7 @@ class GenerateConfig:
     """Text to continue."""
     device: str = "cpu"
     """Device to generate on."""
-    # issue 6: pretrained weights (scratchformer/cli/pretrained_hook.py)
+    # pretrained weights instead of a run (scratchformer/cli/pretrained_hook.py)
     init: str | None = None
     """Instead of a run: a pretrained model (gpt2, gpt2-medium, gpt2-large, gpt2-xl, smollm2, smollm2-hub)
     or a .gguf file / Hugging Face model folder."""
@@ -43,21 +43,24 @@ def run(args) -> None:
 
     from scratchformer.errors import UserError
     from scratchformer.models.generate import generate_stream
-    from scratchformer.tasks.language_model import load_run
+    from scratchformer.tasks.runs import load_language_model
+    from scratchformer.training.trainer import resolve_device
 
-    if args.init is not None:  # issue 6: pretrained weights
+    resolve_device(args.device)  # a missing GPU is one line, before any model is read
+    if args.init is not None:  # pretrained weights instead of a run
         from scratchformer.cli.pretrained_hook import generate_pretrained
 
         return generate_pretrained(args)
     if args.run is None:
         raise UserError("say which model to use: --run runs/NAME (a run folder or checkpoint) or --init gpt2|smollm2")
-    model, tokenizer, _ = load_run(args.run, args.device)
+    run = load_language_model(args.run, args.device, command="generate")
+    model, tokenizer = run.model, run.tokenizer
     ids = tokenizer.encode(args.prompt)
     if not ids:
         raise UserError("the prompt is empty after tokenisation; give at least one character")
     prompt = torch.tensor([ids], device=args.device)
     print(args.prompt, end="", flush=True)
-    # - decode_stream (issue 6) holds back a character split over several BPE/byte tokens
+    # - decode_stream holds back a character split over several BPE/byte tokens
     from scratchformer.cli.pretrained_hook import decode_stream
 
     for piece in decode_stream(tokenizer, (t.item() for t in generate_stream(model, prompt, args.sample))):

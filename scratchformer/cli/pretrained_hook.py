@@ -1,4 +1,4 @@
-"""`scratchformer generate --init NAME`: generate with pretrained weights instead of a run (issue 6).
+"""`scratchformer generate --init NAME`: generate with pretrained weights instead of a run.
 
   scratchformer generate --init smollm2 --prompt "The capital of France is" --sample.temperature 0
   scratchformer generate --init smollm2 --chat true --prompt "Name three colours."

@@ -9,21 +9,35 @@ the exact match on the held-out set, greedy and with beam search.
 
 from __future__ import annotations
 
-
-from jsonargparse import ArgumentParser
-
 from scratchformer.tasks.seq2seq import Seq2SeqRunConfig
 
 HELP = "train an encoder-decoder on reverse/sort/add, or decode inputs with a trained one"
 
+TRAIN_DESCRIPTION = """Train an encoder-decoder on an exact-answer task and report its held-out exact match.
+
+  scratchformer seq2seq train --task.task reverse --task.max_len 8 --name reverse
+
+The run folder (runs/NAME) gets the config, the metrics and the checkpoint for `seq2seq decode`."""
+
+DECODE_DESCRIPTION = """Answer source strings with a model trained by `seq2seq train`.
+A wrong answer is printed with the right one beside it.
+
+  scratchformer seq2seq decode --run runs/reverse --input 12345 9081726
+  scratchformer seq2seq decode --run runs/reverse --input 12345 --beam_size 4
+
+--beam_size 1 decodes greedily (the most likely token at each step); more keeps that many
+partial answers and returns the most likely whole answer (beam search)."""
+
 
 def add_arguments(parser) -> None:
+    from scratchformer.cli.main import command_parser
+
     sub = parser.add_subcommands(dest="action", required=True)
-    train = ArgumentParser(prog="scratchformer seq2seq train", exit_on_error=False)
+    train = command_parser("scratchformer seq2seq train", TRAIN_DESCRIPTION)
     train.add_argument("--config", action="config", help="a YAML preset (later options override it)")
     train.add_class_arguments(Seq2SeqRunConfig, None, as_group=False)
     sub.add_subcommand("train", train, help="train on a task and report held-out exact match")
-    decode = ArgumentParser(prog="scratchformer seq2seq decode", exit_on_error=False)
+    decode = command_parser("scratchformer seq2seq decode", DECODE_DESCRIPTION)
     decode.add_argument("--run", type=str, required=True, help="a run folder or checkpoint from seq2seq train")
     decode.add_argument("--input", type=str, nargs="+", required=True, help="source strings, e.g. --input 12345 907")
     decode.add_argument("--beam_size", type=int, default=1, help="1 decodes greedily; more runs beam search")

@@ -25,6 +25,14 @@ def run(args) -> None:
     from scratchformer.tasks.classification import prepare_data, train_classifier
 
     cfg = config_from_options(ClassifierRunConfig, args)
+    if cfg.save and cfg.name is not None:  # refuse an existing run before reading and tokenising the data
+        from scratchformer.training.run_dir import new_run_folder
+
+        new_run_folder(cfg.out_dir, cfg.name)
+    # - a tracker that cannot log is an error now, before minutes of reading and tokenizing
+    from scratchformer.training import tracking
+
+    tracking.check_available(cfg.train.track)
     if cfg.threads:
         import torch
 

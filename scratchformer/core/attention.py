@@ -97,18 +97,19 @@ class SelfAttention(nn.Module):
     """(c) Single-head self-attention with key, query and value projections.
 
     Each input vector plays three roles; a linear map per role lets it play them differently.
+    The maps are named as in MultiHeadAttention, which fuses k_proj and v_proj into kv_proj.
     """
 
     def __init__(self, d_model: int, scale: bool = True):
         super().__init__()
-        self.to_queries = nn.Linear(d_model, d_model, bias=False)
-        self.to_keys = nn.Linear(d_model, d_model, bias=False)
-        self.to_values = nn.Linear(d_model, d_model, bias=False)
+        self.q_proj = nn.Linear(d_model, d_model, bias=False)
+        self.k_proj = nn.Linear(d_model, d_model, bias=False)
+        self.v_proj = nn.Linear(d_model, d_model, bias=False)
         self.scale = scale
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.to_queries(x), self.to_keys(x), self.to_values(x)  # (B, T, C) each
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, T, C) each
         scores = q @ k.transpose(1, 2)  # (B, T, T)
         if self.scale:
             scores = scores / math.sqrt(C)
@@ -135,6 +136,9 @@ class MultiHeadAttention(nn.Module):
     - A position scheme (scratchformer.core.positions) may rotate q and k (RoPE) and add a
       bias to the scores (ALiBi, T5, Shaw, Transformer-XL).
     - A KV cache (scratchformer.core.kv_cache) stores past keys and values for generation.
+    - Dropout, two probabilities as in the config: `dropout` on the output (the module
+      `resid_dropout`), `attn_dropout` on the attention weights (kept as `attn_dropout_p`;
+      None means `dropout`).
     """
 
     def __init__(
@@ -161,9 +165,9 @@ class MultiHeadAttention(nn.Module):
         # QK-norm (Dehghani et al. 2023): normalise queries and keys per head, for stability.
         self.q_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
         self.k_norm = nn.RMSNorm(self.head_dim) if qk_norm else None
-        # - dropout on the attention weights (None: the same as on the output). On a CPU, any
-        #   dropout of the weights sends SDPA to its unfused path, which holds (B, H, Tq, Tk) in memory
-        self.dropout = dropout if attn_dropout is None else attn_dropout
+        # - the probability of dropping an attention weight (None: the same as on the output). On a CPU,
+        #   any dropout of the weights sends SDPA to its unfused path, which holds (B, H, Tq, Tk) in memory
+        self.attn_dropout_p = dropout if attn_dropout is None else attn_dropout
         # - without dropout, Identity: generation then runs no dropout op at all (one per layer per token)
         self.resid_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -201,6 +205,11 @@ class MultiHeadAttention(nn.Module):
         start = cache.length if cache is not None else 0
         if positions is not None and context is None:
             q, k = positions.rotate(q, k, start)
+        elif positions is not None:
+            # - cross-attention whose queries are the last Tq of the new context positions
+            #   (Perceiver AR): rotate each by its own positions, so q_m · k_n depends on m - n
+            q = positions.rotate_at(q, start + k.size(2) - Tq)
+            k = positions.rotate_at(k, start)
 
         # - append to the cache and attend over everything cached so far
         if cache is not None:
@@ -216,7 +225,7 @@ class MultiHeadAttention(nn.Module):
         bias = None
         if positions is not None and context is None:
             bias = positions.score_bias(q, start, Tk)  # (1|B, H, Tq, Tk) or None
-        dropout_p = self.dropout if self.training else 0.0
+        dropout_p = self.attn_dropout_p if self.training else 0.0
 
         if fast:
             y = self._fast(q, k, v, causal, padding_mask, bias, dropout_p)

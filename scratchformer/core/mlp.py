@@ -26,10 +26,10 @@ class MLP(nn.Module):
         self.activation = ACTIVATIONS[activation]
         self.fc_in = nn.Linear(d_model, d_ff, bias=bias)
         self.fc_out = nn.Linear(d_ff, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # Identity: no op at all
+        self.resid_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # Identity: no op at all
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc_out(self.activation(self.fc_in(x))))
+        return self.resid_dropout(self.fc_out(self.activation(self.fc_in(x))))
 
 
 class SwiGLU(nn.Module):
@@ -37,11 +37,11 @@ class SwiGLU(nn.Module):
         super().__init__()
         self.fc_in = nn.Linear(d_model, 2 * d_ff, bias=bias)  # gate and up, stacked
         self.fc_out = nn.Linear(d_ff, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # Identity: no op at all
+        self.resid_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # Identity: no op at all
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.fc_in(x).chunk(2, dim=-1)  # (B, T, d_ff) each
-        return self.dropout(self.fc_out(F.silu(gate) * up))
+        return self.resid_dropout(self.fc_out(F.silu(gate) * up))
 
 
 def build_mlp(name: str, d_model: int, d_ff: int, bias: bool, dropout: float) -> nn.Module:

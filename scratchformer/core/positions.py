@@ -30,6 +30,10 @@ class Positions(nn.Module):
     def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int):
         return q, k
 
+    def rotate_at(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """Rotate one of q or k (B, H, T, D) whose first position is `start` (cross-attention)."""
+        return x
+
     def score_bias(self, q: torch.Tensor, start: int, Tk: int) -> torch.Tensor | None:
         return None
 
@@ -101,12 +105,14 @@ class RotaryPositions(Positions):
         return angles.cos(), angles.sin()
 
     def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int):
-        T = q.size(-2)  # q, k: (B, H|KV, T, D)
-        cos, sin = self.cos_sin(start, T)
-        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        return q, k
+        """q, k: (B, H|KV, T, D), both at positions start .. start + T - 1 (self-attention)."""
+        return self.rotate_at(q, start), self.rotate_at(k, start)
+
+    def rotate_at(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """x: (B, H|KV, T, D) at positions start .. start + T - 1, rotated by its positions' angles."""
+        cos, sin = self.cos_sin(start, x.size(-2))  # (T, D) each
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        return x * cos + rotate_half(x) * sin
 
 
 # name -> class of the absolute schemes; scratchformer.core.position_schemes joins them with the relative ones

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -132,7 +133,12 @@ def download_archive(cache_dir: str | Path, url: str = IMDB_URL, sha256: str = I
     part = target.with_name(target.name + ".part")
     print(f"downloading {url} -> {target}")
     try:
-        urllib.request.urlretrieve(url, part)
+        with progress_bar(desc="downloading", unit="B", unit_scale=True) as bar:
+            def report(blocks: int, block_size: int, total: int) -> None:
+                bar.total = total if total > 0 else None
+                bar.update(min(blocks * block_size, total if total > 0 else blocks * block_size) - bar.n)
+
+            urllib.request.urlretrieve(url, part, reporthook=report)
     except OSError as e:
         part.unlink(missing_ok=True)
         raise UserError(f"could not download {url} ({e}); download it by hand and pass its path as "
@@ -262,8 +268,11 @@ def review_rating(name: str) -> int:
 
 def read_archive(path: Path, collector: ReviewCollector) -> None:
     try:
-        with tarfile.open(path, "r:*") as tar:
+        # - progress in compressed bytes read (the number of files is only known at the end)
+        with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar, \
+                progress_bar(total=path.stat().st_size, desc=f"reading {path.name}", unit="B", unit_scale=True) as bar:
             for member in tar:
+                bar.update(raw.tell() - bar.n)
                 if not member.isfile():
                     continue
                 # - the reviews sit under some top folder (aclImdb/); find train|test below it
@@ -278,6 +287,7 @@ def read_archive(path: Path, collector: ReviewCollector) -> None:
                         if collector.wants(found[0], found[1]):
                             collector.add(*found, tar.extractfile(member).read())
                         break
+            bar.update(bar.total - bar.n)  # (the archive's end: its last bytes hold no file)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise UserError(f"could not read the archive {path} ({type(e).__name__}: {e}); it is missing, "
                         "truncated or not a .tar.gz: download it again or give an extracted aclImdb/ folder") from None
@@ -294,7 +304,7 @@ def read_folder(path: Path, collector: ReviewCollector) -> None:
             d = root / split / folder
             if not d.is_dir() or (split, folder) == ("test", "unsup") or not collector.wants(split, folder):
                 continue
-            for f in d.iterdir():
+            for f in progress_bar(list(d.iterdir()), desc=f"reading {split}/{folder}", unit="file"):
                 if f.is_file() and f.suffix == ".txt":
                     collector.add(split, folder, f.name, f.read_bytes())
 

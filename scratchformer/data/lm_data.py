@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from scratchformer.errors import UserError
+
 
 def compact(ids: torch.Tensor) -> torch.Tensor:
     """The same ids in uint8, int16 or int32, whichever is the smallest that holds them."""
@@ -31,10 +33,12 @@ class LMData:
         self.tokens = {k: compact(torch.as_tensor(v)) for k, v in splits.items()}
         # - to report bits per *character* whatever the tokenizer (1.0 for characters)
         self.chars_per_token = chars_per_token or {k: 1.0 for k in splits}
+        # - one training window is context_len + 1 tokens (inputs and their next tokens)
         for name in ("train", "val"):
             if len(self.tokens.get(name, [])) < context_len + 1:
-                raise ValueError(f"the {name} split has {len(self.tokens.get(name, []))} tokens; "
-                                 f"it needs more than context_len = {context_len}")
+                raise UserError(f"the corpus is too short for the context: its {name} split has "
+                                f"{len(self.tokens.get(name, []))} tokens, and one window needs context_len + 1 = "
+                                f"{context_len + 1}; give a longer corpus or a smaller --model.context_len")
 
     @classmethod
     def from_text(cls, splits: dict[str, str], tokenizer, context_len: int) -> "LMData":

@@ -2,12 +2,12 @@
 
 Legend:  B batch, T sequence length, C d_model, H n_heads, V vocab_size, K n_classes.
 
-    tokens (B, T) ─ tok_emb ─► x (B, T, C) ─ mixer ─► (B, T, C) ─ pool over T ─► (B, C) ─ head ─► logits (B, K)
+    tokens (B, T) ─ tok_emb ─► x (B, T, C) ─ attention ─► (B, T, C) ─ pool over T ─► (B, C) ─ head ─► logits (B, K)
 
-Every variant shares the embedding, the pooling and the linear head; only the *mixer* (how
-tokens exchange information) changes, each step on top of the last (MIXERS):
+Every variant shares the embedding, the pooling and the linear head; only the *attention* (how
+tokens exchange information) changes, each step on top of the last (ATTENTIONS):
 
-  pool         no mixing: a bag of embeddings (the week-2 baseline)
+  pool         no attention: a bag of embeddings (the week-2 baseline)
   simple       + simple self-attention, softmax(X Xᵀ) X        (no parameters)
   scaled       + scaling of the scores by 1/sqrt(C)             (no parameters)
   kqv          + key, query and value projections               (one head)
@@ -46,21 +46,24 @@ POOLINGS = ("mean", "max", "meanmax", "cls")
 
 @dataclass
 class ClassifierConfig(TransformerConfig):
-    """A classifier: which mixer, the vocabulary, the context, the pooling."""
+    """A classifier: which attention, the vocabulary, the context, the pooling."""
 
     variant: str = "transformer"
-    """Mixer: pool, simple, scaled, kqv, multihead or transformer (see MIXERS)."""
+    """Attention: pool (none), simple, scaled, kqv, multihead or transformer (see ATTENTIONS)."""
     vocab_size: int = 30000
     """Tokens in the vocabulary (V); set from the tokenizer."""
     context_len: int = 512
     """Longest input the model reads (learned positions cannot go further); longer input is cut."""
     n_classes: int = 2
-    """Number of labels (K)."""
+    """Number of labels (K); set from the data."""
+    labels: list[str] | None = None
+    """Name of each label id (set from the data; None: IMDb's neg, pos)."""
     pooling: str = "mean"
     """mean or max over the real tokens, meanmax (both, side by side: ULMFiT's concat pooling), or
     cls (a learned summary token put in front)."""
     position: str = "learned"
-    """Position scheme of the transformer variant (scratchformer.core.position_schemes.POSITIONS)."""
+    """Position scheme of the transformer variant: learned or sinusoidal (absolute, added to the embeddings), rope, alibi, shaw, t5 or
+    transformer_xl (relative, inside attention), or none."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies (position 'rope' only)."""
     emb_dropout: float = 0.0
@@ -75,8 +78,8 @@ class ClassifierConfig(TransformerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.variant not in MIXERS:
-            raise ValueError(f"unknown classifier variant {self.variant!r}; choose one of {list(MIXERS)}")
+        if self.variant not in ATTENTIONS:
+            raise ValueError(f"unknown classifier variant {self.variant!r}; choose one of {list(ATTENTIONS)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.position not in POSITIONS:
@@ -86,6 +89,8 @@ class ClassifierConfig(TransformerConfig):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if self.labels is not None and len(self.labels) != self.n_classes:
+            raise ValueError(f"labels names {len(self.labels)} classes but n_classes is {self.n_classes}")
         if not 0.0 <= self.emb_dropout < 1.0:
             raise ValueError(f"emb_dropout must be in [0, 1), got {self.emb_dropout}")
         if self.ngram_buckets < 0:
@@ -105,10 +110,10 @@ class ClassifierConfig(TransformerConfig):
 
 
 # --------------------------------------------------------------------------------------------
-# mixers: (B, T, C) -> (B, T, C), padding_mask (B, T) True for real tokens
+# the attention of each variant: (B, T, C) -> (B, T, C), padding_mask (B, T) True for real tokens
 
 
-class NoMixing(nn.Module):
+class NoAttention(nn.Module):
     """(a) Each token stays on its own: pooling sees a bag of word embeddings."""
 
     def __init__(self, cfg: ClassifierConfig):
@@ -118,7 +123,7 @@ class NoMixing(nn.Module):
         return x
 
 
-class SimpleMixing(nn.Module):
+class SimpleAttention(nn.Module):
     """(b) y_i = sum_j softmax_j(x_i · x_j) x_j: every token becomes a mix of the tokens like it."""
 
     def __init__(self, cfg: ClassifierConfig):
@@ -128,14 +133,14 @@ class SimpleMixing(nn.Module):
         return simple_self_attention(x, padding_mask[:, None, :])  # keys masked: (B, 1, T)
 
 
-class ScaledMixing(SimpleMixing):
+class ScaledAttention(SimpleAttention):
     """(c) As (b), with the scores scaled by 1/sqrt(C)."""
 
     def forward(self, x, padding_mask):
         return scaled_self_attention(x, padding_mask[:, None, :])
 
 
-class KQVMixing(nn.Module):
+class KQVAttention(nn.Module):
     """(d) One head of self-attention with learned key, query and value projections."""
 
     def __init__(self, cfg: ClassifierConfig):
@@ -146,7 +151,7 @@ class KQVMixing(nn.Module):
         return self.attn(x, padding_mask[:, None, :])
 
 
-class MultiHeadMixing(nn.Module):
+class MultiHeadSelfAttention(nn.Module):
     """(e) n_heads heads of self-attention, merged by an output projection (Vaswani et al. 2017)."""
 
     def __init__(self, cfg: ClassifierConfig):
@@ -158,7 +163,7 @@ class MultiHeadMixing(nn.Module):
         return self.attn(x, padding_mask=padding_mask, fast=self.fast)
 
 
-class TransformerMixing(nn.Module):
+class TransformerBlocks(nn.Module):
     """(f) Position information, then n_layers transformer Blocks without a causal mask."""
 
     def __init__(self, cfg: ClassifierConfig):
@@ -182,13 +187,13 @@ class TransformerMixing(nn.Module):
         return self.norm_f(x)
 
 
-MIXERS: dict[str, type[nn.Module]] = {
-    "pool": NoMixing,
-    "simple": SimpleMixing,
-    "scaled": ScaledMixing,
-    "kqv": KQVMixing,
-    "multihead": MultiHeadMixing,
-    "transformer": TransformerMixing,
+ATTENTIONS: dict[str, type[nn.Module]] = {
+    "pool": NoAttention,
+    "simple": SimpleAttention,
+    "scaled": ScaledAttention,
+    "kqv": KQVAttention,
+    "multihead": MultiHeadSelfAttention,
+    "transformer": TransformerBlocks,
 }
 
 
@@ -233,7 +238,7 @@ def pool(x: torch.Tensor, padding_mask: torch.Tensor, how: str) -> torch.Tensor:
 
 
 class Classifier(nn.Module):
-    """Embedding -> mixer -> pooling -> linear; `variant` picks the mixer (see the module docstring).
+    """Embedding -> attention -> pooling -> linear; `variant` picks the attention (see the module docstring).
 
     Lecture: "Transformers from scratch", Peter Bloem (https://peterbloem.nl/blog/transformers),
     the sequence classification example. With ngram_buckets > 0 (pool variant) the bag also holds
@@ -247,7 +252,7 @@ class Classifier(nn.Module):
         self.bigram_emb = nn.Embedding(cfg.ngram_buckets, cfg.d_model) if cfg.ngram_buckets else None
         self.cls = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.pooling == "cls" else None
         self.emb_drop = nn.Dropout(cfg.emb_dropout)
-        self.mixer = MIXERS[cfg.variant](cfg)
+        self.attention = ATTENTIONS[cfg.variant](cfg)
         pooled = 2 * cfg.d_model if cfg.pooling == "meanmax" else cfg.d_model  # meanmax: mean and max side by side
         self.head = nn.Linear(pooled, cfg.n_classes)
         self.apply(self._init_weights)
@@ -287,7 +292,7 @@ class Classifier(nn.Module):
             x = torch.cat([x, self.bigram_emb(ids)], dim=1)  # (B, 2T-1, C)
             padding_mask = torch.cat([padding_mask, pair_mask], dim=1)  # (B, 2T-1)
         x = self.emb_drop(x)
-        x = self.mixer(x, padding_mask)  # (B, T, C)
+        x = self.attention(x, padding_mask)  # (B, T, C)
         logits = self.head(pool(x, padding_mask, self.config.pooling))  # (B, K)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return logits, loss
@@ -305,7 +310,7 @@ def init_from_gpt(classifier: Classifier, gpt: GPT) -> None:
     """Copy a GPT's token embeddings, positions, blocks and final norm into a transformer classifier.
 
         GPT:         tok_emb ─ positions ─ blocks ─ norm_f ─ lm_head (dropped)
-        Classifier:  tok_emb ─ mixer.positions ─ mixer.blocks ─ mixer.norm_f ─ pool ─ head (new)
+        Classifier:  tok_emb ─ attention.positions ─ attention.blocks ─ attention.norm_f ─ pool ─ head (new)
 
     Raises ValueError if the two do not share an architecture. Learned position tables are
     copied as far as both reach; RoPE has no weights, so the classifier may read longer inputs.
@@ -319,11 +324,11 @@ def init_from_gpt(classifier: Classifier, gpt: GPT) -> None:
         raise ValueError("the classifier and the language model differ in " + ", ".join(differ))
     with torch.no_grad():
         classifier.tok_emb.weight.copy_(gpt.tok_emb.weight)
-        mixer = classifier.mixer
-        mixer.blocks.load_state_dict(gpt.blocks.state_dict())
-        mixer.norm_f.load_state_dict(gpt.norm_f.state_dict())
+        body = classifier.attention  # the transformer variant: positions, blocks, final norm
+        body.blocks.load_state_dict(gpt.blocks.state_dict())
+        body.norm_f.load_state_dict(gpt.norm_f.state_dict())
         if cfg.position == "learned":
             n = min(cfg.context_len, gpt.config.context_len)
-            mixer.positions.table.weight[:n].copy_(gpt.positions.table.weight[:n])  # (n, C)
+            body.positions.table.weight[:n].copy_(gpt.positions.table.weight[:n])  # (n, C)
         else:
-            mixer.positions.load_state_dict(gpt.positions.state_dict())
+            body.positions.load_state_dict(gpt.positions.state_dict())

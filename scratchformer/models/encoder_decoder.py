@@ -45,7 +45,8 @@ class EncoderDecoderConfig(TransformerConfig):
     max_tgt_len: int = 32
     """Longest target the decoder writes, <bos> or <eos> included."""
     position: str = "learned"
-    """Position scheme of both stacks: see scratchformer.core.position_schemes.POSITIONS."""
+    """Position scheme of both stacks: learned or sinusoidal (absolute, added to the embeddings), rope, alibi, shaw, t5 or
+    transformer_xl (relative, inside attention), or none."""
     init_std: float = 0.02
     """Std of the normal initialisation."""
 

@@ -7,6 +7,10 @@ the pretrained models loaded into them.
 Past the context length the window slides: each step sees only the last context_len tokens.
 With the KV cache, a full cache is refilled from the last context_len tokens (the window
 moves by one; position-dependent keys must be recomputed), so both paths give the same tokens.
+
+A prefix (vectors before the tokens, or keys and values in front of every layer: see
+scratchformer.core.prefix) stays in front of the window for the whole generation; the window
+then holds context_len - P tokens.
 """
 
 from __future__ import annotations
@@ -77,8 +81,12 @@ def sample_next(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Gene
 
 
 @torch.inference_mode()  # like no_grad, and lighter: no autograd bookkeeping at all on each op
-def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig) -> Iterator[torch.Tensor]:
-    """Yield each new token, (B, 1), as soon as it is sampled. idx: (B, T) prompt ids."""
+def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig, *, prefix: torch.Tensor | None = None,
+                    prefix_kv=None) -> Iterator[torch.Tensor]:
+    """Yield each new token, (B, 1), as soon as it is sampled. idx: (B, T) prompt ids.
+
+    prefix: (B|1, P, C) vectors before the tokens; prefix_kv: a PrefixKV (GPT models only).
+    """
     if idx.size(1) == 0:
         raise ValueError("the prompt must hold at least one token")
     was_training = model.training
@@ -87,19 +95,25 @@ def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig) -> Iterator[t
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else int(torch.randint(2**62, ()).item()))
     context_len = model.config.context_len
-    # - the cache needs room for the visible prompt plus the new tokens, at most context_len
+    # - a prefix stays in front: the tokens' window is what the context has left
+    in_front = {k: v for k, v in dict(prefix=prefix, prefix_kv=prefix_kv).items() if v is not None}
+    P = (0 if prefix is None else prefix.size(1)) + (0 if prefix_kv is None else prefix_kv.length)
+    window_len = context_len - P
+    if window_len < 1:
+        raise ValueError(f"a prefix of {P} positions leaves no room for a token in the context of {context_len}")
+    # - the cache needs room for the prefix, the visible prompt and the new tokens, at most context_len
     #   (allocating all of a long context, e.g. SmolLM2's 8192, would cost more than a short generation)
-    cache_len = min(context_len, idx.size(1) + cfg.max_new_tokens)
+    cache_len = min(context_len, P + idx.size(1) + cfg.max_new_tokens)
     cache = model.new_cache(idx.size(0), cache_len) if cfg.use_cache else None
     try:
         for step in range(cfg.max_new_tokens):
-            window = idx[:, -context_len:]  # (B, <= context_len)
+            window = idx[:, -window_len:]  # (B, <= context_len - P)
             if cache is None:
-                logits, _ = model(window, last_only=True)
-            elif step == 0 or cache.length + 1 > context_len:
-                # - first step, or the window slid: (re)fill the cache from the visible window
+                logits, _ = model(window, last_only=True, **in_front)
+            elif step == 0 or not cache.has_room(1):
+                # - first step, or the window slid: (re)fill the cache from the prefix and the visible window
                 cache.reset()
-                logits, _ = model(window, cache=cache, last_only=True)
+                logits, _ = model(window, cache=cache, last_only=True, **in_front)
             else:
                 # - only the newest token is new; everything before it is cached
                 logits, _ = model(idx[:, -1:], cache=cache, last_only=True)
@@ -110,7 +124,8 @@ def generate_stream(model, idx: torch.Tensor, cfg: SamplingConfig) -> Iterator[t
         model.train(was_training)
 
 
-def generate(model, idx: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+def generate(model, idx: torch.Tensor, cfg: SamplingConfig, *, prefix: torch.Tensor | None = None,
+             prefix_kv=None) -> torch.Tensor:
     """(B, T) prompt -> (B, T + max_new_tokens): the prompt followed by the sampled tokens."""
-    new = list(generate_stream(model, idx, cfg))
+    new = list(generate_stream(model, idx, cfg, prefix=prefix, prefix_kv=prefix_kv))
     return torch.cat([idx, *new], dim=1) if new else idx

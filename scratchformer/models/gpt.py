@@ -6,6 +6,12 @@ Legend:  B batch, T sequence length, C d_model, H n_heads, V vocab_size.
 
 The same class covers the GPT-2 layout (learned positions, LayerNorm, GELU) and the Llama
 layout (RoPE, RMSNorm, SwiGLU, grouped-query attention) through its config.
+
+Two ways to feed vectors in front of the tokens (scratchformer.core.prefix makes them):
+  prefix     (B, P, C)  vectors placed before the token embeddings, at positions 0 .. P-1: each
+                        layer treats them as tokens. Logits and loss are for the tokens only.
+  prefix_kv  PrefixKV   keys and values in front of every layer's own (prefix tuning); the
+                        tokens start at position P.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.core.block import Block, TransformerConfig
-from scratchformer.core.kv_cache import KVCache
+from scratchformer.core.kv_cache import KVCache, PrefixKV
 from scratchformer.core.norms import build_norm
 from scratchformer.core.position_schemes import POSITIONS, build_positions
+from scratchformer.errors import UserError
 
 
 @dataclass
@@ -32,7 +39,8 @@ class GPTConfig(TransformerConfig):
     context_len: int = 256
     """Longest sequence the model is trained on (learned positions cannot go further)."""
     position: str = "learned"
-    """Position scheme: see scratchformer.core.position_schemes.POSITIONS."""
+    """Position scheme: learned or sinusoidal (absolute, added to the embeddings), rope, alibi, shaw, t5 or
+    transformer_xl (relative, inside attention), or none."""
     rope_base: float = 10000.0
     """Base of RoPE's geometric frequencies."""
     tie_weights: bool = True
@@ -80,14 +88,37 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
 
-    def num_params(self, non_embedding: bool = False) -> int:
-        """Parameter count (shared weights counted once); optionally without embedding tables."""
-        n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
-            n -= sum(p.numel() for p in self.positions.parameters())
-            if not self.config.tie_weights:
-                n -= self.tok_emb.weight.numel()
-        return n
+    def num_params(self) -> int:
+        """Parameter count (shared weights counted once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def _with_prefix_kv(self, prefix_kv: PrefixKV, cache: KVCache | None, B: int):
+        """The cache the layers read: the prefix itself, or an empty cache filled with it first."""
+        cfg = self.config
+        want = (cfg.n_layers, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim)
+        got = (prefix_kv.k.size(0), prefix_kv.k.size(2), prefix_kv.k.size(4))
+        if got != want:
+            raise UserError(f"prefix_kv has (layers, kv heads, head dim) {got} but the model has {want}")
+        if prefix_kv.k.size(1) not in (1, B):
+            raise UserError(f"prefix_kv holds a batch of {prefix_kv.k.size(1)} but the input has {B}; give one "
+                            "per sequence, or one (batch 1) for all")
+        if prefix_kv.length > cfg.context_len:
+            raise UserError(f"the prefix has {prefix_kv.length} keys and values but the model's context holds "
+                            f"{cfg.context_len}; shorten the prefix")
+        if cache is None:
+            return prefix_kv
+        cache.prefill(prefix_kv)
+        return cache
+
+    def _check_prefix(self, prefix: torch.Tensor, B: int, n_after: int) -> None:
+        """A prefix must be (B, P, C) and leave room in the context for what follows it."""
+        C, context_len = self.config.d_model, self.config.context_len
+        if prefix.dim() != 3 or prefix.size(0) not in (1, B) or prefix.size(2) != C:
+            raise UserError(f"a prefix must be (batch {B} or 1, P, d_model {C}) vectors, got shape "
+                            f"{tuple(prefix.shape)}")
+        if prefix.size(1) + n_after > context_len:
+            raise UserError(f"a prefix of {prefix.size(1)} vectors and {n_after} positions after it exceed the "
+                            f"model's context of {context_len}; shorten the prefix or the input")
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         cfg, p = self.config, self.tok_emb.weight  # (the output layer may be quantised: see models/pretrained)
@@ -95,23 +126,40 @@ class GPT(nn.Module):
                        max_len or cfg.context_len, device=p.device, dtype=p.dtype)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: KVCache | None = None, last_only: bool = False):
+                cache: KVCache | None = None, last_only: bool = False,
+                prefix: torch.Tensor | None = None, prefix_kv: PrefixKV | None = None):
         """idx: (B, T) token ids. targets: (B, T) next-token ids, -100 to ignore a position.
 
         Returns (logits, loss): logits (B, T, V), or (B, 1, V) with last_only; loss is None
         without targets. With a cache, idx holds only the new tokens.
+        prefix: (B, P, C) vectors in front of the token embeddings. prefix_kv: keys and values in
+        front at every layer. With a cache, give either only with the first call: the cache keeps it.
         """
         B, T = idx.shape
+        # - keys and values in front at every layer: they reach attention through the cache interface
+        if prefix_kv is not None:
+            cache = self._with_prefix_kv(prefix_kv, cache, B)
         start = cache.length if cache is not None else 0
         x = self.tok_emb(idx)  # (B, T, C)
-        pos = self.positions.embed(start, T)  # (T, C) or None
+        P = 0 if prefix is None else prefix.size(1)
+        if prefix is not None:
+            self._check_prefix(prefix, B, start + T)
+            # - the prefix takes the first P positions; the tokens follow it (one prefix may serve the batch)
+            x = torch.cat([prefix.to(x.dtype).expand(B, -1, -1), x], dim=1)  # (B, P+T, C)
+        elif prefix_kv is not None and start + T > self.config.context_len:
+            raise UserError(f"a prefix of {start} keys and values and {T} tokens need {start + T} positions, "
+                            f"but the model's context holds {self.config.context_len}; shorten the prefix "
+                            "or the input")
+        pos = self.positions.embed(start, P + T)  # (P+T, C) or None
         if pos is not None:
             x = x + pos
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, positions=self.positions, cache=cache, layer=i)
         if cache is not None:
-            cache.advance(T)
+            cache.advance(P + T)
+        if P:
+            x = x[:, P:]  # (B, T, C): logits for the tokens only
         x = self.norm_f(x)
         if last_only:
             x = x[:, -1:, :]  # (B, 1, C)

@@ -26,9 +26,11 @@ the T inputs once (cost N·T), then runs its self-attention layers over the N la
     The parameter names match the GPT's (blocks.0 is the cross-attention block), so a GPT
     state dict loads into a PerceiverAR unchanged.
 
-Positions: learned or sinusoidal absolute embeddings, added before the cross-attention (our
-MultiHeadAttention applies rotary and relative schemes in self-attention only; the paper uses
-rotary embeddings). A training sequence of T tokens trains on its last N targets only.
+Positions: learned or sinusoidal absolute embeddings, added before the cross-attention, or
+rotary embeddings (the paper's choice): in the cross-attention each query is rotated by its own
+position (the last N of the context) and each key by its own, so scores depend on the distance;
+among the latents, by their distances to each other. A training sequence of T tokens trains on
+its last N targets only.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ class CrossAttentionBlock(nn.Module):
         self.mlp = build_mlp(cfg.mlp, cfg.d_model, cfg.d_ff, cfg.bias, cfg.dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, *, causal: bool = False,
-                padding_mask=None, cache=None, layer: int = 0) -> torch.Tensor:
+                padding_mask=None, positions=None, cache=None, layer: int = 0) -> torch.Tensor:
         """x: (B, Tq, C) queries; context: (B, Tk, C). With causal, the Tq queries are the last
-        Tq positions of the context. With a cache, context holds only the new positions."""
+        Tq positions of the context. With a cache, context holds only the new positions.
+        positions: a rotary scheme rotates queries and keys by their own positions."""
         norm_context = self.norm_context or self.norm1
         x = x + self.attn(self.norm1(x), context=norm_context(context), causal=causal,
-                          padding_mask=padding_mask, cache=cache, layer=layer, fast=self.fast)
+                          padding_mask=padding_mask, positions=positions, cache=cache, layer=layer,
+                          fast=self.fast)
         return x + self.mlp(self.norm2(x))  # (B, Tq, C)
 
 
@@ -124,54 +128,78 @@ class PerceiverLayer(nn.Module):
 # Perceiver AR
 
 
+PERCEIVER_POSITIONS = ("learned", "sinusoidal", "rope", "none")
+
+
 @dataclass
 class PerceiverARConfig(GPTConfig):
     """A Perceiver AR language model: a GPT whose last n_layers - 1 layers see only the last N positions."""
 
     position: str = "learned"
-    """learned or sinusoidal: absolute positions, added before the cross-attention."""
+    """learned or sinusoidal (added before the cross-attention), rope (rotary, in every attention), or none."""
     n_latents: int = 64
     """N: the last N positions of the context are the queries (and get predictions)."""
 
     def __post_init__(self):
         super().__post_init__()
-        if self.position not in ("learned", "sinusoidal"):
-            raise ValueError(f"PerceiverAR supports position 'learned' or 'sinusoidal', got {self.position!r}")
+        if self.position not in PERCEIVER_POSITIONS:
+            raise ValueError(f"PerceiverAR supports position {', '.join(PERCEIVER_POSITIONS)}; got {self.position!r} "
+                             "(relative score biases are not defined for its cross-attention)")
         if not 1 <= self.n_latents <= self.context_len:
             raise ValueError(f"n_latents must be between 1 and context_len ({self.context_len}), "
                              f"got {self.n_latents}")
 
 
 class PerceiverARCache:
-    """What generation keeps between steps, for exact answers with less work.
+    """What cached generation keeps between steps: block-wise decoding, exact and cheap.
 
-    - keys/values of the cross-attention over every input so far (a 1-layer KVCache): each new
-      token adds one, as in a GPT; this is the long, expensive part.
-    - the cross-attention outputs of the last N positions. The self-attention stack over them
-      is recomputed each step: as the window of N latents slides, the oldest latent drops out,
-      which changes every deeper layer, so their keys cannot be reused (N is small, so it is cheap).
+    In training, a window of T inputs has its last N positions as latents; the latent at offset
+    i of that block (i = 0 .. N-1) sees the i latents before it and the inputs from the window's
+    start up to itself. Generation can reproduce exactly those computations, block by block:
+
+        block of N latents, positions q .. q+N-1;  window start s = q + N - T (0 at the beginning)
+
+        p = q        reset; cross-attend from p over inputs s .. p  (T - N + 1 keys: computed once)
+        p = q + i    one new query over the cached keys s .. p, and the latent stack for one new
+                     latent over the i cached latents of the block (keys/values kept per layer)
+        p = q + N    the block is full: a new block starts at p
+
+    Each prediction is the trained model's own output for a training window (latent offset i),
+    so nothing is approximated; a step costs about as much as a GPT's step. (Sliding a window of
+    N latents by one token instead would change every deeper layer of every latent, so all of
+    them would be recomputed at every step: N times the work.)
+
+    The cache keeps the window's token ids, to start the next block.
     """
 
     def __init__(self, model: "PerceiverAR", batch_size: int):
         cfg, p = model.config, model.lm_head.weight
-        self.kv = KVCache(1, batch_size, cfg.n_kv_heads or cfg.n_heads, cfg.head_dim, cfg.context_len,
-                          device=p.device, dtype=p.dtype)
-        self.n_latents = cfg.n_latents
-        self.latents: torch.Tensor | None = None  # (B, <= N, C)
+        kv_heads = cfg.n_kv_heads or cfg.n_heads
+        # - keys/values of the cross-attention over the window's inputs (one layer)
+        self.cross = KVCache(1, batch_size, kv_heads, cfg.head_dim, cfg.context_len, device=p.device, dtype=p.dtype)
+        # - keys/values of the current block's latents, in each self-attention layer
+        self.latents = KVCache(max(1, cfg.n_layers - 1), batch_size, kv_heads, cfg.head_dim, cfg.n_latents,
+                               device=p.device, dtype=p.dtype)
+        self.n_latents, self.context_len = cfg.n_latents, cfg.context_len
+        self.tokens: torch.Tensor | None = None  # (B, <= T) the window's inputs so far
 
     @property
     def length(self) -> int:
-        return self.kv.length
+        """Inputs of the current window held in the cache (never more than context_len)."""
+        return self.cross.length
+
+    def has_room(self, n: int = 1) -> bool:
+        """Always: the cache starts a new block (and window) itself when one is full."""
+        return True
+
+    @property
+    def block_full(self) -> bool:
+        return self.latents.length == self.n_latents
 
     def reset(self) -> None:
-        self.kv.reset()
-        self.latents = None
-
-    def remember(self, new: torch.Tensor) -> torch.Tensor:
-        """Append new cross-attention outputs (B, T, C); keep and return the last N (B, <= N, C)."""
-        both = new if self.latents is None else torch.cat([self.latents, new], dim=1)
-        self.latents = both[:, -self.n_latents:]
-        return self.latents
+        self.cross.reset()
+        self.latents.reset()
+        self.tokens = None
 
 
 class PerceiverAR(GPT):
@@ -192,33 +220,23 @@ class PerceiverAR(GPT):
         return PerceiverARCache(self, batch_size)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: PerceiverARCache | None = None, last_only: bool = False):
+                cache: PerceiverARCache | None = None, last_only: bool = False, n_latents: int | None = None):
         """idx: (B, T) with T <= context_len; targets: (B, T) next tokens (the last N are used).
 
+        n_latents: how many of the last positions are latents (default: the config's N); a
+        smaller number is the computation of a block's first latents (see PerceiverARCache).
         Returns (logits, loss): logits (B, min(N, T), V) for the last positions, (B, 1, V) with
-        last_only. With a cache, idx holds only the new tokens.
+        last_only. With a cache, idx holds only the new tokens (the prompt, then one at a time).
         """
+        if cache is not None:
+            return self.forward_cached(idx, cache, last_only)
         B, T = idx.shape
         cfg = self.config
-        start = cache.length if cache is not None else 0
-        if start + T > cfg.context_len:
+        if T > cfg.context_len:
             raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, "
-                             f"got {start + T}; crop the input to its last {cfg.context_len} tokens")
-        N = min(cfg.n_latents, T)
-        # - embed every input token with its absolute position
-        x = self.drop(self.tok_emb(idx) + self.positions.embed(start, T))  # (B, T, C)
-        # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
-        kv = cache.kv if cache is not None else None
-        h = self.blocks[0](x[:, -N:], x, causal=True, cache=kv, layer=0)  # (B, N, C)
-        if cache is not None:
-            cache.kv.advance(T)
-            h = cache.remember(h)  # (B, <= n_latents, C): the latents of the last steps too
-        # - causal self-attention among the latents only
-        for block in self.blocks[1:]:
-            h = block(h, causal=True)
-        if cache is not None:
-            h = h[:, -N:]  # outputs for the new positions only
-        h = self.norm_f(h)
+                             f"got {T}; crop the input to its last {cfg.context_len} tokens")
+        N = min(n_latents or cfg.n_latents, T)
+        h = self.latent_outputs(idx, N)  # (B, N, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
         logits = self.lm_head(h)  # (B, N, V)
@@ -226,3 +244,53 @@ class PerceiverAR(GPT):
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets[:, -N:].flatten(), ignore_index=-100)
         return logits, loss
+
+    def latent_outputs(self, idx: torch.Tensor, N: int, cache: PerceiverARCache | None = None) -> torch.Tensor:
+        """The final-norm outputs of the last N positions of idx (B, T) -> (B, N, C).
+
+        With a cache, idx holds the new inputs (after cache.length cached ones) and the N new
+        latents continue the cached block."""
+        start = cache.length if cache is not None else 0
+        T = idx.size(1)
+        # - embed every input token, with its absolute position (learned, sinusoidal)
+        x = self.tok_emb(idx)  # (B, T, C)
+        pos = self.positions.embed(start, T)  # (T, C) or None (rope, none)
+        if pos is not None:
+            x = x + pos
+        x = self.drop(x)
+        # - the last N positions ask, every position answers (causal: query p sees inputs <= p)
+        h = self.blocks[0](x[:, -N:], x, causal=True, positions=self.positions,
+                           cache=cache.cross if cache is not None else None, layer=0)  # (B, N, C)
+        # - causal self-attention among the latents only (over the block's cached ones too)
+        for i, block in enumerate(self.blocks[1:]):
+            h = block(h, causal=True, positions=self.positions,
+                      cache=cache.latents if cache is not None else None, layer=i)
+        if cache is not None:
+            cache.cross.advance(T)
+            cache.latents.advance(N)
+        return self.norm_f(h)
+
+    def forward_cached(self, idx: torch.Tensor, cache: PerceiverARCache, last_only: bool = False):
+        """Block-wise decoding (see PerceiverARCache): the prompt into an empty cache, then one token at a time."""
+        cfg = self.config
+        if cache.length == 0:
+            # - the prompt: its last N positions are the first block
+            if idx.size(1) > cfg.context_len:
+                raise ValueError(f"PerceiverAR reads at most context_len = {cfg.context_len} tokens, got {idx.size(1)}")
+            cache.tokens = idx
+            h = self.latent_outputs(idx, min(cfg.n_latents, idx.size(1)), cache)  # (B, N, C)
+        elif idx.size(1) != 1:
+            raise ValueError("a PerceiverAR cache takes the prompt once, then one token per step")
+        elif cache.block_full or cache.length == cfg.context_len:
+            # - a new block starts at this token: its window holds the T - N inputs before it
+            window = torch.cat([cache.tokens, idx], dim=1)[:, -(cfg.context_len - cfg.n_latents + 1):]
+            cache.reset()
+            cache.tokens = window
+            h = self.latent_outputs(window, 1, cache)  # (B, 1, C)
+        else:
+            # - one more latent in the current block, one more input in its window
+            cache.tokens = torch.cat([cache.tokens, idx], dim=1)
+            h = self.latent_outputs(idx, 1, cache)  # (B, 1, C)
+        if last_only:
+            h = h[:, -1:, :]
+        return self.lm_head(h), None

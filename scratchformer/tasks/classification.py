@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from scratchformer.data.imdb import IMDb, IMDbConfig, LABELS, load_imdb
+from scratchformer.data.imdb import IMDb, LABELS
+from scratchformer.data.token_cache import encode_cached, learn_tokenizer_cached
+from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
-from scratchformer.data.tokenizers import TOKENIZERS, tokenizer_from_dict
+from scratchformer.data.tokenizers import TOKENIZERS
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
+from scratchformer.tasks.runs import load_language_model, load_run
 from scratchformer.training.budget import budget_plan, fit_within_budget  # noqa: F401 (re-exported)
-from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.tasks.language_model import load_run
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.training.run_dir import new_run_folder
+from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 SUBWORD_TRAIN_TEXTS = 25000  # BPE learns its merges from at most this many training reviews
 
@@ -46,9 +48,9 @@ class TokenizerConfig:
             raise ValueError(f"vocab_size must be at least 3, got {self.vocab_size}")
 
 
-def default_train() -> TrainConfig:
-    return TrainConfig(max_steps=1000, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=50,
-                       weight_decay=0.1, eval_interval=0, eval_batches=10, progress=False, seed=0)
+# - a classifier's training, as changes to the engine's TrainConfig defaults (see task_train_config)
+CLASSIFIER_TRAIN = dict(max_steps=1000, batch_size=64, lr=2e-3, warmup_steps=50, eval_interval=0,
+                        eval_batches=10, seed=0)
 
 
 @dataclass
@@ -56,8 +58,8 @@ class ClassifierRunConfig:
     """A whole classifier run: what the configs/imdb*.yaml presets describe."""
 
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    train: TrainConfig = field(default_factory=default_train)
-    data: IMDbConfig = field(default_factory=IMDbConfig)
+    train: TrainConfig = field(default_factory=train_defaults(CLASSIFIER_TRAIN))
+    data: TextDataConfig = field(default_factory=TextDataConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     time_budget_s: float = 0.0
@@ -111,16 +113,30 @@ def build_tokenizer(cfg: TokenizerConfig, train_texts: list[str]):
 def prepare_data(cfg: ClassifierRunConfig, imdb: IMDb | None = None, tokenizer=None):
     """(tokenizer, ClassificationData, imdb) for a run. Pass `imdb`/`tokenizer` to reuse them across runs."""
     if imdb is None:
-        imdb = load_imdb(cfg.data, final_test=cfg.final_test)
+        imdb = load_classification_data(cfg.data, final_test=cfg.final_test)
         for note in imdb.notes:
             print(f"note: {note}")
+    # - the class names go into the config, so the model (and its checkpoint) knows what each id means
+    if getattr(imdb, "classes", None) is not None:
+        cfg.data.classes = list(imdb.classes)
     if tokenizer is None and cfg.init is not None:
         # - a classifier that starts from a language model must read text the way the model learned it
-        tokenizer = load_run(cfg.init)[1]
+        tokenizer = load_language_model(cfg.init, command="train-classifier --init").tokenizer
+    # - tokenizer and token ids come from the cache when these texts were seen with these settings before
+    cache = cfg.data.cache_dir if getattr(cfg.data, "cache_tokens", False) else None
+    cached = []
     if tokenizer is None:
-        tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
+        settings = {**dataclasses.asdict(cfg.tokenizer), "max_texts": SUBWORD_TRAIN_TEXTS}
+        tokenizer, hit = learn_tokenizer_cached(lambda: build_tokenizer(cfg.tokenizer, imdb["train"].texts),
+                                                settings, imdb["train"].texts, cache)
+        cached += ["tokenizer"] * hit
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
-    ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
+    ids = {}
+    for s in splits:
+        ids[s], hit = encode_cached(tokenizer, imdb[s].texts, cache)
+        cached += [s] * hit
+    if cached:
+        print(f"{', '.join(cached)} read from the cache in {Path(cache).expanduser()} (tokenized once)")
     labels = {s: imdb[s].labels for s in splits}
     return tokenizer, ClassificationData(ids, labels, cfg.batching, pad_id=tokenizer.pad_id), imdb
 
@@ -134,7 +150,8 @@ def model_config_for(cfg: ClassifierRunConfig, tokenizer, lm=None) -> Classifier
     model = cfg.model
     if lm is not None:
         model = dataclasses.replace(model, **{k: getattr(lm.config, k) for k in ARCHITECTURE_FIELDS})
-    return dataclasses.replace(model, vocab_size=tokenizer.vocab_size,
+    classes = getattr(cfg.data, "classes", None) or model.labels or list(LABELS)
+    return dataclasses.replace(model, vocab_size=tokenizer.vocab_size, n_classes=len(classes), labels=list(classes),
                                context_len=max(cfg.model.context_len, cfg.batching.max_len + extra))
 
 
@@ -165,12 +182,15 @@ def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
-                     run_config: dict | None = None, probs_out: dict | None = None) -> tuple[Classifier, dict]:
+                     run_config: dict | None = None, probs_out: dict | None = None,
+                     resume: bool = False) -> tuple[Classifier, dict]:
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
+    resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
+    one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
-    lm = load_run(cfg.init)[0] if cfg.init is not None else None
+    lm = load_language_model(cfg.init, command="train-classifier --init").model if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
     torch.manual_seed(cfg.train.seed)
     model = Classifier(model_cfg)
@@ -179,12 +199,20 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
             raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "
                             f"tokenizer has {tokenizer.vocab_size}; fine-tune with the model's own tokenizer")
         init_from_gpt(model, lm)
-    folder = run_folder(cfg) if cfg.save else None
+    if not cfg.save:
+        folder = None
+    elif resume and cfg.name is not None:  # an experiment's run: its folder, with any checkpoint to continue
+        folder = Path(cfg.out_dir) / cfg.name
+    else:
+        folder = new_run_folder(cfg.out_dir, cfg.name, prefix="imdb")
     run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="classifier")
-    if trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
+    run_config["train"] = dataclasses.asdict(trainer.cfg)  # after the checks before training
+    if resume and folder is not None and (folder / "checkpoint.pt").exists():
+        trainer.resume(folder)
+    elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
     replay = budget_plan(cfg.budget_from) if cfg.budget_from else None
     fit = fit_within_budget(trainer, 0 if replay else cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget,
@@ -203,34 +231,19 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     return model.eval(), result
 
 
-def run_folder(cfg: ClassifierRunConfig) -> Path:
-    """Where this run writes; refuses to reuse a folder that already holds a run."""
-    name = cfg.name or time.strftime("imdb-%Y%m%d-%H%M%S")
-    path = Path(cfg.out_dir) / name
-    if (path / "checkpoint.pt").exists():
-        raise UserError(f"run folder {path} already holds a run; pick another --name")
-    return path
-
-
 # --------------------------------------------------------------------------------------------
 # using a trained classifier
 
 
 def load_classifier(path: str | Path, device: str = "cpu"):
-    """(model, tokenizer, batching config) from a classifier run folder or checkpoint file."""
-    state = load_checkpoint(path, map_location=device)
-    if state.get("kind") != "classifier":
-        raise UserError(f"{path} holds a {state.get('kind')!r} model, not a classifier; "
-                        "give a run folder made by `scratchformer train-classifier`")
+    """(model, tokenizer, batching config) from a classifier run folder or checkpoint file: load_run,
+    plus how the run cut and padded its texts."""
+    run = load_run(path, device, expect=("classifier",), command="classify")
     try:
-        model = Classifier(ClassifierConfig(**state["model_config"]))
-        batching = BatchingConfig(**state.get("run_config", {}).get("batching", {}))
+        batching = BatchingConfig(**run.config.get("batching", {}))
     except (TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {path} holds an invalid classifier config ({e})") from None
-    load_weights(model, state["model"], source=f"checkpoint {path}")
-    if state.get("tokenizer") is None:
-        raise UserError(f"checkpoint {path} has no tokenizer, so it cannot read text")
-    return model.to(device).eval(), tokenizer_from_dict(state["tokenizer"]), batching
+        raise UserError(f"checkpoint {path} holds an invalid batching config ({e})") from None
+    return run.model, run.tokenizer, batching
 
 
 @torch.no_grad()
@@ -243,4 +256,4 @@ def classify(model: Classifier, tokenizer, text: str, batching: BatchingConfig) 
     logits, _ = model(tokens, padding_mask=mask)
     probs = logits.softmax(-1)[0]  # (K,)
     k = int(probs.argmax())
-    return LABELS[k], float(probs[k])
+    return (model.config.labels or LABELS)[k], float(probs[k])

@@ -14,19 +14,20 @@ from pathlib import Path
 import torch
 
 from scratchformer.data.seq2seq_tasks import Seq2SeqData, Seq2SeqTaskConfig
-from scratchformer.errors import UserError
 from scratchformer.models.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
-from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.training.trainer import TrainConfig, Trainer
+from scratchformer.tasks.runs import load_run
+from scratchformer.training.checkpoint import unwrap
+from scratchformer.training.run_dir import new_run_folder
+from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
 def default_model() -> EncoderDecoderConfig:
     return EncoderDecoderConfig(d_model=64, n_heads=4, n_layers=2)
 
 
-def default_train() -> TrainConfig:
-    return TrainConfig(max_steps=1500, batch_size=64, lr=2e-3, min_lr=1e-4, warmup_steps=100,
-                       weight_decay=0.01, eval_interval=500, log_interval=100, device="cpu")
+# - seq2seq training, as changes to the engine's TrainConfig defaults (see task_train_config)
+SEQ2SEQ_TRAIN = dict(max_steps=1500, batch_size=64, lr=2e-3, weight_decay=0.01, eval_interval=500,
+                     log_interval=100, device="cpu")
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Seq2SeqRunConfig:
     task: Seq2SeqTaskConfig = field(default_factory=Seq2SeqTaskConfig)
     model: EncoderDecoderConfig = field(default_factory=default_model)
     """vocab_size, max_src_len and max_tgt_len are set from the task."""
-    train: TrainConfig = field(default_factory=default_train)
+    train: TrainConfig = field(default_factory=train_defaults(SEQ2SEQ_TRAIN))
     beam_size: int = 4
     """Beam width for the final beam-search exact match (1 skips it)."""
     threads: int = 1
@@ -78,21 +79,22 @@ def train_seq2seq(cfg: Seq2SeqRunConfig, run_dir: str | Path | None = "auto") ->
     torch.set_num_threads(cfg.threads)
     data, model = build(cfg)
     if run_dir == "auto":
-        run_dir = Path(cfg.out_dir) / (cfg.name or time.strftime(f"{cfg.task.task}-%Y%m%d-%H%M%S"))
-        if (Path(run_dir) / "checkpoint.pt").exists():
-            raise UserError(f"run folder {run_dir} already holds a run; pick another --name")
-    trainer = Trainer(model, cfg.train, data, run_dir=run_dir, run_config=dataclasses.asdict(cfg),
+        run_dir = new_run_folder(cfg.out_dir, cfg.name, prefix=cfg.task.task)
+    # - the config as run: the model sized to the task, the training after the checks before it
+    run_config = {**dataclasses.asdict(cfg), "model": dataclasses.asdict(model.config)}
+    trainer = Trainer(model, cfg.train, data, run_dir=run_dir, run_config=run_config,
                       model_kind="encoder_decoder")
+    run_config["train"] = dataclasses.asdict(trainer.cfg)
     if trainer.run_dir is not None:
-        trainer.run_dir.write_start(dataclasses.asdict(cfg), str(trainer.device))
+        trainer.run_dir.write_start(run_config, str(trainer.device))
     start = time.perf_counter()
     result = trainer.fit()
     result["train_s"] = round(time.perf_counter() - start, 1)
     # - the whole held-out set, decoded from scratch
     start = time.perf_counter()
-    result["exact_match_greedy"] = exact_match(trainer.model, data, data.held_out)
+    result["exact_match_greedy"] = exact_match(unwrap(trainer.model), data, data.held_out)
     if cfg.beam_size > 1:
-        result["exact_match_beam"] = exact_match(trainer.model, data, data.held_out, cfg.beam_size)
+        result["exact_match_beam"] = exact_match(unwrap(trainer.model), data, data.held_out, cfg.beam_size)
     result["decode_s"] = round(time.perf_counter() - start, 1)
     result["held_out"] = len(data.held_out)
     result["params"] = model.num_params()
@@ -103,12 +105,7 @@ def train_seq2seq(cfg: Seq2SeqRunConfig, run_dir: str | Path | None = "auto") ->
 
 
 def load_seq2seq(path: str | Path) -> tuple[EncoderDecoder, Seq2SeqData]:
-    """The trained model and its task, from a run folder or checkpoint."""
-    state = load_checkpoint(path)
-    if state.get("kind") != "encoder_decoder":
-        raise UserError(f"{path} holds a {state.get('kind')!r} model, not a sequence-to-sequence one; "
-                        "give a run folder written by `scratchformer seq2seq train`")
-    model = EncoderDecoder(EncoderDecoderConfig(**state["model_config"]))
-    load_weights(model, state["model"], source=f"checkpoint {path}")
-    data = Seq2SeqData(Seq2SeqTaskConfig(**state["run_config"]["task"]))
-    return model.eval(), data
+    """The trained model and its task (whose vocabulary reads and writes the strings), from a run
+    folder or checkpoint: load_run, plus the task."""
+    run = load_run(path, expect=("encoder_decoder",), command="seq2seq decode")
+    return run.model, Seq2SeqData(Seq2SeqTaskConfig(**run.config["task"]))

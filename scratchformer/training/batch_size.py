@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.training.grad_stats import noise_estimates
 
 
@@ -150,7 +151,7 @@ def measure_noise_scale(model: nn.Module, data, batch_size: int, n_batches: int 
     generator = torch.Generator().manual_seed(seed)
     small_sq, big_sq = [], []
     try:
-        for _ in range(repeats):
+        for _ in progress_bar(range(repeats), desc="noise scale", unit="round"):
             total = [torch.zeros_like(p) for p in params]
             for _ in range(n_batches):
                 model.zero_grad(set_to_none=True)

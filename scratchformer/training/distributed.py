@@ -114,6 +114,7 @@ def shard(batch: tuple, ctx: DistContext) -> tuple:
 @contextmanager
 def sync_gradients(wrapped: nn.Module, ctx: DistContext, sync: bool):
     """Average gradients across ranks in this backward only when `sync` (the last micro-batch)."""
+    wrapped = getattr(wrapped, "_orig_mod", wrapped)  # the DDP/FSDP model inside torch.compile
     if not ctx.enabled:
         yield
     elif ctx.strategy == "ddp":

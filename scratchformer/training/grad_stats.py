@@ -25,16 +25,21 @@ class NonFiniteError(UserError):
     """The loss or the gradient became NaN or inf and the run was told to stop."""
 
 
-def check_finite(loss: float, grad_norm: float, step: int, on_nan: str, check_grad: bool = True) -> bool:
-    """True when the step may go ahead; with on_nan='stop' a NaN/inf raises NonFiniteError."""
+def check_finite(loss: float, grad_norm: float, step: int, on_nan: str, check_grad: bool = True,
+                 grad_clip: float = 0.0) -> bool:
+    """True when the step may go ahead; with on_nan='stop' a NaN/inf raises NonFiniteError.
+
+    grad_clip: the clipping threshold in use (0: none), so the advice fits the run."""
     what = "loss" if not math.isfinite(loss) else "gradient norm" if check_grad and not math.isfinite(grad_norm) \
         else None
     if what is None:
         return True
     if on_nan == "stop":
-        raise NonFiniteError(f"the {what} is {loss if what == 'loss' else grad_norm} at step {step + 1}; lower "
-                             "the learning rate or enable gradient clipping, or set on_nan to 'skip' to skip "
-                             "such steps")
+        # - clipping cannot mend a gradient that is already NaN/inf; suggest it only when it is off
+        advice = "lower the learning rate" + (" or enable gradient clipping (--train.grad_clip 1.0)" if not grad_clip
+                                              else f" (gradient clipping at {grad_clip:g} is already on)")
+        raise NonFiniteError(f"the {what} is {loss if what == 'loss' else grad_norm} at step {step + 1}; {advice}, "
+                             "or set on_nan to 'skip' to skip such steps")
     return False
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from scratchformer.progress import progress_bar
+
 RULES = ("valley", "steepest")
 
 
@@ -128,8 +130,9 @@ def lr_range_test(model: nn.Module, data, train_cfg, cfg: LRFinderConfig | None 
                                                          num_steps=cfg.num_steps)
     lrs, raw, smoothed = [], [], []
     average, best, diverged = 0.0, float("inf"), False
+    steps = progress_bar(range(cfg.num_steps), desc="lr range test", unit="step")
     try:
-        for step in range(cfg.num_steps):
+        for step in steps:
             out = trainer.train_step()
             if out.get("skipped") or not math.isfinite(out["loss"]):
                 diverged = True
@@ -145,6 +148,7 @@ def lr_range_test(model: nn.Module, data, train_cfg, cfg: LRFinderConfig | None 
                 diverged = True
                 break
     finally:
+        steps.close()  # (the sweep may stop early)
         torch.set_rng_state(rng_state)
     if len(smoothed) < 3:
         raise ValueError(f"the loss diverged after {len(smoothed)} steps of the sweep; lower start_lr "

@@ -8,7 +8,8 @@ Muon (Jordan et al. 2024, "Muon: an optimizer for hidden layers"): momentum SGD 
 for a weight matrix is orthogonalised by a few Newton-Schulz iterations, so every direction
 of the matrix moves at the same rate. Only the blocks' 2-D weights use it; embeddings, the
 output layer, norms and biases stay with AdamW. torch.optim.Muon does the orthogonalisation;
-adjust_lr_fn="match_rms_adamw" scales its update so one learning rate suits both.
+adjust_lr_fn="match_rms_adamw" scales its update so one learning rate suits both. It arrived in
+torch 2.9; on an older torch, asking for Muon is a one-line error that says so.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import torch
 from torch import nn
 
 OPTIMIZERS = ("adamw", "muon")
+MUON_TORCH = "2.9"  # the first torch with torch.optim.Muon
+
+
+def check_optimizer(name: str) -> None:
+    """ValueError for an unknown optimizer, or for Muon on a torch that lacks it."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+    if name == "muon" and not hasattr(torch.optim, "Muon"):
+        raise ValueError(f"optimizer 'muon' needs torch >= {MUON_TORCH} (torch.optim.Muon), but this is torch "
+                         f"{torch.__version__}; upgrade torch, or choose optimizer 'adamw'")
 
 
 def param_groups(named: list[tuple[str, nn.Parameter]], weight_decay: float, layer_lr_decay: float = 1.0,
@@ -51,7 +62,7 @@ def layer_depth(name: str, n_layers: int) -> int:
 
 
 def count_layers(named: list[tuple[str, nn.Parameter]]) -> int:
-    """The number of blocks, read off parameter names such as 'mixer.blocks.3.attn.q_proj.weight'."""
+    """The number of blocks, read off parameter names such as 'attention.blocks.3.attn.q_proj.weight'."""
     indices = [layer_depth(n, 0) for n, _ in named if ".blocks." in f".{n}"]
     return max(indices, default=0)
 
@@ -95,6 +106,7 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tup
     ELECTRA): the top (head, final norm) learns at lr, each block below at layer_lr_decay times the
     rate of the one above, the embeddings lowest; general features low down change least.
     """
+    check_optimizer(name)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # tied weights appear once
     n_layers = count_layers(named)
     # - the fused kernel updates all tensors in one pass (CPU and CUDA); fall back to the loop elsewhere
@@ -102,12 +114,11 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tup
     if name == "adamw":
         return torch.optim.AdamW(param_groups(named, weight_decay, layer_lr_decay, n_layers), lr=lr, betas=betas,
                                  eps=eps, fused=fused)
-    if name == "muon":
-        hidden = [(n, p) for n, p in named if is_hidden_matrix(n, p)]
-        rest = [(n, p) for n, p in named if not is_hidden_matrix(n, p)]
-        muon = torch.optim.Muon(param_groups(hidden, weight_decay, layer_lr_decay, n_layers), lr=lr,
-                                weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-        adamw = torch.optim.AdamW(param_groups(rest, weight_decay, layer_lr_decay, n_layers), lr=lr, betas=betas,
-                                  eps=eps, fused=fused)
-        return ChainedOptimizer(muon, adamw)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+    # - muon: the blocks' matrices to Muon, everything else to AdamW
+    hidden = [(n, p) for n, p in named if is_hidden_matrix(n, p)]
+    rest = [(n, p) for n, p in named if not is_hidden_matrix(n, p)]
+    muon = torch.optim.Muon(param_groups(hidden, weight_decay, layer_lr_decay, n_layers), lr=lr,
+                            weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+    adamw = torch.optim.AdamW(param_groups(rest, weight_decay, layer_lr_decay, n_layers), lr=lr, betas=betas,
+                              eps=eps, fused=fused)
+    return ChainedOptimizer(muon, adamw)

@@ -44,19 +44,44 @@ def plot_lr_finder(result, path: str | Path) -> Path:
 
 def plot_schedules(names: list[str], path: str | Path, *, max_steps: int, lr: float, min_lr: float,
                    warmup_steps: int) -> Path:
+    """Small multiples: one panel per schedule, on shared axes, so no curve hides another (constant and
+    warmup coincide after the warmup) and no legend covers them. Each panel shows the others faintly."""
+    import math
+
     from scratchformer.training.schedules import get_schedule
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     steps = list(range(max_steps))
-    for name in names:
-        schedule = get_schedule(name)
-        ax.plot(steps, [schedule(s, max_steps=max_steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps)
-                        for s in steps], label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"schedules (lr {lr:g}, min_lr {min_lr:g}, warmup {warmup_steps} of {max_steps} steps)")
-    ax.legend()
+    curves = {name: [get_schedule(name)(s, max_steps=max_steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps)
+                     for s in steps] for name in names}
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    size = (max(6.5, 3.6 * cols + 0.6), 2.8 * rows + 1.0)  # inches
+    fig, axes = plt.subplots(rows, cols, figsize=size, sharex=True, sharey=True, squeeze=False)
+    for i, (name, values) in enumerate(curves.items()):
+        ax = axes[i // cols][i % cols]
+        # - the other schedules in light grey, for comparison
+        for other, other_values in curves.items():
+            if other != name:
+                ax.plot(steps, other_values, color="0.85", linewidth=1)
+        ax.plot(steps, values, color=f"C{i % 10}", linewidth=2)
+        ax.set_title(name)
+        if warmup_steps:
+            ax.axvline(warmup_steps, color="0.6", linestyle=":", linewidth=1)
+        ax.grid(alpha=0.3)
+    for j in range(len(names), rows * cols):  # empty cells of the grid
+        axes[j // cols][j % cols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for row in axes:
+        row[0].set_ylabel("learning rate")
+    # - an empty cell's neighbour above needs its own step labels
+    for j in range(len(names) - cols, len(names)):
+        if 0 <= j and j // cols < rows - 1:
+            axes[j // cols][j % cols].xaxis.set_tick_params(labelbottom=True)
+            axes[j // cols][j % cols].set_xlabel("step")
+    fig.suptitle(f"learning-rate schedules\npeak lr {lr:g}, min_lr {min_lr:g}, warmup {warmup_steps} of "
+                 f"{max_steps} steps (dotted: end of warmup)", fontsize=10)
     return save(fig, path)
 
 
@@ -64,7 +89,9 @@ def read_metrics(run: str | Path) -> list[dict]:
     path = Path(run) / "metrics.jsonl"
     if not path.exists():
         raise UserError(f"{run} has no metrics.jsonl; give run folders written by `scratchformer train`")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # - a metric written as null (it was NaN or inf) is drawn as a gap
+    return [{k: float("nan") if v is None else v for k, v in json.loads(line).items()}
+            for line in path.read_text().splitlines() if line.strip()]
 
 
 def plot_runs(runs: list[str | Path], path: str | Path) -> Path:

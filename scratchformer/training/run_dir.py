@@ -1,16 +1,28 @@
 """A run folder: everything needed to reproduce and inspect one training run.
 
   runs/NAME/
-    config.yaml      the resolved config (every field, after presets and overrides)
+    config.yaml      the resolved config (every field, after presets and overrides; the real
+                     architecture of the model, vocab_size included); updated by each resume
     command.txt      the command line that started the run
     env.json         git commit, versions of Python / PyTorch, device, host
     metrics.jsonl    one JSON object per logged step (train and validation)
     checkpoint.pt    the latest checkpoint (see checkpoint.py)
+    resumes.jsonl    one line per resume: when, from which step, the command, what changed
+
+Every kind of run (language model, classifier, seq2seq, an experiment's runs) claims its folder
+here, with one rule: a new run never writes into a folder that already holds a run, that is
+anything beyond the three files written before the first step (START_FILES: a run that failed
+to start, such as a tracker that could not log in, can be started again under its name).
+
+    folder = new_run_folder(out_dir, name, prefix="imdb")     # refuses runs/NAME if it holds a run
+    folder = existing_run_folder("runs/NAME")                   # --resume: must hold a checkpoint
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import platform
 import shlex
 import subprocess
@@ -21,7 +33,75 @@ from pathlib import Path
 import torch
 import yaml
 
-from scratchformer.training.checkpoint import CHECKPOINT_NAME
+from scratchformer.errors import UserError
+from scratchformer.training.checkpoint import CHECKPOINT_NAME, resolve_checkpoint
+
+CONFIG_NAME = "config.yaml"
+RESUMES_NAME = "resumes.jsonl"
+START_FILES = (CONFIG_NAME, "command.txt", "env.json")  # written before the first step
+
+
+def holds_run(path: Path) -> bool:
+    """Whether a folder holds (part of) a run that trained: anything but START_FILES."""
+    return path.is_dir() and any(p.name not in START_FILES for p in path.iterdir())
+
+
+def new_run_folder(out_dir: str | Path, name: str | None, prefix: str = "run",
+                   resume_command: str | None = None) -> Path:
+    """The folder out_dir/name for a new run (name None: prefix plus the time), checked but not made.
+
+    Refuses a folder that holds a run (holds_run), so no run is ever overwritten, and an out_dir or
+    run folder that is a file. resume_command: the command that continues a run (the folder is
+    appended), for the error message; None where runs cannot be continued.
+    Under torchrun only rank 0 checks (the other ranks stop when it does): rank 0 may have made
+    the folder by the time another rank looks.
+    """
+    name = name or time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
+    out_dir = Path(out_dir)
+    path = out_dir / name
+    for p in (out_dir, path):
+        if p.exists() and not p.is_dir():
+            raise UserError(f"{p} is a file, not a folder; give --out_dir a folder and --name a new name")
+    if int(os.environ.get("RANK", "0")) == 0 and holds_run(path):
+        hint = f", or continue it with `{resume_command} {path}`" if resume_command else ""
+        raise UserError(f"run folder {path} already holds a run; pick another --name{hint}")
+    return path
+
+
+def existing_run_folder(path: str | Path) -> Path:
+    """The folder of a run to continue: a run folder or its checkpoint file, which must exist."""
+    return resolve_checkpoint(path).parent
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": 1e-3}} -> {"train.lr": 1e-3}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def changes_on_resume(saved: dict, resumed: dict, safe: tuple[str, ...], run: str | Path) -> dict:
+    """What a resume changes, {field: [before, after]}, after checking each change is safe mid-run.
+
+    saved: the run's config.yaml; resumed: the config the resume would train with. safe: dotted
+    fields that may change (a prefix ending in '.' covers a section). Anything else that differs (data, tokenizer, model, optimiser, ...) is a UserError naming it.
+    """
+    # - (through JSON, so a tuple here equals the list YAML gave back)
+    before, after = flatten(json.loads(json.dumps(saved))), flatten(json.loads(json.dumps(resumed)))
+    changed = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
+               if before.get(k) != after.get(k)}
+    unsafe = [k for k in changed if not any(k == s or (s.endswith(".") and k.startswith(s)) for s in safe)]
+    if unsafe:
+        shown = ", ".join(f"{k} = {changed[k][0]!r} there, {changed[k][1]!r} here" for k in unsafe[:3])
+        more = f" (and {len(unsafe) - 3} more)" if len(unsafe) > 3 else ""
+        raise UserError(f"--resume {run}: the run was trained with other settings ({shown}{more}); a resumed "
+                        "run keeps its data, tokenizer, model and optimiser, so drop those options "
+                        "(or start a new run with them)")
+    return changed
 
 
 def git_commit() -> str:
@@ -37,8 +117,30 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else what the platform module says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line for results and summaries: the CPU model, its cores, and the load while it ran."""
+    line = f"{cpu_model()}, {os.cpu_count()} cores"
+    if hasattr(os, "getloadavg"):
+        line += ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*os.getloadavg())
+    if torch.cuda.is_available():
+        line += f", GPU {torch.cuda.get_device_name(0)}"
+    return line
+
+
 def environment(device: str) -> dict:
     return {
+        "machine": machine(),
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
@@ -51,7 +153,14 @@ def environment(device: str) -> dict:
     }
 
 
+def json_safe(record: dict) -> dict:
+    """The record with NaN and inf written as null: JSON has no NaN, and metrics.jsonl stays valid JSON."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
 class RunDir:
+    """The files of one run folder (made when this is created)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -64,16 +173,43 @@ class RunDir:
     def metrics_path(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
     def write_start(self, config: dict, device: str, argv: list[str] | None = None) -> None:
         """Record the resolved config, the command line and the environment."""
-        (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        self.write_config(config)
         argv = sys.argv if argv is None else argv
         (self.path / "command.txt").write_text(" ".join(shlex.quote(a) for a in argv) + "\n")
         (self.path / "env.json").write_text(json.dumps(environment(device), indent=2) + "\n")
 
+    def write_config(self, config: dict) -> None:
+        """(Re)write config.yaml atomically: a crash leaves the old one or the new one."""
+        replace_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict:
+        if not self.config_path.exists():
+            raise UserError(f"{self.path} has no {CONFIG_NAME}; it is not a run folder this version can continue")
+        return yaml.safe_load(self.config_path.read_text()) or {}
+
+    def record_resume(self, step: int, changes: dict, argv: list[str] | None = None) -> None:
+        """Append one line to resumes.jsonl: when, from which step, the command and what changed
+        ({field: [before, after]})."""
+        argv = sys.argv if argv is None else argv
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": step,
+                  "command": " ".join(shlex.quote(a) for a in argv), "changes": changes,
+                  "git_commit": git_commit()}
+        with (self.path / RESUMES_NAME).open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read_resumes(self) -> list[dict]:
+        path = self.path / RESUMES_NAME
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
     def log(self, record: dict) -> None:
         with self.metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():
@@ -83,4 +219,11 @@ class RunDir:
     def truncate_metrics(self, step: int) -> None:
         """On resume, drop records logged after the checkpoint's step (they will be redone)."""
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
-        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        replace_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write a file atomically: to NAME.tmp, then renamed over NAME."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

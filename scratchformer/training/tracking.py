@@ -13,7 +13,10 @@ The libraries are imported only when asked for; a missing one is a UserError nam
 from __future__ import annotations
 
 import importlib.util
+import netrc
+import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 from scratchformer.errors import UserError
 
@@ -77,11 +80,31 @@ def parse_track(spec: str) -> list[str]:
 
 
 def check_available(spec: str) -> None:
-    """A clear one-line error now, rather than an ImportError after the model is built."""
+    """A clear one-line error now, rather than an ImportError or a login prompt after the run folder
+    is made and the model built."""
     for name in parse_track(spec):
         if importlib.util.find_spec(PACKAGES[name]) is None:
             raise UserError(f"tracking with {name} needs the {PACKAGES[name]} package: pip install {PACKAGES[name]} "
                             f"(or pip install 'scratchformer[tracking]'), or set track to 'none'")
+        if name == "wandb" and not wandb_can_log():
+            raise UserError("tracking with wandb needs a login: run `wandb login` (or set WANDB_API_KEY), or set "
+                            "WANDB_MODE=offline to keep the run on this machine, or set track to 'none'")
+
+
+def wandb_can_log() -> bool:
+    """True when wandb will run without asking for a key: offline or disabled, or logged in (an API key
+    in the environment or in the netrc file that `wandb login` writes)."""
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    for path in (os.environ.get("NETRC"), "~/.netrc", "~/_netrc"):
+        if path and Path(path).expanduser().is_file():
+            try:
+                if netrc.netrc(Path(path).expanduser()).authenticators(host):
+                    return True
+            except (netrc.NetrcParseError, OSError):
+                continue
+    return False
 
 
 def build_trackers(spec: str, run_dir: Path | None, config: dict, project: str = "scratchformer",

@@ -1,6 +1,8 @@
 """The training loop, written out (course weeks 4-5).
 
-One step:
+Read training/step.py first: the bare step of week 1 (forward, loss, backward, clip, step,
+zero_grad). `Trainer.train_step` is that step with instruments around it (a test checks both
+give the same weights):
   for each of grad_accum micro-batches:  loss = model(*batch)[1] / grad_accum;  loss.backward()
   (fp16: scale the loss, then unscale the gradients)
   stop or skip on a NaN/inf loss or gradient;  clip the gradient norm
@@ -17,11 +19,18 @@ Exact resume: a checkpoint stores the weights, the optimizer moments, the step, 
 the generator that draws training batches, the global RNG state (dropout) and the fp16 loss
 scale. Validation draws from its own generator, reseeded each time, so it never disturbs the
 training stream.
+
+Another length on resume: with a different max_steps (past the step reached), what is left of the
+learning-rate schedule is fitted to the new remaining steps. From the step the run resumes at, the
+rate follows the rest of the original curve (a cosine keeps decaying from where it was, to min_lr),
+slowed down (a longer run) or sped up (a shorter one) so that it ends at the new max_steps; a run
+that had already finished and is made longer continues at its final rate. There is never a jump.
+Each change is stored in the checkpoint, so several of them compose.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -31,17 +40,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from scratchformer.errors import UserError
+from scratchformer.errors import UserError, warn
+from scratchformer.progress import progress_bar
 from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
-from scratchformer.training.grad_stats import GradStats, check_finite
+from scratchformer.training.evaluation import evaluate_loss
+from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
 from scratchformer.training.interrupt import StopSignal
-from scratchformer.training.optim import OPTIMIZERS, build_optimizer
+from scratchformer.training.optim import build_optimizer, check_optimizer
 from scratchformer.training.run_dir import RunDir
 from scratchformer.training.schedules import SCHEDULES, get_schedule
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ON_NAN = ("stop", "skip")
+# with on_nan='skip': a run that skipped more than this fraction of its steps has not trained; it
+# stops with an error once it has skipped at least SKIPPED_TO_STOP steps (or at its end)
+MAX_SKIPPED_FRACTION = 0.5
+SKIPPED_TO_STOP = 10
 
 
 @dataclass
@@ -85,7 +100,8 @@ class TrainConfig:
     """Log gradient statistics (per-layer gradient norms, update/weight ratios, clipping rate,
     noise scale) every this many steps; 0 turns them off."""
     on_nan: str = "stop"
-    """What a NaN or inf loss or gradient does: 'stop' the run with a message, or 'skip' the step."""
+    """What a NaN or inf loss or gradient does: 'stop' the run with a message, or 'skip' the step (a run
+    that skips more than half of its steps still stops with an error: it is not learning)."""
     track: str = "none"
     """Trackers besides metrics.jsonl: 'none', 'wandb', 'tensorboard' or 'wandb,tensorboard'."""
     wandb_project: str = "scratchformer"
@@ -104,7 +120,8 @@ class TrainConfig:
     compile: bool | None = None
     """torch.compile the model; None means on for GPUs, off for CPUs."""
     progress: bool = True
-    """Show a progress bar with loss, learning rate, tokens/s and ETA."""
+    """Show progress on stderr: a bar with loss, learning rate, tokens/s and ETA in a terminal, a line
+    every 15 s in a log file."""
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "eval_batches", "log_interval"):
@@ -119,8 +136,7 @@ class TrainConfig:
             raise ValueError(f"layer_lr_decay must be in (0, 1] (1 turns it off), got {self.layer_lr_decay}")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+        check_optimizer(self.optimizer)  # an unknown name, or Muon on a torch before 2.9
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
         if self.dtype not in (*DTYPES, "auto"):
@@ -132,10 +148,70 @@ class TrainConfig:
         tracking.parse_track(self.track)
 
 
+def task_train_config(defaults: dict, **changes) -> TrainConfig:
+    """The one way a task gets its TrainConfig: the engine's defaults above, then the task's own
+    `defaults` (only the fields it changes), then `changes` (an experiment's, a test's).
+
+        CLASSIFIER_TRAIN = dict(max_steps=1000, batch_size=64, lr=2e-3)     # in tasks/classification.py
+        train: TrainConfig = field(default_factory=train_defaults(CLASSIFIER_TRAIN))
+        task_train_config(CLASSIFIER_TRAIN, max_steps=300)                  # a variant of it
+    """
+    return TrainConfig(**{**defaults, **changes})
+
+
+def train_defaults(defaults: dict):
+    """A dataclass default_factory for a task's TrainConfig field (see task_train_config)."""
+    def factory() -> TrainConfig:
+        return task_train_config(defaults)
+    return factory
+
+
+DECAYING = ("cosine", "linear", "wsd", "one_cycle")  # schedules that end at min_lr
+
+
+def check_before_training(cfg: TrainConfig, quiet: bool = False) -> TrainConfig:
+    """Settings that pass field by field but make no sense together: warn, or fix with a warning.
+
+    Called by the Trainer when it is built, so every task, experiment and command gets the same
+    checks; returns the config to train with. quiet: fix without printing (other processes).
+    """
+    say = (lambda message: None) if quiet else warn
+    if cfg.schedule in DECAYING and cfg.min_lr > cfg.lr:
+        # - e.g. a preset's min_lr with a smaller --train.lr: the "decay" would rise to min_lr
+        fixed = cfg.lr / 10
+        say(f"min_lr {cfg.min_lr:g} is above lr {cfg.lr:g}, so the {cfg.schedule} decay would rise; "
+            f"training with min_lr = lr/10 = {fixed:g} (set --train.min_lr to choose another)")
+        cfg = dataclasses.replace(cfg, min_lr=fixed)
+    if cfg.schedule != "constant" and cfg.warmup_steps >= cfg.max_steps:
+        say(f"warmup_steps {cfg.warmup_steps} >= max_steps {cfg.max_steps}: the run ends during warmup and "
+            f"the learning rate never reaches lr {cfg.lr:g}; lower --train.warmup_steps")
+    if cfg.eval_interval > cfg.max_steps:
+        say(f"eval_interval {cfg.eval_interval} is longer than the run ({cfg.max_steps} steps): "
+            "validation happens only at the end")
+    if cfg.checkpoint_interval > cfg.max_steps:
+        say(f"checkpoint_interval {cfg.checkpoint_interval} is longer than the run ({cfg.max_steps} steps): "
+            "the only checkpoint is written at the end")
+    return cfg
+
+
 def resolve_device(name: str) -> torch.device:
+    """A torch.device from cpu, cuda, cuda:N, mps or auto; a UserError when it is not on this machine."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU on this machine; "
+                            "use cpu (or auto, which picks a GPU when there is one)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} "
+                            "CUDA GPU(s), numbered from 0")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UserError(f"device {name!r} asked for, but PyTorch sees no Apple GPU (MPS) here; use cpu or auto")
+    return device
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -147,9 +223,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 class Trainer:
+    """Trains `model` on `data` as `cfg` says. It holds one handle on the model, `self.model`: the
+    model as it is trained (compiled and/or wrapped for several processes where that applies);
+    `unwrap(self.model)` (checkpoint.py) is the plain model inside, for saving or generating."""
+
     def __init__(self, model: nn.Module, cfg: TrainConfig, data, run_dir: str | Path | None = None,
-                 tokenizer=None, run_config: dict | None = None, model_kind: str = "gpt"):
-        self.cfg = cfg
+                 tokenizer=None, run_config: dict | None = None, model_kind: str = "gpt",
+                 resume_hint: str | None = None):
+        """resume_hint: the command that continues this run, printed when Ctrl-C or SIGTERM stops it."""
+        self.resume_hint = resume_hint
         self.data = data
         self.tokenizer = tokenizer
         self.run_config = run_config or {}
@@ -158,13 +240,19 @@ class Trainer:
         # - under torchrun: join the other processes; each gets its device and dropout seed
         self.dist = distributed.from_env(cfg.parallel)
         distributed.check_batch(cfg.batch_size, self.dist)
-        self.device = distributed.setup(self.dist, resolve_device(cfg.device))
+        device = resolve_device(cfg.device)
+        self.cfg = cfg = check_before_training(cfg, quiet=not self.dist.is_main)
+        self.device = distributed.setup(self.dist, device)
         if self.dist.rank > 0:
             torch.manual_seed(cfg.seed + self.dist.rank)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
-        self.model = model.to(self.device)
-        self.wrapped = distributed.wrap(self.model, self.dist, self.device)  # DDP, FSDP, or the model
-        self.optimizer = build_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
+        # - the one handle on the model: DDP around it or FSDP shards inside it (in place), then
+        #   torch.compile; `model` stays the plain module, whose (sharded) parameters the optimizer holds
+        model = model.to(self.device)
+        self.model = distributed.wrap(model, self.dist, self.device)
+        if cfg.compile if cfg.compile is not None else self.device.type == "cuda":
+            self.model = torch.compile(self.model)
+        self.optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                          name=cfg.optimizer, layer_lr_decay=cfg.layer_lr_decay)
         self.schedule = get_schedule(cfg.schedule)
         # - float16 overflows easily: scale the loss up, and the gradients back down (skip on inf)
@@ -173,15 +261,30 @@ class Trainer:
         self.batch_generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.skipped_steps = 0
-        compile_model = cfg.compile if cfg.compile is not None else self.device.type == "cuda"
-        self.forward_model = torch.compile(self.wrapped) if compile_model else self.wrapped
-        self.stats = GradStats(self.model, cfg.grad_clip) if cfg.stats_interval else None
+        # - (start, old max_steps) for each resume that changed the run's length (see lr_at)
+        self.schedule_stretches: list[tuple[int, int]] = []
+        self.stats = GradStats(model, cfg.grad_clip) if cfg.stats_interval else None
         # - the noise scale compares one micro-batch's gradient with the step's (FSDP shards the former)
         self.measures_noise = cfg.grad_accum > 1 and not (self.dist.enabled and self.dist.strategy == "fsdp")
         # - only rank 0 writes the run folder and talks to trackers
         self.run_dir = RunDir(run_dir) if run_dir is not None and self.dist.is_main else None
         self.trackers: list[tracking.Tracker] = []
         self.history: list[dict] = []  # every logged record, also written to metrics.jsonl
+        self.bar = None  # the progress bar, kept across fit(until=...) calls
+        self.announced = False  # the one start line is printed
+
+    def start_line(self) -> str:
+        """One line saying what runs where: parameters, device, dtype, threads, run folder."""
+        params = sum(p.numel() for p in self.model.parameters())
+        threads = torch.get_num_threads() if self.device.type == "cpu" else None
+        parts = [f"{params / 1e6:.2f}M parameters" if params >= 1e5 else f"{params:,} parameters",
+                 f"device {self.device}", f"dtype {str(self.dtype).removeprefix('torch.')}"]
+        if threads is not None:
+            parts.append(f"{threads} CPU thread{'s' if threads != 1 else ''}")
+        if self.dist.enabled:
+            parts.append(f"{self.dist.world_size} processes ({self.dist.strategy})")
+        parts.append(f"run folder {self.run_dir.path}" if self.run_dir is not None else "no run folder")
+        return "training: " + ", ".join(parts)
 
     # ----------------------------------------------------------------------------------------
     # one step
@@ -200,8 +303,15 @@ class Trainer:
         return self.to_device(distributed.shard(batch, self.dist))
 
     def lr_at(self, step: int) -> float:
-        c = self.cfg
-        return self.schedule(step, max_steps=c.max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
+        """The scheduled learning rate. After resumes that changed the run's length, a step past the
+        resume point maps back onto the original curve: [start, new max] -> [start, old max], where
+        the new max is the next resume's old one, or max_steps now (a time budget may still move it)."""
+        c, max_steps = self.cfg, self.cfg.max_steps
+        for start, old_max in reversed(self.schedule_stretches):
+            if step > start:
+                step = start + (step - start) * (old_max - start) / max(max_steps - start, 1)
+            max_steps = old_max
+        return self.schedule(step, max_steps=max_steps, lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps)
 
     def train_step(self) -> dict:
         """One optimizer step over grad_accum micro-batches; returns loss, grad norm, lr, tokens
@@ -213,9 +323,9 @@ class Trainer:
         for i in range(accum):
             batch = self.next_batch()
             # - under torchrun, gradients are averaged across processes on the last micro-batch only
-            with distributed.sync_gradients(self.wrapped, self.dist, sync=i == accum - 1):
+            with distributed.sync_gradients(self.model, self.dist, sync=i == accum - 1):
                 with self.autocast():
-                    _, loss = self.forward_model(*batch)
+                    _, loss = self.model(*batch)
                 # - dividing by grad_accum makes the summed gradient the mean over the big batch
                 loss = loss / accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -233,7 +343,8 @@ class Trainer:
         out = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "tokens": tokens}
         # - a NaN/inf never reaches the weights: stop (an error) or skip this step
         #   (with fp16 the gradient scaler itself skips steps whose gradients overflowed)
-        if not check_finite(total_loss, grad_norm, self.step, cfg.on_nan, check_grad=self.scaler is None):
+        if not check_finite(total_loss, grad_norm, self.step, cfg.on_nan, check_grad=self.scaler is None,
+                            grad_clip=cfg.grad_clip):
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             self.skipped_steps += 1
@@ -265,28 +376,16 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # validation
 
-    @torch.no_grad()
     def evaluate(self, split: str = "val", batches: int | None = None) -> dict:
         """Mean loss over fixed batches (the same ones every time), in nats and bits per character."""
-        self.model.eval()
-        generator = torch.Generator().manual_seed(self.cfg.seed + 1)
-        losses = []
-        for _ in range(batches or self.cfg.eval_batches):
-            batch = self.to_device(self.data.batch(split, self.cfg.batch_size, generator))
-            with self.autocast():
-                _, loss = self.forward_model(*batch)
-            losses.append(loss.item())
-        self.model.train()
-        nats = sum(losses) / len(losses)
-        # - bits per character: nats -> bits, then tokens -> characters
-        chars_per_token = getattr(self.data, "chars_per_token", {}).get(split, 1.0)
-        return {f"{split}_loss": nats, f"{split}_bpc": nats / math.log(2) / chars_per_token}
+        return evaluate_loss(self.model, self.data, split, batches or self.cfg.eval_batches, self.cfg.batch_size,
+                             seed=self.cfg.seed + 1, device=self.device, autocast=self.autocast)
 
     # ----------------------------------------------------------------------------------------
     # checkpoints
 
     def state(self) -> dict:
-        model_state, optimizer_state = distributed.state_dicts(self.model, self.optimizer, self.dist)
+        model_state, optimizer_state = distributed.state_dicts(unwrap(self.model), self.optimizer, self.dist)
         return {
             "kind": self.model_kind,
             "model": model_state,
@@ -296,6 +395,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "skipped_steps": self.skipped_steps,
+            "schedule_stretches": [list(s) for s in self.schedule_stretches],
             "train_config": asdict(self.cfg),
             "run_config": self.run_config,
             "rng": {
@@ -317,7 +417,7 @@ class Trainer:
         state = load_checkpoint(path, map_location=self.device)
         self.check_same_model(state, path)
         if self.dist.enabled and self.dist.strategy == "fsdp":
-            distributed.load_sharded(self.model, self.optimizer, state["model"], state["optimizer"])
+            distributed.load_sharded(unwrap(self.model), self.optimizer, state["model"], state["optimizer"])
         else:
             load_weights(self.model, state["model"], source=f"checkpoint {path}")
             self.optimizer.load_state_dict(state["optimizer"])
@@ -325,6 +425,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.schedule_stretches = [(int(s[0]), int(s[1])) for s in state.get("schedule_stretches", [])]
+        saved_max = int(state.get("train_config", {}).get("max_steps", self.cfg.max_steps))
+        if self.cfg.max_steps < self.step:
+            raise UserError(f"--resume {path} is at step {self.step}, past max_steps {self.cfg.max_steps}; "
+                            f"give --train.max_steps larger than {self.step} to train on")
+        if self.cfg.max_steps != saved_max and self.cfg.max_steps > self.step:
+            # - a longer or shorter run: fit the rest of the schedule to it instead of restarting it
+            self.schedule_stretches.append((self.step, saved_max))
         self.batch_generator.set_state(state["rng"]["batch"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
@@ -363,6 +471,20 @@ class Trainer:
             tracker.close()
         self.trackers = []
 
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def check_skipped(self, final: bool) -> None:
+        """With on_nan='skip': stop with an error when most steps were skipped (the run is not learning)."""
+        skipped = self.skipped_steps
+        if skipped > MAX_SKIPPED_FRACTION * self.step and (final or skipped >= SKIPPED_TO_STOP):
+            raise NonFiniteError(f"{skipped} of {self.step} steps were skipped because the loss or gradient was "
+                                 f"NaN/inf, so the model is not learning; lower the learning rate (now "
+                                 f"{self.cfg.lr:g})" + ("" if self.cfg.grad_clip else
+                                                        " or enable gradient clipping (--train.grad_clip 1.0)"))
+
     def say(self, message: str) -> None:
         """Print a line above the progress bar (rank 0 only)."""
         if self.dist.is_main:
@@ -379,8 +501,15 @@ class Trainer:
             self.trackers = tracking.build_trackers(
                 cfg.track, self.run_dir.path if self.run_dir else None, self.run_config or asdict(cfg),
                 cfg.wandb_project, self.run_dir.path.name if self.run_dir else None)
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress or not self.dist.is_main,
-                   unit="step", dynamic_ncols=True)
+        if not self.announced and self.dist.is_main:
+            self.say(self.start_line())
+            self.announced = True
+        # - one bar for the whole run, also when it trains in chunks (fit(until=...))
+        if self.bar is None:
+            self.bar = progress_bar(total=cfg.max_steps, initial=self.step, desc="training", unit="step", delay=0,
+                                    enabled=cfg.progress and self.dist.is_main)
+        bar = self.bar
+        bar.total = cfg.max_steps  # (a schedule fitted to a time budget moves the end)
         start_time, window_tokens, window_start = time.perf_counter(), 0, time.perf_counter()
         last_eval: dict = {}
         interrupted = None
@@ -393,6 +522,7 @@ class Trainer:
                     if out.get("skipped"):
                         self.say(f"step {step}: skipped, the loss or gradient is NaN/inf "
                                   f"({self.skipped_steps} skipped so far)")
+                        self.check_skipped(final=False)
                     if step % cfg.log_interval == 0 or step == stop or "stats" in out:
                         now = time.perf_counter()
                         tokens_per_s = window_tokens / max(now - window_start, 1e-9)
@@ -403,7 +533,8 @@ class Trainer:
                                   "tokens_per_s": tokens_per_s, "elapsed_s": now - start_time,
                                   **out.get("stats", {})}
                         self.log(record)
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{out['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}",
+                                        refresh=False)  # (drawn with the next update, at most every few s)
                     is_last = step == cfg.max_steps
                     if (cfg.eval_interval and step % cfg.eval_interval == 0) or is_last:
                         last_eval = self.evaluate()
@@ -416,9 +547,13 @@ class Trainer:
                     if distributed.any_rank(signal.received is not None, self.dist):
                         interrupted = signal.received or "a signal on another process"
                         break
-            bar.close()
+            if self.step >= cfg.max_steps or interrupted is not None:
+                self.close_bar()
+            if self.step >= cfg.max_steps:
+                self.check_skipped(final=True)
             path = self.save()
         except BaseException:
+            self.close_bar()
             self.close_trackers()
             raise
         # - trackers stay open across fit(until=...) calls, and close when the run ends or stops
@@ -430,7 +565,9 @@ class Trainer:
         if interrupted is not None:
             result["interrupted"] = interrupted
             if self.dist.is_main:
-                where = f"checkpoint written to {path}; continue with --resume {path.parent}" if path \
-                    else "no run folder, so no checkpoint"
+                where = "no run folder, so no checkpoint"
+                if path:
+                    where = f"checkpoint written to {path}"
+                    where += f"; continue with: {self.resume_hint}" if self.resume_hint else ""
                 print(f"{interrupted} at step {self.step}: {where}", flush=True)
         return result

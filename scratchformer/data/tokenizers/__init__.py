@@ -5,16 +5,12 @@ TOKENIZERS maps a name to a class; `tokenizer_from_dict` rebuilds one from a che
 
 from scratchformer.data.tokenizers.byte import ByteTokenizer
 from scratchformer.data.tokenizers.char import CharTokenizer
-from scratchformer.data.tokenizers.hf_bpe import HFTokenizer  # issue 6: pretrained vocabularies
-from scratchformer.data.tokenizers.bpe import BPETokenizer  # issue 3: IMDb
-from scratchformer.data.tokenizers.word import WordTokenizer  # issue 3: IMDb
+from scratchformer.data.tokenizers.hf_bpe import HFTokenizer  # pretrained vocabularies (GPT-2, SmolLM2)
+from scratchformer.data.tokenizers.bpe import BPETokenizer
+from scratchformer.data.tokenizers.word import WordTokenizer
 
 TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer, "hf_bpe": HFTokenizer,
               "word": WordTokenizer, "bpe": BPETokenizer}
-
-
-def register_tokenizer(name: str, cls) -> None:
-    TOKENIZERS[name] = cls
 
 
 def tokenizer_from_dict(d: dict):

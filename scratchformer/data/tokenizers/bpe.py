@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from scratchformer.data.tokenizers.word import BREAK
+from scratchformer.progress import is_terminal, progress_bar
 
 # a word (with inner apostrophes) or one punctuation mark, each with the space before it
 CHUNK = re.compile(r" ?\w+(?:'\w+)*| ?[^\w\s]")
@@ -110,7 +111,9 @@ def learn_merges_fast(texts: Iterable[str], n_merges: int) -> list[tuple[int, in
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     trainer = trainers.BpeTrainer(vocab_size=256 + n_merges, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False, special_tokens=[])
+                                  show_progress=is_terminal(), special_tokens=[])
+    # - reading the texts, then learning the merges (the library draws its own bar in a terminal)
+    texts = progress_bar(texts, desc="reading texts for BPE", unit="text")
     tokenizer.train_from_iterator((normalise(t) for t in texts), trainer)
     # - their tokens are strings of stand-in characters: map them back to bytes, then to our ids
     to_byte = {c: b for b, c in bytes_to_unicode().items()}

@@ -88,6 +88,12 @@ class HFTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size(with_added_tokens=True)
 
+    @property
+    def pad_id(self) -> int:
+        """The id that fills padding in a batch of texts (a classifier's): padding masks hide it, so any
+        id does; the end-of-text token where there is one, else 0."""
+        return self.eos_id if self.eos_id is not None else 0
+
     def encode(self, text: str) -> list[int]:
         # - no BOS/EOS are added: the caller decides (GPT-2 and SmolLM2 both add none by default)
         return self.tokenizer.encode(text, add_special_tokens=False).ids

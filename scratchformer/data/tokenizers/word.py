@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from scratchformer.progress import progress_bar
+
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
@@ -44,7 +46,7 @@ class WordTokenizer:
             raise ValueError(f"vocab_size must be at least 3 (<pad>, <unk> and one word), got {vocab_size}")
         texts = [texts] if isinstance(texts, str) else texts
         counts = Counter()
-        for text in texts:
+        for text in progress_bar(texts, desc="learning the word vocabulary", unit="text"):
             counts.update(words(text))
         ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
         return cls([PAD, UNK] + ranked[: vocab_size - 2])

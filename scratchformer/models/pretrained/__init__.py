@@ -25,8 +25,9 @@ import torch
 from scratchformer.core.position_schemes import build_positions
 from scratchformer.data.tokenizers.hf_bpe import HFTokenizer
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.models.pretrained import gpt2, llama
+from scratchformer.models.pretrained import arcee, gpt2, llama
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ PRETRAINED: dict[str, PretrainedSpec] = {
 }
 
 # Hugging Face config.json `model_type` -> the module mapping that family into GPT
-FAMILIES = {"gpt2": gpt2, "llama": llama}
+FAMILIES = {"gpt2": gpt2, "llama": llama, "arcee": arcee}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -70,24 +71,29 @@ def from_pretrained(name_or_path: str | Path, dtype: str = "float32",
         raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES) + ['int8']}")
     # - tensors arrive in the target dtype one by one, so float32 copies never pile up
     load_dtype = DTYPES.get(dtype, torch.bfloat16)
-    hf_config, tensors, tokenizer = read_source(str(name_or_path), load_dtype)
-    model_type = hf_config.get("model_type", "llama")
-    if model_type not in FAMILIES:
-        raise UserError(f"{name_or_path} is a {model_type!r} model; scratchformer maps {sorted(FAMILIES)} only")
-    family = FAMILIES[model_type]
-    cfg = family.config_from_hf(hf_config)
-    try:
-        state = family.state_dict_from_hf(tensors, cfg)
-    except KeyError as e:
-        raise UserError(f"{name_or_path} lacks the tensor {e.args[0]}; the weights file is incomplete") from None
-    del tensors
-    if context_len is not None:
-        state = shorten_context(cfg, state, context_len)
-    model = build_model(cfg, state, load_dtype)
-    if dtype == "int8":
-        from scratchformer.models.pretrained.quantize import quantize_int8
+    # - progress in three stages: read the file, map the tensors, build the model (and quantize)
+    with progress_bar(total=3, desc=f"loading {name_or_path}", unit="stage") as stages:
+        hf_config, tensors, tokenizer = read_source(str(name_or_path), load_dtype)
+        stages.update(1)
+        model_type = hf_config.get("model_type", "llama")
+        if model_type not in FAMILIES:
+            raise UserError(f"{name_or_path} is a {model_type!r} model; scratchformer maps {sorted(FAMILIES)} only")
+        family = FAMILIES[model_type]
+        cfg = family.config_from_hf(hf_config)
+        try:
+            state = family.state_dict_from_hf(tensors, cfg)
+        except KeyError as e:
+            raise UserError(f"{name_or_path} lacks the tensor {e.args[0]}; the weights file is incomplete") from None
+        del tensors
+        if context_len is not None:
+            state = shorten_context(cfg, state, context_len)
+        stages.update(1)
+        model = build_model(cfg, state, load_dtype)
+        if dtype == "int8":
+            from scratchformer.models.pretrained.quantize import quantize_int8
 
-        model = quantize_int8(model)
+            model = quantize_int8(model)
+        stages.update(1)
     if tokenizer is not None and tokenizer.vocab_size > cfg.vocab_size:
         raise UserError(f"{name_or_path}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
                         f"only {cfg.vocab_size}; the files do not belong together")
@@ -199,7 +205,7 @@ def read_hf_folder(folder: Path, dtype: torch.dtype = torch.float32
     try:
         for shard in shards:
             with safe_open(shard, framework="pt") as f:  # one tensor at a time
-                for name in f.keys():
+                for name in progress_bar(f.keys(), desc=f"reading {shard.name}", unit="tensor"):
                     tensors[name] = f.get_tensor(name).to(dtype)
         if not shards and (folder / "pytorch_model.bin").is_file():
             tensors = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)

@@ -23,6 +23,7 @@ import torch
 
 from scratchformer.data.tokenizers.hf_bpe import HFTokenizer
 from scratchformer.errors import UserError
+from scratchformer.progress import progress_bar
 
 # llama.cpp tensor name (inside blk.{i}.) -> Hugging Face Llama name (inside model.layers.{i}.)
 BLOCK_NAMES = {
@@ -106,7 +107,7 @@ def read_gguf(path: str | Path, dtype: torch.dtype = torch.float32
 
     # - tensors: dequantise to float32, rename, undo the q/k row permutation, convert to dtype
     tensors = {}
-    for t in reader.tensors:
+    for t in progress_bar(reader.tensors, desc=f"reading {path.name}", unit="tensor"):
         stem, _, kind = t.name.rpartition(".")  # "blk.3.attn_q", "weight"
         parts = stem.split(".")
         if parts[0] == "blk" and len(parts) == 3 and parts[2] in BLOCK_NAMES:

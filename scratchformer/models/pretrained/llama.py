@@ -54,6 +54,16 @@ def config_from_hf(hf: dict) -> GPTConfig:
     )
 
 
+# The names that differ only in name (ours, theirs), and the matrices stored stacked in ours:
+# the one table both directions read.
+TOP_NAMES = (("tok_emb.weight", "model.embed_tokens.weight"), ("norm_f.weight", "model.norm.weight"))
+BLOCK_NAMES = (("norm1.weight", "input_layernorm.weight"), ("norm2.weight", "post_attention_layernorm.weight"),
+               ("attn.q_proj.weight", "self_attn.q_proj.weight"),  # (H*D, C)
+               ("attn.out_proj.weight", "self_attn.o_proj.weight"), ("mlp.fc_out.weight", "mlp.down_proj.weight"))
+BLOCK_STACKED = (("attn.kv_proj.weight", ("self_attn.k_proj.weight", "self_attn.v_proj.weight")),  # (2*KV*D, C)
+                 ("mlp.fc_in.weight", ("mlp.gate_proj.weight", "mlp.up_proj.weight")))  # (2*d_ff, C)
+
+
 def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
     """Hugging Face Llama tensors -> the state dict of GPT(cfg).
 
@@ -61,18 +71,53 @@ def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str,
     next to the two tensors it was stacked from.
     """
     take = sd.pop
-    out = {"tok_emb.weight": take("model.embed_tokens.weight"), "norm_f.weight": take("model.norm.weight")}
+    out = {ours: take(theirs) for ours, theirs in TOP_NAMES}
     for i in range(cfg.n_layers):
         h, b = f"model.layers.{i}.", f"blocks.{i}."
-        out[b + "norm1.weight"] = take(h + "input_layernorm.weight")
-        out[b + "norm2.weight"] = take(h + "post_attention_layernorm.weight")
-        out[b + "attn.q_proj.weight"] = take(h + "self_attn.q_proj.weight")  # (H*D, C)
-        out[b + "attn.kv_proj.weight"] = torch.cat(
-            [take(h + "self_attn.k_proj.weight"), take(h + "self_attn.v_proj.weight")])  # (2*KV*D, C)
-        out[b + "attn.out_proj.weight"] = take(h + "self_attn.o_proj.weight")
-        out[b + "mlp.fc_in.weight"] = torch.cat(
-            [take(h + "mlp.gate_proj.weight"), take(h + "mlp.up_proj.weight")])  # (2*d_ff, C)
-        out[b + "mlp.fc_out.weight"] = take(h + "mlp.down_proj.weight")
+        for ours, theirs in BLOCK_NAMES:
+            out[b + ours] = take(h + theirs)
+        for ours, (first, second) in BLOCK_STACKED:
+            out[b + ours] = torch.cat([take(h + first), take(h + second)])
     # - tied checkpoints may omit lm_head.weight, or store a copy of the embedding
     out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else take("lm_head.weight")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# the other way: our GPT -> a Hugging Face Llama folder (scratchformer export --format hf)
+
+
+def unsupported(cfg: GPTConfig) -> str | None:
+    """Why GPT(cfg) cannot be written as Llama, or None when it can."""
+    wants = {"position": "rope", "norm": "rmsnorm", "mlp": "swiglu", "norm_position": "pre", "qk_norm": False,
+             "bias": False}
+    for name, value in wants.items():
+        if getattr(cfg, name) != value:
+            return f"Llama has {name} {value!r}, this model {getattr(cfg, name)!r}"
+    return None
+
+
+def config_to_hf(cfg: GPTConfig) -> dict:
+    """GPTConfig -> a Hugging Face LlamaConfig as a dict (config.json); the inverse of config_from_hf."""
+    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": cfg.vocab_size,
+            "max_position_embeddings": cfg.context_len, "hidden_size": cfg.d_model,
+            "num_attention_heads": cfg.n_heads, "num_key_value_heads": cfg.n_kv_heads or cfg.n_heads,
+            "num_hidden_layers": cfg.n_layers, "intermediate_size": cfg.d_ff or 4 * cfg.d_model,
+            "head_dim": cfg.d_model // cfg.n_heads, "hidden_act": "silu", "rms_norm_eps": cfg.norm_eps,
+            "rope_theta": cfg.rope_base, "tie_word_embeddings": cfg.tie_weights, "attention_bias": False,
+            "mlp_bias": False, "attention_dropout": cfg.dropout if cfg.attn_dropout is None else cfg.attn_dropout,
+            "torch_dtype": "float32"}
+
+
+def state_dict_to_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
+    """The state dict of GPT(cfg) -> Hugging Face Llama tensors (stacked matrices split in two)."""
+    out = {theirs: sd[ours] for ours, theirs in TOP_NAMES}
+    for i in range(cfg.n_layers):
+        h, b = f"model.layers.{i}.", f"blocks.{i}."
+        for ours, theirs in BLOCK_NAMES:
+            out[h + theirs] = sd[b + ours]
+        for ours, (first, second) in BLOCK_STACKED:
+            out[h + first], out[h + second] = sd[b + ours].chunk(2)  # equal halves: k|v, gate|up
+    if not cfg.tie_weights:
+        out["lm_head.weight"] = sd["lm_head.weight"]
+    return {k: v.contiguous() for k, v in out.items()}
