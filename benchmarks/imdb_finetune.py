@@ -12,7 +12,9 @@ Only the validation split is scored: choosing settings on test would make the fi
 (benchmarks.imdb_pretrain) optimistic. One seed each: differences under about a point are within
 the noise of 2,500 validation reviews (the standard error of an accuracy near 91% is 0.6 points).
 
-Each variant adds a row to benchmarks/results/imdb_finetune.json; rows of earlier sweeps stay.
+One sweep writes one results file, benchmarks/results/imdb_finetune.json (or --out NAME: two
+sweeps side by side need two names), rewritten after every variant so an interrupted sweep keeps
+the rows it finished. Every row carries the commit, the CPU and its load.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=1650, help="fine-tuning steps of every variant")
     parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (0: the default)")
+    parser.add_argument("--out", default="imdb_finetune", help="results file name (benchmarks/results/OUT.json)")
     args = parser.parse_args()
 
     import torch
@@ -57,6 +60,7 @@ def main() -> None:
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run_config
     from scratchformer.tasks.classification import prepare_data, train_classifier
     from scratchformer.tasks.runs import load_language_model
+    from scratchformer.training.budget import machine
     from scratchformer.training.run_dir import git_commit
 
     if args.threads:
@@ -68,7 +72,9 @@ def main() -> None:
     lm_val = json.loads(experiment_results.read_text()).get("lm", {}) if experiment_results.exists() else {}
     tokenizer = load_language_model(args.lm).tokenizer  # the LM's own tokenizer
     imdb, prepared = None, {}
-    path = RESULTS / "imdb_finetune.json"
+    path = RESULTS / f"{args.out}.json"
+    result = {"benchmark": "imdb_finetune", "lm": args.lm, "steps": args.steps, "commit": git_commit(),
+              "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": []}
     for name in args.variants:
         # - the preset, with this variant's changes, parsed as `experiment imdb-pretrain` parses it
         overrides = [f"--{section}.{key}={value if isinstance(value, str) else json.dumps(value)}"
@@ -93,14 +99,13 @@ def main() -> None:
                "threads": torch.get_num_threads(), "lm": args.lm, "lm_val_loss": lm_val.get("val_loss"),
                "classifier": dataclasses.asdict(run_cfg.model), "finetune": dataclasses.asdict(run_cfg.train),
                "batching": dataclasses.asdict(run_cfg.batching), "commit": git_commit(),
-               "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+               "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **machine()}
         print(f"{name}: validation accuracy {100 * fit['val_acc']:.2f}% ({fit['train_s']:.0f} s)", flush=True)
-        # - read the file again just before appending: another sweep may have written since
-        result = json.loads(path.read_text()) if path.exists() else {"benchmark": "imdb_finetune", "rows": []}
+        # - this sweep's rows only, written after each so an interrupted sweep keeps what it finished
         result["rows"].append(row)
         RESULTS.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
-    report("imdb_finetune", result)
+    report(args.out, result)
 
 
 if __name__ == "__main__":

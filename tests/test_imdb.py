@@ -34,12 +34,38 @@ def test_validation_split_is_seeded_disjoint_and_test_is_not_read_by_default(tmp
     two = load_imdb(IMDbConfig(source=str(folder), val_fraction=0.25, split_seed=1))
     other = load_imdb(IMDbConfig(source=str(folder), val_fraction=0.25, split_seed=2))
     assert one["val"].texts == two["val"].texts and one["val"].texts != other["val"].texts
-    assert len(one["val"]) == 20 and len(one["train"]) == 60
+    # - whole movies of 6 reviews (3 of each label): at least the 20 asked for, less than a movie more
+    assert 20 <= len(one["val"]) < 26 and len(one["train"]) + len(one["val"]) == 80
     assert not set(one["val"].texts) & set(one["train"].texts)
     with pytest.raises(KeyError, match="final evaluation"):
         one["test"]
     assert "unsup" not in one.splits
     assert len(load_imdb(IMDbConfig(source=str(folder)), unsup=True)["unsup"]) == 10
+
+
+def test_validation_shares_no_movie_with_train_in_archive_and_folder(tmp_path):
+    archive = make_archive(tmp_path / "a", n_train=60, per_movie=4)
+    folder = make_imdb(tmp_path / "f", n_train=60, per_movie=4)
+    for source in (archive, folder):
+        data = load_imdb(IMDbConfig(source=str(source), val_fraction=0.1, split_seed=3), final_test=True)
+        train, val = data["train"], data["val"]
+        assert len(train.movies) == len(train) and len(val.movies) == len(val)
+        assert not set(train.movies) & set(val.movies)
+        # - about the fraction asked for: 12 of 120 reviews, plus at most one movie's worth (8)
+        assert 12 <= len(val) < 20 and len(train) + len(val) == 120
+        # - each movie's reviews are all on one side: every movie holds 4 positive and 4 negative ones
+        assert all(val.movies.count(m) == 8 for m in set(val.movies))
+        assert data.notes == []
+    a = load_imdb(IMDbConfig(source=str(archive), val_fraction=0.1, split_seed=3))
+    f = load_imdb(IMDbConfig(source=str(folder), val_fraction=0.1, split_seed=3))
+    assert a["val"].texts == f["val"].texts and a["val"].movies == f["val"].movies
+
+
+def test_without_urls_files_validation_is_a_random_split_with_a_note(tmp_path):
+    folder = make_imdb(tmp_path, urls=False)
+    data = load_imdb(IMDbConfig(source=str(folder), val_fraction=0.25))
+    assert len(data["val"]) == 20 and data["val"].movies == []
+    assert len(data.notes) == 1 and "random split" in data.notes[0] and "urls_pos.txt" in data.notes[0]
 
 
 def test_download_verifies_the_checksum_and_caches(tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ Layout of the canonical archive `aclImdb_v1.tar.gz` (and of an extracted `aclImd
     aclImdb/train/neg/ID_RATING.txt    12,500 negative reviews (rating 1-4)
     aclImdb/train/unsup/ID_0.txt       50,000 unlabelled reviews (for language-model pretraining)
     aclImdb/test/{pos,neg}/...         25,000 labelled test reviews
+    aclImdb/{train,test}/urls_{pos,neg,unsup}.txt
+                                       each review's IMDb movie page: line i belongs to file i_*.txt
 
 Where the data comes from (`IMDbConfig.source`):
   "download"           the Stanford URL, fetched once into `cache_dir` and checked against the
@@ -13,8 +15,12 @@ Where the data comes from (`IMDbConfig.source`):
   a .tar.gz path       a local archive (not checked against the canonical hash: repacked copies differ);
   a folder path        an extracted `aclImdb/` folder, or a folder that holds one.
 
-Splits: a seeded validation split is carved out of train. The test split is read only when
-asked for (`parts=("test",)`, or `load_imdb(cfg, final_test=True)`): model selection never sees it.
+Splits: a seeded validation split is carved out of train, *grouped by movie*: a movie's reviews
+are all in train or all in validation, as IMDb's own train and test splits hold different movies.
+(A validation split that shares movies with train, and so their titles and actors' names, runs
+1-3 points above test.) A folder without the urls_*.txt files falls back to a random split of
+reviews, with a note. The test split is read only when asked for (`parts=("test",)`, or
+`load_imdb(cfg, final_test=True)`): model selection never sees it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ IMDB_FILENAME = "aclImdb_v1.tar.gz"
 LABELS = ("neg", "pos")  # label id -> name: 0 negative, 1 positive
 REQUIRED = ("train/pos", "train/neg", "test/pos", "test/neg")
 REVIEW_NAME = re.compile(r"(\d+)_(\d+)\.txt")  # ID_RATING.txt
+URLS_NAME = re.compile(r"urls_(pos|neg|unsup)\.txt")  # one movie URL per review id
+MOVIE_ID = re.compile(r"/title/(tt\d+)")  # http://www.imdb.com/title/tt0453418/usercomments -> tt0453418
 
 
 @dataclass
@@ -50,9 +58,9 @@ class IMDbConfig:
     cache_dir: str = "~/.cache/scratchformer"
     """Folder that keeps the downloaded archive."""
     val_fraction: float = 0.1
-    """Fraction of the labelled training reviews held out for validation."""
+    """Fraction of the labelled training reviews held out for validation (whole movies, so about)."""
     split_seed: int = 0
-    """Seed of the train/validation split."""
+    """Seed of the train/validation split (a shuffle of the movies)."""
 
     def __post_init__(self):
         if not self.source:
@@ -63,18 +71,21 @@ class IMDbConfig:
 
 @dataclass
 class Reviews:
-    """One split: parallel lists of review texts, labels (0 neg, 1 pos, -1 unlabelled) and ratings."""
+    """One split: parallel lists of review texts, labels (0 neg, 1 pos, -1 unlabelled), ratings and
+    movies (the IMDb title id, e.g. 'tt0453418'; empty when the data names no movies)."""
 
     texts: list[str] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     ratings: list[int] = field(default_factory=list)
+    movies: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, indices: list[int]) -> "Reviews":
         return Reviews([self.texts[i] for i in indices], [self.labels[i] for i in indices],
-                       [self.ratings[i] for i in indices])
+                       [self.ratings[i] for i in indices],
+                       [self.movies[i] for i in indices] if self.movies else [])
 
 
 @dataclass
@@ -161,6 +172,8 @@ def resolve_source(cfg: IMDbConfig) -> Path:
 def split_member(relative: str) -> tuple[str, str, str] | None:
     """'train/pos/12_9.txt' -> ('train', 'pos', '12_9.txt'); None for anything that is not a review."""
     parts = relative.split("/")
+    if len(parts) == 2 and parts[0] in ("train", "test") and URLS_NAME.fullmatch(parts[1]):
+        return parts[0], URLS_NAME.fullmatch(parts[1]).group(1), "urls"  # the movie list of a folder
     if len(parts) != 3 or parts[0] not in ("train", "test") or parts[1] not in ("pos", "neg", "unsup"):
         return None
     if not parts[2].endswith(".txt"):
@@ -174,6 +187,7 @@ class ReviewCollector:
     def __init__(self, wanted: set[str], source: Path):
         self.wanted, self.source = wanted, source
         self.raw: dict[str, list[tuple[str, str]]] = {}  # split -> [(file name, text)]
+        self.urls: dict[str, list[str]] = {}  # 'train/pos' -> movie of review id i, at line i
         self.seen_folders: set[str] = set()
         self.undecodable: list[str] = []
         self.empty: list[str] = []
@@ -182,6 +196,21 @@ class ReviewCollector:
         """Note that the folder exists; True if its reviews are asked for."""
         self.seen_folders.add(f"{split}/{folder}")
         return ("unsup" if folder == "unsup" else split) in self.wanted
+
+    def add_urls(self, split: str, folder: str, data: bytes) -> None:
+        """A urls_FOLDER.txt file: line i is the movie page of review i_*.txt."""
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        self.urls[f"{split}/{folder}"] = [m.group(1) if (m := MOVIE_ID.search(line)) else line.strip()
+                                          for line in lines]
+
+    def movie(self, split: str, name: str) -> str | None:
+        """The movie of 'pos/12_9.txt' in `split`, or None when its urls file is missing or too short."""
+        folder, file = name.split("/")
+        urls = self.urls.get(f"{split}/{folder}")
+        m = REVIEW_NAME.fullmatch(file)
+        if urls is None or m is None or int(m.group(1)) >= len(urls):
+            return None
+        return urls[int(m.group(1))]
 
     def add(self, split: str, folder: str, name: str, data: bytes) -> None:
         part = "unsup" if folder == "unsup" else split
@@ -193,7 +222,7 @@ class ReviewCollector:
             self.undecodable.append(f"{split}/{folder}/{name}")
         if not text.strip():
             self.empty.append(f"{split}/{folder}/{name}")
-        self.raw.setdefault(part, []).append((f"{folder}/{name}", text))
+        self.raw.setdefault(part, []).append((f"{folder}/{name}", text, split))
 
     def finish(self) -> IMDb:
         missing = [f for f in REQUIRED if f not in self.seen_folders]
@@ -208,11 +237,14 @@ class ReviewCollector:
             # - a fixed order (by folder, then numeric id) so every run sees the same lists
             items.sort(key=lambda it: (it[0].split("/")[0], review_id(it[0])))
             reviews = Reviews()
-            for name, text in items:
+            movies = [self.movie(split, name) for name, _, split in items]
+            for name, text, _ in items:
                 folder, file = name.split("/")
                 reviews.texts.append(text)
                 reviews.labels.append(-1 if folder == "unsup" else LABELS.index(folder))
                 reviews.ratings.append(review_rating(file))
+            # - movies only when every review has one (a user's own folder may lack urls_*.txt)
+            reviews.movies = movies if all(m is not None for m in movies) else []
             splits[part] = reviews
         notes = []
         if self.undecodable:
@@ -244,9 +276,13 @@ def read_archive(path: Path, collector: ReviewCollector) -> None:
                 if not member.isfile():
                     continue
                 # - the reviews sit under some top folder (aclImdb/); find train|test below it
+                #   (a review is train/pos/ID_RATING.txt, a movie list train/urls_pos.txt)
                 parts = member.name.split("/")
-                for i in range(len(parts) - 2):
+                for i in range(len(parts) - 1):
                     found = split_member("/".join(parts[i:]))
+                    if found and found[2] == "urls":
+                        collector.add_urls(found[0], found[1], tar.extractfile(member).read())
+                        break
                     if found:
                         if collector.wants(found[0], found[1]):
                             collector.add(*found, tar.extractfile(member).read())
@@ -262,6 +298,9 @@ def read_folder(path: Path, collector: ReviewCollector) -> None:
     root = path / "aclImdb" if (path / "aclImdb").is_dir() and not (path / "train").is_dir() else path
     for split in ("train", "test"):
         for folder in ("pos", "neg", "unsup"):
+            urls = root / split / f"urls_{folder}.txt"
+            if urls.is_file():
+                collector.add_urls(split, folder, urls.read_bytes())
             d = root / split / folder
             if not d.is_dir() or (split, folder) == ("test", "unsup") or not collector.wants(split, folder):
                 continue
@@ -294,11 +333,39 @@ def carve_validation(train: Reviews, val_fraction: float, seed: int) -> tuple[Re
     return train.subset(sorted(order[n_val:])), train.subset(sorted(order[:n_val]))
 
 
+def carve_validation_by_movie(train: Reviews, val_fraction: float, seed: int) -> tuple[Reviews, Reviews]:
+    """A seeded split of train into (train, val) that shares no movie: whole movies, drawn in a
+    shuffled order, go to validation until it holds val_fraction of the reviews (a little more:
+    the last movie is not split)."""
+    by_movie: dict[str, list[int]] = {}
+    for i, movie in enumerate(train.movies):
+        by_movie.setdefault(movie, []).append(i)
+    movies = sorted(by_movie)  # a fixed order before the seeded shuffle
+    random.Random(seed).shuffle(movies)
+    target = max(1, round(len(train) * val_fraction))
+    val: list[int] = []
+    for movie in movies:
+        if len(val) >= target:
+            break
+        val.extend(by_movie[movie])
+    if len(val) >= len(train):
+        raise UserError(f"only {len(movies)} movies among {len(train)} training reviews: too few to hold "
+                        "out a validation split of other movies")
+    held = set(val)
+    return train.subset([i for i in range(len(train)) if i not in held]), train.subset(sorted(val))
+
+
 def load_imdb(cfg: IMDbConfig, *, final_test: bool = False, unsup: bool = False) -> IMDb:
     """Splits 'train' and 'val'; plus 'test' with final_test=True and 'unsup' with unsup=True."""
     path = resolve_source(cfg)
     parts = {"train"} | ({"test"} if final_test else set()) | ({"unsup"} if unsup else set())
     data = read_reviews(path, parts)
-    train, val = carve_validation(data.splits["train"], cfg.val_fraction, cfg.split_seed)
+    if data.splits["train"].movies:
+        train, val = carve_validation_by_movie(data.splits["train"], cfg.val_fraction, cfg.split_seed)
+    else:
+        data.notes.append(f"{path} has no train/urls_pos.txt and urls_neg.txt naming each review's movie, so "
+                          "validation is a random split of the reviews: it shares movies with train and "
+                          "runs above test accuracy")
+        train, val = carve_validation(data.splits["train"], cfg.val_fraction, cfg.split_seed)
     data.splits["train"], data.splits["val"] = train, val
     return data

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from scratchformer.errors import UserError
 from scratchformer.progress import progress_bar
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
+from scratchformer.training.budget import budget_plan, fit_within_budget  # noqa: F401 (re-exported)
 from scratchformer.training.run_dir import new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
@@ -63,7 +63,8 @@ class ClassifierRunConfig:
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     time_budget_s: float = 0.0
-    """Stop training after this many seconds even if max_steps is not reached; 0 means no limit."""
+    """Stop training after this many seconds even if max_steps is not reached; 0 means no limit.
+    The steps taken depend on the machine's speed: the run folder's budget.json records them."""
     eval_batch_size: int = 128
     """Reviews per batch when measuring accuracy."""
     final_test: bool = False
@@ -82,6 +83,9 @@ class ClassifierRunConfig:
     architecture (d_model, n_layers, position, ...) comes from it, the rest of --model from here."""
     fit_schedule_to_budget: bool = False
     """With time_budget_s: lower max_steps, re-estimated as training goes, so the schedule ends with the budget."""
+    budget_from: str | None = None
+    """A previous run folder: take exactly the steps it took (and its schedule's refits) with no time
+    budget, so a budgeted run is reproduced whatever this machine's speed. Overrides time_budget_s."""
 
     def __post_init__(self):
         if self.init is not None and self.model.variant != "transformer":
@@ -177,42 +181,6 @@ def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return (probs.argmax(-1) == labels).double().mean().item() if len(probs) else 0.0
 
 
-def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, fit_schedule: bool = False) -> dict:
-    """trainer.fit() in chunks of steps, stopping early once time_budget_s has passed (0: no limit).
-
-    fit_schedule: after every chunk, set max_steps to the steps the time left allows at the speed
-    so far, so the learning-rate schedule ends with the budget (fully decayed) instead of being cut
-    off. The estimate settles as training goes; the rate moves smoothly as it does.
-    Ctrl-C or SIGTERM stops the trainer after its current step; then this raises KeyboardInterrupt.
-    """
-    start = time.perf_counter()
-    if not time_budget_s:
-        result = trainer.fit()
-    else:
-        result, first_step, steps = {}, trainer.step, 10  # a short first chunk measures the speed
-        limit = trainer.cfg.max_steps
-        while trainer.step < trainer.cfg.max_steps and "interrupted" not in result:
-            result = trainer.fit(until=trainer.step + steps)
-            elapsed = time.perf_counter() - start
-            if elapsed > time_budget_s:
-                break
-            # - a schedule fitted to the budget has ended: the budget is spent (extending it by the
-            #   few seconds the estimate still allows would only validate again at each new end)
-            if fit_schedule and trainer.step >= trainer.cfg.max_steps:
-                break
-            # - the next chunk: as many steps as the time left allows at the speed so far, at most `chunk`
-            per_step = elapsed / (trainer.step - first_step)
-            affordable = int((time_budget_s - elapsed) / per_step)
-            if fit_schedule:
-                max_steps = min(limit, trainer.step + max(1, affordable))
-                trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=max_steps)
-            steps = max(1, min(chunk, affordable))
-    trainer.close_bar()  # (a budget can end the run before max_steps)
-    if "interrupted" in result:
-        raise KeyboardInterrupt(result["interrupted"])
-    return {**result, "step": trainer.step, "train_s": time.perf_counter() - start}
-
-
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
                      run_config: dict | None = None, probs_out: dict | None = None,
                      resume: bool = False) -> tuple[Classifier, dict]:
@@ -246,9 +214,11 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
         trainer.resume(folder)
     elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    fit = fit_within_budget(trainer, cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget)
+    replay = budget_plan(cfg.budget_from) if cfg.budget_from else None
+    fit = fit_within_budget(trainer, 0 if replay else cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget,
+                            replay=replay)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
-              "val_loss": fit.get("val_loss")}
+              "val_loss": fit.get("val_loss"), "budget": fit["budget"]}
     for split in ("val", "test") if cfg.final_test else ("val",):
         probs = probabilities(model, data, split, cfg.eval_batch_size, trainer.dtype)  # (N, K)
         result[f"{split}_acc"] = accuracy(probs, data.labels[split])
