@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -32,21 +31,11 @@ from benchmarks.common import report
 from scratchformer.models.generate import SamplingConfig, generate_stream
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
-from scratchformer.training.run_dir import git_commit
+from scratchformer.training.run_dir import cpu_model, git_commit
 
 SETTINGS = dict(context_len=4096, n_latents=256, new_tokens=256, d_model=128, n_heads=4, n_layers=4,
                 position="rope", vocab_size=65, repeats=5, threads=1)
 QUICK = dict(context_len=256, n_latents=32, new_tokens=16, d_model=32, n_heads=2, n_layers=2, repeats=2)
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def build(kind: str, s: dict):

@@ -44,7 +44,7 @@ import yaml
 
 from scratchformer.errors import UserError
 from scratchformer.training.checkpoint import CHECKPOINT_NAME
-from scratchformer.training.run_dir import git_commit
+from scratchformer.training.run_dir import cpu_model, git_commit
 
 C = TypeVar("C")  # an experiment's config dataclass
 NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")  # variant names become folder and file names
@@ -313,13 +313,7 @@ def check_no_other_config(cells: list[Cell]) -> None:
 
 def machine() -> dict:
     """What ran it: CPU model, device, threads, host, versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_model()
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     return {"device": device, "cpu": cpu, "threads": torch.get_num_threads(), "host": platform.node(),
             "python": platform.python_version(), "torch": torch.__version__}

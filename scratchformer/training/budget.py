@@ -26,30 +26,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+
 from scratchformer.errors import UserError
+from scratchformer.training.run_dir import cpu_model
 
 BUDGET_FILE = "budget.json"
 
 
 def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), and how many cores this process may use."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The CPU's model name, and how many cores this process may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{name}, {cores} cores"
+    return f"{cpu_model()}, {cores} cores"
 
 
 def machine() -> dict:
