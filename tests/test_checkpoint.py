@@ -1,4 +1,4 @@
-"""One loader for every run: GPT, Perceiver AR, classifier and encoder-decoder checkpoints open
+"""One loader for every run: GPT, Perceiver AR, classifier, encoder-decoder and LSTM checkpoints open
 through the model registry, and a run given to a command that cannot use it is one clear line."""
 
 import dataclasses
@@ -21,6 +21,8 @@ TINY = {
     "perceiver_ar": dict(vocab_size=30, d_model=16, n_heads=2, n_layers=2, context_len=8, n_latents=4),
     "classifier": dict(vocab_size=30, d_model=16, n_heads=2, n_layers=1, context_len=8),
     "encoder_decoder": dict(vocab_size=16, d_model=16, n_heads=2, n_layers=1, max_src_len=8, max_tgt_len=8),
+    "lstm_classifier": dict(vocab_size=30, d_model=16, n_layers=1),
+    "lstm_lm": dict(vocab_size=30, d_model=16, n_layers=1, context_len=8),
 }
 
 

@@ -196,13 +196,11 @@ def test_the_command_line_lists_variants_and_refuses_unknown_ones(capsys):
     assert "runs/" in capsys.readouterr().err
 
 
-def test_quick_runs_an_experiment_at_its_tiny_size(tmp_path):
+def test_quick_runs_an_experiment_at_its_tiny_size(tmp_path, monkeypatch):
     """--quick applies the experiment's quick settings (and its quick variants) and writes to NAME-quick."""
-    import os
-
     from scratchformer.cli.main import main as cli
 
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert cli(["experiment", "perceiver-vs-gpt", "--quick", "--variants", "perceiver16-T128"]) == 0
     out = tmp_path / "runs" / "experiments" / "perceiver-vs-gpt-quick"
     sweep_ = json.loads((out / "sweep.json").read_text())
