@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("scratchformer.cli.evaluate", "evaluate a run's checkpoint: loss in nats and bits per character"),
     # sentiment classification and the course experiments
     "experiment": ("scratchformer.cli.experiment", "run a course experiment by name (imdb-ablation, ...)"),
-    "train-classifier": ("scratchformer.cli.train_classifier", "train an IMDb sentiment classifier from a preset"),
+    "train-classifier": ("scratchformer.cli.train_classifier", "train a text classifier (IMDb sentiment, or your own .csv/.jsonl) from a preset"),
     "classify": ("scratchformer.cli.classify", "classify the sentiment of a review with a trained classifier"),
     # the training toolkit
     "find-lr": ("scratchformer.cli.find_lr", "learning-rate range test: suggest a learning rate and plot loss against lr"),

@@ -1,4 +1,5 @@
-"""Train an IMDb sentiment classifier: a YAML preset (--config configs/imdb.yaml) plus dotted overrides.
+"""Train a text classifier on IMDb, or on your own labelled .csv/.tsv/.jsonl: a YAML preset
+(--config configs/imdb.yaml) plus dotted overrides.
 
   scratchformer train-classifier --config configs/imdb.yaml --data.source ../shared/data/aclImdb.tar.gz
   scratchformer train-classifier --config configs/imdb.yaml --model.variant pool --train.max_steps 300
@@ -13,7 +14,7 @@ from __future__ import annotations
 from scratchformer.errors import config_from_options
 from scratchformer.tasks.classification import ClassifierRunConfig
 
-HELP = "train an IMDb sentiment classifier from a preset"
+HELP = "train a text classifier (IMDb sentiment, or your own .csv/.jsonl) from a preset"
 
 
 def add_arguments(parser) -> None:
@@ -38,7 +39,7 @@ def run(args) -> None:
 
         torch.set_num_threads(cfg.threads)
     tokenizer, data, _ = prepare_data(cfg)
-    print(f"{len(data.ids['train'])} training reviews, {len(data.ids['val'])} validation reviews, "
+    print(f"{len(data.ids['train'])} training texts, {len(data.ids['val'])} validation texts, "
           f"vocabulary {tokenizer.vocab_size}")
     _, result = train_classifier(cfg, tokenizer, data)
     line = f"trained {result['step']} steps in {result['train_s']:.0f} s: validation accuracy {100 * result['val_acc']:.2f}%"
