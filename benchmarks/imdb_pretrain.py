@@ -17,6 +17,7 @@ trains the same classifier from scratch for the same 15 minutes, which shows wha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -36,11 +37,9 @@ def main() -> None:
 
     from scratchformer.cli.main import build_parser
     from scratchformer.errors import config_from_options
-    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, run
+    from scratchformer.experiments.imdb_pretrain import ExperimentConfig, stages
 
     overrides = ["--data.source", str(shared_file("aclImdb.tar.gz")), "--final_test", "true",
-                 "--control", str(args.control).lower(), "--out_dir", "runs",
-                 "--name", time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S"),
                  "--lm_train.seed", str(args.seed), "--finetune.seed", str(args.seed),
                  "--partner.train.seed", str(args.seed)]
     if args.quick:
@@ -49,7 +48,10 @@ def main() -> None:
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config",
                                                  str(ROOT / "configs/imdb_pretrain.yaml"), *overrides]))
     cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
-    results = run(cfg)
+    root = Path("runs") / time.strftime("bench-imdb-pretrain-%Y%m%d-%H%M%S")
+    results = stages(cfg, root)
+    if args.control:  # the same classifier from scratch, same budget (the experiment's `scratch` variant)
+        results["scratch"] = stages(dataclasses.replace(cfg, pretrain=False, partner=None), root / "scratch")["finetuned"]
 
     finetuned = results["finetuned"]
     summary = {

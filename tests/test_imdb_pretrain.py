@@ -1,6 +1,7 @@
 """Issue 3: a classifier that starts from a pretrained GPT, and the `imdb-pretrain` experiment."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,27 +79,35 @@ def test_fit_schedule_to_budget_ends_the_schedule_with_the_budget():
     assert trainer.lr_at(trainer.step) == pytest.approx(1e-5)
 
 
-def test_experiment_pretrains_then_fine_tunes_a_classifier(tmp_path, capsys):
+def test_experiment_pretrains_then_fine_tunes_a_classifier_and_its_control(tmp_path, capsys):
     folder = make_imdb(tmp_path, n_train=40, n_test=10, n_unsup=60)
-    code = main(["experiment", "imdb-pretrain", "--data.source", str(folder), "--out_dir", str(tmp_path / "runs"),
-                 "--name", "p", "--tokenizer.kind", "word", "--tokenizer.vocab_size", "60",
-                 "--lm.d_model", "16", "--lm.n_heads", "2", "--lm.n_layers", "1", "--lm.context_len", "32",
-                 "--lm_train.batch_size", "4", "--lm_time_budget_s", "2", "--finetune_time_budget_s", "2",
-                 "--batching.max_len", "32", "--control", "true", "--final_test", "true"])
-    assert code == 0
-    root = tmp_path / "runs" / "p"
-    results = json.loads((root / "results.json").read_text())
-    assert results["lm"]["steps"] > 0 and results["lm"]["tokens"] > 60 * 10
-    assert results["finetuned"]["val_acc"] >= 0.8 and "test_acc" in results["finetuned"]
-    assert "val_acc" in results["scratch"] and results["total_s"] > 0
+    out = tmp_path / "out"
+    argv = ["experiment", "imdb-pretrain", "--data.source", str(folder), "--out_dir", str(out),
+            "--variants", "pretrained,scratch", "--tokenizer.kind", "word", "--tokenizer.vocab_size", "60",
+            "--lm.d_model", "16", "--lm.n_heads", "2", "--lm.n_layers", "1", "--lm.context_len", "32",
+            "--lm_train.batch_size", "4", "--batching.max_len", "32", "--final_test", "true",
+            # - step counts, not the machine's speed, end each stage (the budgets only cap them)
+            "--lm_train.max_steps", "30", "--finetune.max_steps", "40", "--finetune.warmup_steps", "5",
+            "--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]
+    assert main(argv) == 0
+    rows = {r["variant"]: r["metrics"] for r in map(json.loads, (out / "rows.jsonl").read_text().splitlines())}
+    assert rows["pretrained"]["val_acc"] >= 0.8 and "test_acc" in rows["pretrained"]
+    assert rows["pretrained"]["lm_tokens_seen"] > 0 and "lm_tokens_seen" not in rows["scratch"]
+    assert "val_acc" in rows["scratch"] and not (out / "scratch" / "seed-0" / "lm").exists()
+    run = out / "pretrained" / "seed-0"
+    results = json.loads((run / "results.json").read_text())
+    assert results["lm"]["steps"] == 30 and results["lm"]["tokens"] > 60 * 10 and results["total_s"] > 0
     # - the fine-tuned classifier is an ordinary classifier run: `classify` reads it
     capsys.readouterr()
-    assert main(["classify", "--run", str(root / "classifier"), "--text", "great wonderful superb"]) == 0
+    assert main(["classify", "--run", str(run / "classifier"), "--text", "great wonderful superb"]) == 0
     assert capsys.readouterr().out.split()[0] in ("pos", "neg")
-    # - the same name again is refused, nothing overwritten
-    assert main(["experiment", "imdb-pretrain", "--data.source", str(folder), "--out_dir",
-                 str(tmp_path / "runs"), "--name", "p"]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    # - a run that stopped after pretraining: the rerun fine-tunes, and does not pretrain again
+    lm_log = (run / "lm" / "metrics.jsonl").read_text()
+    (out / "rows" / "pretrained-seed0.json").unlink()
+    shutil.rmtree(run / "classifier")
+    assert main(argv) == 0
+    assert (run / "lm" / "metrics.jsonl").read_text() == lm_log and (run / "classifier" / "checkpoint.pt").exists()
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 2
 
 
 def test_train_classifier_init_needs_the_transformer_variant(tmp_path, capsys):
@@ -115,4 +124,5 @@ def test_the_preset_validates():
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config", str(preset)]))
     cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
     assert not cfg.classifier.causal and cfg.finetune.layer_lr_decay < 1 and cfg.partner.model.ngram_buckets > 0
-    assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600
+    assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600 and cfg.pretrain
+    assert ns["experiment"]["imdb-pretrain"]["variants"] == "pretrained"  # the control only when asked

@@ -1,9 +1,15 @@
-"""Run one of the course's experiments by name, e.g.
+"""Run an experiment: a grid of variants x seeds, one results row per run, a summary table and plots.
 
-  scratchformer experiment imdb-ablation --data.source ../shared/data/aclImdb.tar.gz --steps 200
+  scratchformer experiment imdb-ablation --data.source ../shared/data/aclImdb.tar.gz --seeds 3
+  scratchformer experiment positions --variants rope,alibi --train.max_steps 200
+  scratchformer experiment positions --list            # the variants and metrics
+  scratchformer experiment positions --jobs 2          # two runs side by side
+  scratchformer experiment positions --launcher slurm --sbatch_args "--time=01:00:00"
 
-An experiment is a module in scratchformer/experiments with HELP (one line), an
-`ExperimentConfig` dataclass (its options) and `run(cfg)`. Adding one is one line in EXPERIMENTS.
+Every experiment takes the harness's options (--seeds, --scale, --variants, --list, --jobs, --out_dir,
+--threads, --launcher) and its own config, with dotted overrides (--train.lr 3e-4) or --config YAML.
+Stopped part-way? Run the same command again: finished runs are skipped, unfinished ones resume.
+See docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -13,15 +19,14 @@ import importlib
 from jsonargparse import ArgumentParser
 
 from scratchformer.errors import config_from_options
+from scratchformer.experiments import EXPERIMENTS
+from scratchformer.experiments.sweep import SweepOptions, sweep
 
-HELP = "run a course experiment by name (see `scratchformer experiment --help`)"
+HELP = "run an experiment's grid of variants x seeds and write its table and plots"
 
-# experiment name -> module
-EXPERIMENTS: dict[str, str] = {
-    "imdb-ablation": "scratchformer.experiments.imdb_ablation",
-    "positions": "scratchformer.experiments.positions",  # issue 5: week-6 features
-    "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",  # issue 3: LM pretraining, then fine-tuning
-}
+
+def experiment(name: str):
+    return importlib.import_module(EXPERIMENTS[name]).EXPERIMENT
 
 
 def add_arguments(parser) -> None:
@@ -31,10 +36,13 @@ def add_arguments(parser) -> None:
         child = ArgumentParser(prog=f"scratchformer experiment {name}", description=module.__doc__,
                                exit_on_error=False)
         child.add_argument("--config", action="config", help="a YAML file of options (later options override it)")
-        child.add_class_arguments(module.ExperimentConfig, None, as_group=False)
-        sub.add_subcommand(name, child, help=getattr(module, "HELP", ""))
+        child.add_argument("--list", action="store_true", help="print the variants and metrics, and exit")
+        child.add_class_arguments(SweepOptions, None, as_group=False, skip={"list"})
+        child.add_class_arguments(module.EXPERIMENT.config, None, as_group=False)
+        sub.add_subcommand(name, child, help=module.EXPERIMENT.help)
 
 
 def run(args) -> None:
-    module = importlib.import_module(EXPERIMENTS[args.name])
-    module.run(config_from_options(module.ExperimentConfig, args[args.name]))
+    exp = experiment(args.name)
+    options = args[args.name]
+    sweep(exp, config_from_options(exp.config, options), config_from_options(SweepOptions, options))

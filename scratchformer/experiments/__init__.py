@@ -1,1 +1,12 @@
+"""Experiments: research questions run as grids of variants x seeds by harness.py.
 
+Each experiment file holds a task (run), a table of variants and its metrics, and ends with
+`EXPERIMENT = Experiment(...)`; docs/experiments.md shows how to write one. Register it here.
+"""
+
+# `scratchformer experiment NAME` -> the module that defines EXPERIMENT
+EXPERIMENTS: dict[str, str] = {
+    "imdb-ablation": "scratchformer.experiments.imdb_ablation",
+    "positions": "scratchformer.experiments.positions",
+    "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",
+}

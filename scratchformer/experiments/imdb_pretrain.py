@@ -1,26 +1,32 @@
 """Experiment `imdb-pretrain`: does pretraining a GPT on unlabelled reviews make a better classifier?
 
-GPT-1's recipe (Radford et al. 2018) at course scale, in three stages:
+GPT-1's recipe (Radford et al. 2018) at course scale. One run (per seed) has three stages:
 
   1. tokenizer   learned on the labelled training split only
   2. pretrain    a GPT, as a language model, on IMDb's 50,000 unlabelled reviews (train/unsup),
-                 one token stream with a separator between reviews      -> NAME/lm/
+                 one token stream with a separator between reviews          -> RUN/lm/
   3. fine-tune   a transformer classifier that starts from the GPT's embeddings and blocks
                  (attention made bidirectional, mean pooling, a new linear head, layer-wise
-                 learning-rate decay)                                        -> NAME/classifier/
+                 learning-rate decay)                                        -> RUN/classifier/
 
   optional partner: a second classifier (say, pooling + hashed bigrams) trained beside it; the
-                   ensemble averages the two models' probabilities           -> NAME/partner/
-  optional control: the same classifier trained from scratch with the same fine-tuning budget -> NAME/scratch/
+                   ensemble averages the two models' probabilities           -> RUN/partner/
 
-Each stage has a time budget; the learning-rate schedule is fitted to it, so every run ends with
-a fully decayed rate whatever the machine's speed. The test split is read only with --final_test.
-NAME/results.json holds every figure, with the wall-clock of each stage:
+Variants: `pretrained` (the recipe) and `scratch`, the control: the same classifier trained from
+scratch with the same fine-tuning budget (no stage 2). RUN is the harness's run folder
+(runs/experiments/imdb-pretrain/VARIANT/seed-S); a stage that finished is not redone when an
+interrupted run resumes, and an unfinished stage continues from its checkpoint (its time budget
+starts afresh). Without a preset, both variants together are budgeted to about 30 minutes on 2 CPU
+cores (14 minutes of pretraining, 5 of each fine-tuning; not timed end to end); the preset is the
+hour-long recipe whose figures the README reports. Each stage has a time budget; the learning-rate
+schedule is fitted to it, so every run ends with a fully decayed rate whatever the machine's speed.
+The test split is read only with --final_test true:
 
     scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml \\
         --data.source ../shared/data/aclImdb.tar.gz --final_test true
 
-The classifier folder is an ordinary classifier run: `scratchformer classify --run NAME/classifier --text "..."`.
+The classifier folder is an ordinary classifier run:
+`scratchformer classify --run runs/experiments/imdb-pretrain/pretrained/seed-0/classifier --text "..."`.
 """
 
 from __future__ import annotations
@@ -36,15 +42,14 @@ import torch
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.text_batches import BatchingConfig
-from scratchformer.errors import UserError
+from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.tasks.classification import (ClassifierRunConfig, TokenizerConfig, accuracy,
-                                                   build_tokenizer, fit_within_budget, prepare_data,
-                                                   train_classifier)
+                                                build_tokenizer, fit_within_budget, prepare_data,
+                                                train_classifier)
+from scratchformer.tasks.language_model import load_run
 from scratchformer.training.trainer import TrainConfig, Trainer
-
-HELP = "pretrain a GPT on IMDb's unlabelled reviews, then fine-tune it as a sentiment classifier"
 
 
 def default_lm() -> GPTConfig:
@@ -71,40 +76,37 @@ class ExperimentConfig:
     lm: GPTConfig = field(default_factory=default_lm)
     """The language model; the classifier takes the same architecture."""
     lm_train: TrainConfig = field(default_factory=default_lm_train)
-    """Pretraining (max_steps is lowered to fit lm_time_budget_s)."""
-    lm_time_budget_s: float = 2200.0
-    """Seconds of language-model pretraining."""
+    """Pretraining (max_steps is lowered to fit lm_time_budget_s; the seed is the run's)."""
+    lm_time_budget_s: float = 840.0
+    """Seconds of language-model pretraining (the preset configs/imdb_pretrain.yaml: 2,200)."""
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(causal=False, dropout=0.1,
                                                                                    attn_dropout=0.0))
     """Classifier options other than the architecture: pooling, causal, dropout."""
     finetune: TrainConfig = field(default_factory=default_finetune)
-    """Fine-tuning (max_steps is lowered to fit finetune_time_budget_s)."""
-    finetune_time_budget_s: float = 900.0
-    """Seconds of fine-tuning."""
+    """Fine-tuning (max_steps is lowered to fit finetune_time_budget_s; the seed is the run's)."""
+    finetune_time_budget_s: float = 300.0
+    """Seconds of fine-tuning (the preset: 900)."""
     batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(max_len=400, truncate="both"))
     """How reviews are cut and batched for the classifier."""
     partner: ClassifierRunConfig | None = None
     """Optional: a second classifier (e.g. the settings of configs/imdb_bigram.yaml) trained beside the
-    fine-tuned transformer, within total_s; the two models' averaged probabilities are reported as an
-    ensemble. Its data, final_test, out_dir, name and threads come from this experiment."""
-    control: bool = False
-    """Also train the same classifier from scratch with the fine-tuning budget, for comparison."""
+    fine-tuned transformer; the two models' averaged probabilities are reported as an ensemble. Its data,
+    final_test, run folder and seed come from this experiment."""
+    pretrain: bool = True
+    """Pretrain the language model and start the classifier from it; false trains the classifier from
+    scratch with the same fine-tuning budget (the `scratch` variant, the control)."""
     final_test: bool = False
     """Read the test split and report test accuracy (a final evaluation only)."""
-    threads: int = 0
-    """CPU threads for PyTorch; 0 keeps the default."""
-    out_dir: str = "runs"
-    """Folder that holds run folders."""
-    name: str | None = None
-    """Run folder name; None makes one from the time. An existing run is never overwritten."""
 
     def __post_init__(self):
         if self.lm_time_budget_s <= 0 or self.finetune_time_budget_s <= 0:
             raise ValueError("lm_time_budget_s and finetune_time_budget_s must be positive")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.classifier.variant != "transformer":
             raise ValueError(f"classifier.variant must be 'transformer', got {self.classifier.variant!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# the task
 
 
 def review_stream(texts: list[str], tokenizer) -> list[int]:
@@ -121,7 +123,9 @@ def review_stream(texts: list[str], tokenizer) -> list[int]:
 
 
 def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
-    """Stage 2: train the GPT on train/unsup, validate on the validation split's reviews."""
+    """Stage 2: train the GPT on train/unsup, validate on the validation split's reviews.
+
+    Continues from folder's checkpoint if an earlier attempt left one (with a fresh time budget)."""
     start = time.perf_counter()
     stream = {"train": review_stream(imdb["unsup"].texts, tokenizer),
               "val": review_stream(imdb["val"].texts, tokenizer)}
@@ -135,7 +139,9 @@ def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
                   "data": dataclasses.asdict(cfg.data), "tokenizer": cfg.tokenizer.kind}
     trainer = Trainer(model, cfg.lm_train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="gpt")
-    if trainer.run_dir is not None:
+    if (folder / "checkpoint.pt").exists():
+        trainer.resume(folder)
+    elif trainer.run_dir is not None:
         trainer.run_dir.write_start(run_config, str(trainer.device))
     fit = fit_within_budget(trainer, cfg.lm_time_budget_s, fit_schedule=True)  # saves the checkpoint too
     # - fit() validated at its last step, unless the time ran out first: {'val_loss', 'val_bpc'}
@@ -153,45 +159,69 @@ def classifier_run_config(cfg: ExperimentConfig, folder: Path, init: Path | None
     return ClassifierRunConfig(model=model, train=cfg.finetune, data=cfg.data, batching=cfg.batching,
                                tokenizer=cfg.tokenizer, time_budget_s=cfg.finetune_time_budget_s,
                                final_test=cfg.final_test, out_dir=str(folder.parent), name=folder.name,
-                               threads=cfg.threads, init=str(init) if init else None, fit_schedule_to_budget=True)
+                               init=str(init) if init else None, fit_schedule_to_budget=True)
 
 
-def run(cfg: ExperimentConfig) -> dict:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    root = Path(cfg.out_dir) / (cfg.name or time.strftime("imdb-pretrain-%Y%m%d-%H%M%S"))
-    if (root / "results.json").exists() or (root / "lm").exists():
-        raise UserError(f"run folder {root} already holds a run; pick another --name")
+def classifier_stage(run_cfg: ClassifierRunConfig, tokenizer, data) -> tuple[dict, dict]:
+    """Train a classifier into run_cfg's folder, or read it back if an earlier attempt finished it:
+    (its results, its label probabilities per scored split)."""
+    folder = Path(run_cfg.out_dir) / run_cfg.name
+    if (folder / "results.json").exists() and (folder / "probs.pt").exists():
+        return json.loads((folder / "results.json").read_text()), torch.load(folder / "probs.pt")
+    probs: dict = {}  # split -> (N, K) label probabilities
+    _, result = train_classifier(run_cfg, tokenizer, data, probs_out=probs, resume=True)
+    torch.save(probs, folder / "probs.pt")
+    return result, probs
+
+
+def with_seed(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:
+    """The run's seed in every stage: pretraining, fine-tuning and the partner."""
+    partner = cfg.partner and dataclasses.replace(cfg.partner, train=dataclasses.replace(cfg.partner.train, seed=seed))
+    return dataclasses.replace(cfg, lm_train=dataclasses.replace(cfg.lm_train, seed=seed),
+                               finetune=dataclasses.replace(cfg.finetune, seed=seed), partner=partner)
+
+
+def stages(cfg: ExperimentConfig, root: Path) -> dict:
+    """All stages of one run into root/{lm, classifier, partner}; every figure, with each stage's wall-clock.
+
+    {'prepare_s', 'lm' (with pretraining), 'finetuned', 'transformer_s', 'total_s', and with a partner
+    'partner' and 'ensemble'}. A stage that finished in an earlier attempt is read back, not redone."""
     start = time.perf_counter()
-    results: dict = {"config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+    results: dict = {}
 
-    # 1. data and tokenizer (learned on the labelled training split only)
-    imdb = load_imdb(cfg.data, final_test=cfg.final_test, unsup=True)
+    # 1. data and tokenizer (learned on the labelled training split only; a resumed run keeps its own)
+    imdb = load_imdb(cfg.data, final_test=cfg.final_test, unsup=cfg.pretrain)
     for note in imdb.notes:
         print(f"note: {note}")
-    tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
+    if (root / "lm" / "checkpoint.pt").exists():
+        tokenizer = load_run(root / "lm")[1]
+    else:
+        tokenizer = build_tokenizer(cfg.tokenizer, imdb["train"].texts)
     results["prepare_s"] = round(time.perf_counter() - start, 1)
     print(f"tokenizer: {cfg.tokenizer.kind}, {tokenizer.vocab_size} tokens ({results['prepare_s']} s)", flush=True)
 
-    # 2. pretraining
-    results["lm"] = pretrain(cfg, imdb, tokenizer, root / "lm")
-    print(f"pretrained: {json.dumps(results['lm'])}", flush=True)
+    # 2. pretraining (a finished stage leaves lm/results.json)
+    if cfg.pretrain:
+        done = root / "lm" / "results.json"
+        if not done.exists():
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps(pretrain(cfg, imdb, tokenizer, root / "lm"), indent=2) + "\n")
+        results["lm"] = json.loads(done.read_text())
+        print(f"pretrained: {json.dumps(results['lm'])}", flush=True)
 
-    # 3. fine-tuning, from the language model
-    run_cfg = classifier_run_config(cfg, root / "classifier", init=root / "lm")
+    # 3. fine-tuning, from the language model (or from scratch: the control)
+    run_cfg = classifier_run_config(cfg, root / "classifier", init=root / "lm" if cfg.pretrain else None)
     _, data, _ = prepare_data(run_cfg, imdb=imdb, tokenizer=tokenizer)
-    probs: dict = {}  # split -> (N, K) label probabilities of the fine-tuned classifier
-    _, results["finetuned"] = train_classifier(run_cfg, tokenizer, data, probs_out=probs)
+    results["finetuned"], probs = classifier_stage(run_cfg, tokenizer, data)
     results["transformer_s"] = results["total_s"] = round(time.perf_counter() - start, 1)
     print(f"fine-tuned: {json.dumps(results['finetuned'])}", flush=True)
 
     # 4. optional: a partner classifier, and the ensemble of the two (averaged probabilities)
     if cfg.partner is not None:
         partner_cfg = dataclasses.replace(cfg.partner, data=cfg.data, final_test=cfg.final_test,
-                                          out_dir=str(root), name="partner", threads=cfg.threads)
+                                          out_dir=str(root), name="partner")
         partner_tokenizer, partner_data, _ = prepare_data(partner_cfg, imdb=imdb)
-        partner_probs: dict = {}
-        _, results["partner"] = train_classifier(partner_cfg, partner_tokenizer, partner_data, probs_out=partner_probs)
+        results["partner"], partner_probs = classifier_stage(partner_cfg, partner_tokenizer, partner_data)
         results["ensemble"] = {}
         for split, p in probs.items():
             mean = (p + partner_probs[split]) / 2  # (N, K)
@@ -199,12 +229,72 @@ def run(cfg: ExperimentConfig) -> dict:
         results["total_s"] = round(time.perf_counter() - start, 1)
         print(f"partner: {json.dumps(results['partner'])}\nensemble: {json.dumps(results['ensemble'])}", flush=True)
 
-    # optional control: the same classifier from scratch, same budget (not counted in total_s)
-    if cfg.control:
-        _, results["scratch"] = train_classifier(classifier_run_config(cfg, root / "scratch", init=None), tokenizer, data)
-        print(f"from scratch: {json.dumps(results['scratch'])}", flush=True)
-
-    root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {root / 'results.json'} (total {results['total_s']} s)")
     return results
+
+
+def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
+    """One run: every stage with the run's seed; the figures a row needs."""
+    results = stages(with_seed(cfg, run.seed), run.dir)
+    finetuned = results["finetuned"]
+    metrics = {"val_acc": finetuned["val_acc"], "finetune_steps": finetuned["step"], "total_s": results["total_s"]}
+    if "test_acc" in finetuned:
+        metrics["test_acc"] = finetuned["test_acc"]
+    if "lm" in results:
+        metrics |= {"lm_val_bpc": results["lm"].get("val_bpc"), "lm_tokens_seen": results["lm"]["tokens_seen"]}
+    for key in ("partner", "ensemble"):
+        for split in ("val", "test"):
+            if f"{split}_acc" in results.get(key, {}):
+                metrics[f"{key}_{split}_acc"] = results[key][f"{split}_acc"]
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# the variants: the recipe, and its control
+
+VARIANTS = {
+    "pretrained": {},
+    "scratch": {"pretrain": False},
+}
+
+# --scale gpu (not tried here): a GPT-1-sized model with longer budgets on one GPU
+SCALES = {
+    "cpu": {},
+    "gpu": {"lm.d_model": 768, "lm.n_heads": 12, "lm.n_layers": 12, "lm_train.batch_size": 32,
+            "lm_train.lr": 3e-3, "lm_train.device": "auto", "lm_train.dtype": "auto", "lm_train.compile": True,
+            "finetune.device": "auto", "finetune.dtype": "auto", "finetune.lr": 1e-4,
+            "tokenizer.vocab_size": 16000, "lm_time_budget_s": 3 * 3600.0, "finetune_time_budget_s": 1800.0},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the metrics
+
+
+def percent(name: str, label: str, headline: bool = False) -> Metric:
+    return Metric(name, "%", scale=100, baseline=0.5, headline=headline, digits=2, label=label)
+
+
+METRICS = [
+    percent("val_acc", "validation accuracy", headline=True),
+    percent("test_acc", "test accuracy", headline=True),
+    percent("partner_val_acc", "partner's validation accuracy"),
+    percent("partner_test_acc", "partner's test accuracy"),
+    percent("ensemble_val_acc", "ensemble's validation accuracy"),
+    percent("ensemble_test_acc", "ensemble's test accuracy"),
+    Metric("lm_val_bpc", "bits/char", higher_is_better=False, label="language model's validation bpc"),
+    Metric("lm_tokens_seen", "tokens", digits=0, label="pretraining tokens"),
+    Metric("finetune_steps", "steps", digits=0, label="fine-tuning steps"),
+    Metric("total_s", "s", higher_is_better=False, digits=0, label="wall-clock of the classifier"),
+]
+
+EXPERIMENT = Experiment(
+    name="imdb-pretrain",
+    help="pretrain a GPT on IMDb's unlabelled reviews, then fine-tune it as a sentiment classifier",
+    config=ExperimentConfig,
+    run=run,
+    variants=VARIANTS,
+    metrics=METRICS,
+    scales=SCALES,
+    seeds=1,
+)

@@ -195,10 +195,13 @@ def fit_within_budget(trainer: Trainer, time_budget_s: float, chunk: int = 100, 
 
 
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
-                     run_config: dict | None = None, probs_out: dict | None = None) -> tuple[Classifier, dict]:
+                     run_config: dict | None = None, probs_out: dict | None = None,
+                     resume: bool = False) -> tuple[Classifier, dict]:
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
+    resume: continue from the checkpoint in the run folder if there is one (an experiment's
+    unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
     lm = load_run(cfg.init)[0] if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
@@ -209,12 +212,14 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
             raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "
                             f"tokenizer has {tokenizer.vocab_size}; fine-tune with the model's own tokenizer")
         init_from_gpt(model, lm)
-    folder = run_folder(cfg) if cfg.save else None
+    folder = run_folder(cfg, resume) if cfg.save else None
     run_config = run_config or json.loads(json.dumps(dataclasses.asdict(cfg)))
     run_config["model"] = dataclasses.asdict(model_cfg)
     trainer = Trainer(model, cfg.train, data, run_dir=folder, tokenizer=tokenizer, run_config=run_config,
                       model_kind="classifier")
-    if trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
+    if resume and folder is not None and (folder / "checkpoint.pt").exists():
+        trainer.resume(folder)
+    elif trainer.run_dir is not None:  # issue 4: under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
     fit = fit_within_budget(trainer, cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
@@ -231,11 +236,11 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     return model.eval(), result
 
 
-def run_folder(cfg: ClassifierRunConfig) -> Path:
-    """Where this run writes; refuses to reuse a folder that already holds a run."""
+def run_folder(cfg: ClassifierRunConfig, resume: bool = False) -> Path:
+    """Where this run writes; refuses to reuse a folder that already holds a run (unless resuming it)."""
     name = cfg.name or time.strftime("imdb-%Y%m%d-%H%M%S")
     path = Path(cfg.out_dir) / name
-    if (path / "checkpoint.pt").exists():
+    if (path / "checkpoint.pt").exists() and not resume:
         raise UserError(f"run folder {path} already holds a run; pick another --name")
     return path
 
