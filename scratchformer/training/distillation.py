@@ -133,4 +133,4 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     if cfg.mse_weight > 0:
         parts["mse"] = mse_loss(student_logits, teacher_logits, mask)
         total = total + cfg.mse_weight * parts["mse"]
-    return total, {k: float(v) for k, v in parts.items()}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
