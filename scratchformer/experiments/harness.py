@@ -134,6 +134,10 @@ class Experiment(Generic[C]):
     """torch CPU threads per run when --threads is not given; 0 keeps torch's default."""
     figures: Callable[[C, list[dict], Path], list[Path]] | None = None
     """Optional: extra figures drawn from the finished rows (cfg, rows, out folder) -> paths written."""
+    derive: Callable[[C, list[dict]], list[dict]] | None = None
+    """Optional: metrics computed across the finished rows, (cfg, rows) -> rows, e.g. one variant's share
+    of the gap between two others of the same seed. Tables, figures and rows.jsonl show them; each
+    row file keeps what run() returned (there, such a metric is null)."""
 
     def __post_init__(self):
         if not NAME.match(self.name):
