@@ -9,4 +9,6 @@ EXPERIMENTS: dict[str, str] = {
     "imdb-ablation": "scratchformer.experiments.imdb_ablation",
     "positions": "scratchformer.experiments.positions",
     "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",
+    "length-generalisation": "scratchformer.experiments.length_generalisation",
+    "distillation": "scratchformer.experiments.distillation",
 }
