@@ -54,6 +54,10 @@ def test_a_sweep_writes_accuracy_at_L_2L_4L_per_task_and_model(tmp_path):
     assert rows(again)["parity-lstm"]["metrics"] == first["metrics"]
     table = (out / "summary.md").read_text()
     assert "accuracy at 2L = 8" in table and "copy-learned" in table
+    pivot = (out / "accuracy_table.md").read_text()
+    lstm = [r["metrics"] for r in found if r["variant"] == "parity-lstm"]
+    cell = " / ".join(f"{100 * (lstm[0][k] + lstm[1][k]) / 2:.0f}" for k in ("acc_L", "acc_2L", "acc_4L"))
+    assert f"| parity |  |  |  |  |  | {cell} |" in pivot  # parity-lstm, the mean of its two seeds, in the lstm column
     for name in ("acc_L.png", "acc_4L.png", "accuracy_vs_length.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 

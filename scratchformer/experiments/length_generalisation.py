@@ -16,7 +16,8 @@ guessing scores 50%; copy has no chance level worth drawing (1 in 10^n).
 Learned positions have no vector past the training lengths: the transformer is built for the
 longest test, and those rows are never trained (what the comparison is about).
 
-Besides the harness's table and bar charts, accuracy_vs_length.png draws, per task, each model's
+Besides the harness's table and bar charts: accuracy_table.md, a task per line and a model per
+column (each cell: accuracy at L / 2L / 4L), and accuracy_vs_length.png, per task each model's
 accuracy against the test length.
 """
 
@@ -161,6 +162,34 @@ def accuracy_vs_length(cfg: LengthRunConfig, rows: list[dict], out: Path) -> lis
     return [path]
 
 
+def accuracy_table(cfg: LengthRunConfig, rows: list[dict], out: Path) -> list[Path]:
+    """accuracy_table.md: a task per line, a model per column, each cell the mean accuracy at L / 2L / 4L."""
+    L, lens = cfg.task.train_len, sorted(cfg.task.test_lengths)
+    seeds = len({r["seed"] for r in rows})
+    names = " / ".join(metric_name(n, L)[4:] for n in lens)
+    lines = [f"# length-generalisation: accuracy (%) at {names} (lengths {', '.join(map(str, lens))})", "",
+             f"Trained on inputs of {cfg.task.min_len}..{L} symbols; "
+             f"{'one seed' if seeds == 1 else f'mean over {seeds} seeds'}. Chance is 50 on the yes/no tasks "
+             "(parity, dyck1, dyck2, counting); blank: not run.", "",
+             "| task | " + " | ".join(MODELS) + " |", "| --- |" + " --- |" * len(MODELS)]
+    for task in TASKS:
+        cells = []
+        for model in MODELS:
+            mine = [r["metrics"] for r in rows if r["variant"] == f"{task}-{model}"]
+            values = [[m[k] for m in mine if m.get(k := metric_name(n, L)) is not None] for n in lens]
+            cells.append(" / ".join(f"{100 * statistics.fmean(v):.0f}" if v else "n/a" for v in values)
+                         if mine else "")
+        if any(cells):
+            lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    path = out / "accuracy_table.md"
+    path.write_text("\n".join(lines) + "\n")
+    return [path]
+
+
+def figures(cfg: LengthRunConfig, rows: list[dict], out: Path) -> list[Path]:
+    return accuracy_table(cfg, rows, out) + accuracy_vs_length(cfg, rows, out)
+
+
 EXPERIMENT = Experiment(
     name="length-generalisation",
     help="parity, Dyck-1/2, copy and counting: transformers (5 position schemes) and an LSTM tested at L, 2L, 4L",
@@ -171,5 +200,5 @@ EXPERIMENT = Experiment(
     scales=SCALES,
     seeds=3,
     threads=1,  # tiny models run best on one thread; --jobs 2 uses both cores
-    figures=accuracy_vs_length,
+    figures=figures,
 )
