@@ -11,7 +11,8 @@ from scratchformer.cli.main import main
 from scratchformer.data.corpus import CorpusConfig
 from scratchformer.data.imdb import IMDbConfig
 from scratchformer.data.text_batches import BatchingConfig
-from scratchformer.experiments.distillation import VARIANTS, derive_gap_closed, ExperimentConfig
+from scratchformer.experiments.distillation import EXPERIMENT, VARIANTS, ExperimentConfig, derive_gap_closed
+from scratchformer.experiments.harness import scaled, with_overrides
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.tasks.classification import ClassifierRunConfig, TokenizerConfig, prepare_data, train_classifier
@@ -56,6 +57,9 @@ def test_variants_name_their_loss_and_shape():
         assert changes["loss.soft_weight"] == LOSSES[loss].soft_weight and changes["loss.hard_weight"] == LOSSES[loss].hard_weight
         assert loss == "hard" or f"hard-{shape}" in VARIANTS  # every student has its hard-label anchor
     assert {n.rsplit("-", 1)[1][0] for n in VARIANTS} == {"1", "2", "3", "4"}  # 1 to 4 layers
+    for scale in ("cpu", "gpu"):  # every variant fits the config at every scale
+        cfg = scaled(EXPERIMENT, ExperimentConfig(), scale)
+        assert all(with_overrides(cfg, v).loss == LOSSES[n.rsplit("-", 1)[0]] for n, v in VARIANTS.items())
 
 
 def test_gap_closed_is_measured_against_the_hard_label_row_of_the_same_seed_and_shape():

@@ -7,8 +7,8 @@ import torch
 from scratchformer.cli.main import main
 from scratchformer.core.position_schemes import POSITIONS
 from scratchformer.data.length_tasks import TASKS
-from scratchformer.experiments.harness import Run, with_overrides
-from scratchformer.experiments.length_generalisation import (MODELS, VARIANTS, ExperimentConfig, metric_name,
+from scratchformer.experiments.harness import Run, scaled, with_overrides
+from scratchformer.experiments.length_generalisation import (EXPERIMENT, MODELS, VARIANTS, ExperimentConfig, metric_name,
                                                               metrics, run)
 
 TINY = ["--gpt.d_model", "16", "--gpt.n_heads", "2", "--gpt.n_layers", "1", "--lstm.d_model", "16",
@@ -25,6 +25,9 @@ def test_the_variants_cover_every_task_and_model():
     assert {v["task.task"] for v in VARIANTS.values()} == set(TASKS)
     assert all(v["model"] == "lstm" or v["model"] in POSITIONS for v in VARIANTS.values())
     assert VARIANTS["dyck2-alibi"] == {"task.task": "dyck2", "model": "alibi"}
+    for scale in ("cpu", "gpu"):  # every variant fits the config at every scale
+        cfg = scaled(EXPERIMENT, ExperimentConfig(), scale)
+        assert all(with_overrides(cfg, v).model == v["model"] for v in VARIANTS.values())
 
 
 def test_metric_names_count_in_training_lengths():

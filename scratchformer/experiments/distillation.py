@@ -178,8 +178,10 @@ def derive_gap_closed(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
 def loss_weights(name: str) -> dict:
     """A named mixture of training/distillation.py as dotted overrides (the temperature left as given)."""
     loss = LOSSES[name]
-    return {"loss.hard_weight": loss.hard_weight, "loss.soft_weight": loss.soft_weight,
-            "loss.mse_weight": loss.mse_weight}
+    weights = {"loss.hard_weight": loss.hard_weight, "loss.soft_weight": loss.soft_weight,
+               "loss.mse_weight": loss.mse_weight}
+    # - non-zero weights first: each override is validated in turn, and all three at 0 is refused
+    return dict(sorted(weights.items(), key=lambda kv: kv[1] == 0))
 
 
 def shape(n_layers: int, d_model: int) -> dict:
