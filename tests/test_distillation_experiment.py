@@ -72,6 +72,14 @@ def test_gap_closed_is_measured_against_the_hard_label_row_of_the_same_seed_and_
     assert shares[:2] == [0.0, 0.0]
     assert shares[2] == pytest.approx(0.5) and shares[3] == pytest.approx(0.5)
     assert shares[4] is None  # no hard-2x256 row: no anchor, no figure
+    # - a teacher no better than the hard-label student leaves no gap to close
+    found = derive_gap_closed(ExperimentConfig(task="lm"), [
+        {"variant": "hard-1x128", "seed": 0, "metrics": {"student_loss": 2.0, "teacher_loss": 2.1}},
+        {"variant": "soft-1x128", "seed": 0, "metrics": {"student_loss": 2.2, "teacher_loss": 2.1}},
+        {"variant": "hard-1x256", "seed": 0, "metrics": {"student_loss": 2.4, "teacher_loss": 2.0}},
+        {"variant": "soft-1x256", "seed": 0, "metrics": {"student_loss": 2.1, "teacher_loss": 2.0}}])
+    assert [r["metrics"]["gap_closed"] for r in found][:2] == [None, None]
+    assert [r["metrics"]["gap_closed"] for r in found][2:] == [0.0, pytest.approx(0.75)]
 
 
 def test_classifier_distillation_sweep(tmp_path, teachers):

@@ -21,7 +21,8 @@ Variants are named LOSS-SHAPE: `soft-2x256` is a 2-layer, 256-unit student under
     gap_closed = (student - hard) / (teacher - hard)      0: no better than labels, 1: the teacher
 
 It is computed after the runs, from the rows of the same sweep: each LOSS-SHAPE row against the
-hard-SHAPE row of the same seed (null where that row is missing; run the hard-SHAPE variant too).
+hard-SHAPE row of the same seed (null where that row is missing, or where the teacher is no better
+than the hard-label student: then there is no gap to close).
 
     scratchformer experiment distillation --teacher runs/experiments/imdb-pretrain/pretrained/seed-0/classifier \\
         --data.source ../shared/data/aclImdb.tar.gz
@@ -156,18 +157,21 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
 
 
 def derive_gap_closed(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
-    """Each LOSS-SHAPE row's share of the gap between the hard-SHAPE row of its seed and the teacher."""
+    """Each LOSS-SHAPE row's share of the gap between the hard-SHAPE row of its seed and the teacher.
+    None where the teacher is no better than that hard-label student: then there is no gap to close."""
     key = "student_loss" if cfg.task == "lm" else "student_acc"
     teacher_key = key.replace("student", "teacher")
+    sign = -1 if cfg.task == "lm" else 1  # lower loss, higher accuracy is better
     hard = {(r["variant"].rsplit("-", 1)[-1], r["seed"]): r["metrics"] for r in rows
             if r["variant"].startswith("hard-")}
     out = []
     for r in rows:
         anchor = hard.get((r["variant"].rsplit("-", 1)[-1], r["seed"]))
         m = r["metrics"]
+        known = anchor is not None and None not in (m.get(key), anchor.get(key), m.get(teacher_key))
         share = (gap_closed(m[key], anchor[key], m[teacher_key])
-                 if anchor and None not in (m.get(key), anchor.get(key), m.get(teacher_key)) else None)
-        out.append(r | {"metrics": m | {"gap_closed": share if share == share else None}})  # NaN: no gap
+                 if known and sign * (m[teacher_key] - anchor[key]) > 0 else None)
+        out.append(r | {"metrics": m | {"gap_closed": share}})
     return out
 
 
