@@ -169,7 +169,7 @@ def derive_gap_closed(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
         anchor = hard.get((r["variant"].rsplit("-", 1)[-1], r["seed"]))
         m = r["metrics"]
         known = anchor is not None and None not in (m.get(key), anchor.get(key), m.get(teacher_key))
-        share = (gap_closed(m[key], anchor[key], m[teacher_key])
+        share = (gap_closed(m[key], anchor[key], m[teacher_key]) + 0.0  # (+ 0.0: no "-0")
                  if known and sign * (m[teacher_key] - anchor[key]) > 0 else None)
         out.append(r | {"metrics": m | {"gap_closed": share}})
     return out
