@@ -229,7 +229,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
     sizes = [Metric("student_params", higher_is_better=False, digits=0, label="student parameters"),
              Metric("teacher_params", higher_is_better=False, digits=0, label="teacher parameters")]
     gap = Metric("gap_closed", "%", scale=100, headline=True, digits=0, baseline=1.0, baseline_label="the teacher",
-                 label="share of the gap closed (hard-label student 0%, teacher 100%)")
+                 label="share of the gap closed")
     if cfg.task == "lm":
         windows = [Metric(f"{who}_loss_x{f}", "nats", higher_is_better=False,
                           label=f"{who} loss on windows {f}x the teacher's context")
