@@ -88,10 +88,11 @@ def run(cfg: LengthRunConfig, run: Run) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------
-# the variants: every task x every model, one line per task
+# the variants: every task x every model, named TASK-MODEL
 
 VARIANTS = {f"{task}-{model}": {"task.task": task, "model": model}
             for task in ("parity", "dyck1", "dyck2", "copy", "counting") for model in MODELS}
+# (one more is one line: VARIANTS["copy-lstm2"] = {"task.task": "copy", "model": "lstm", "lstm.n_layers": 2})
 
 # --scale gpu (not tried here): wider, deeper models trained longer, at the same lengths
 SCALES = {
