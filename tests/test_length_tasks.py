@@ -65,7 +65,7 @@ def test_batch_grades_only_the_answer():
 
 def test_config_defaults_and_errors():
     cfg = LengthTaskConfig(train_len=10)
-    assert cfg.test_lens == [10, 20, 40]
+    assert cfg.test_lengths == [10, 20, 40] and cfg.test_lens == []
     assert LengthTaskConfig(task="copy", train_len=10).max_sequence_len == 80  # 40 digits, '=', 40 digits, less one
     with pytest.raises(ValueError, match=r"test lengths \[5\] are below the training length 10"):
         LengthTaskConfig(train_len=10, test_lens=[5, 20])

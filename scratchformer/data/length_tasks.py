@@ -155,7 +155,7 @@ class LengthTaskConfig:
     min_len: int = 2
     """Shortest training input."""
     test_lens: list[int] = field(default_factory=list)
-    """Test input lengths, each at least train_len; empty means L, 2L and 4L."""
+    """Test input lengths, each at least train_len; empty means L, 2L and 4L (see test_lengths)."""
     test_examples: int = 500
     """Examples per test length (and in the validation set, drawn at training lengths)."""
     seed: int = 0
@@ -168,9 +168,7 @@ class LengthTaskConfig:
             raise ValueError(f"need 1 <= min_len <= train_len, got min_len={self.min_len}, train_len={self.train_len}")
         if TASKS[self.task].even and self.train_len < 2:
             raise ValueError(f"{self.task} inputs have even length; train_len must be at least 2")
-        if not self.test_lens:
-            self.test_lens = [self.train_len, 2 * self.train_len, 4 * self.train_len]
-        short = [n for n in self.test_lens if n < self.train_len]
+        short = [n for n in self.test_lengths if n < self.train_len]
         if short:
             raise ValueError(f"test lengths {short} are below the training length {self.train_len}; "
                              "length generalisation tests at or beyond it")
@@ -178,9 +176,15 @@ class LengthTaskConfig:
             raise ValueError(f"test_examples must be at least 1, got {self.test_examples}")
 
     @property
+    def test_lengths(self) -> list[int]:
+        """test_lens, or L, 2L and 4L when it is empty (resolved here, not stored: a copy of the config
+        with another train_len then tests at that one's multiples)."""
+        return list(self.test_lens) or [self.train_len, 2 * self.train_len, 4 * self.train_len]
+
+    @property
     def max_sequence_len(self) -> int:
         """Tokens a model must read for the longest test: input, '=' and answer, less the last."""
-        longest = max(self.test_lens)
+        longest = max(self.test_lengths)
         return 2 * longest if self.task == "copy" else longest + 1
 
 
@@ -230,7 +234,7 @@ class LengthTaskData:
         self.cfg = cfg
         self.vocab_size = len(VOCAB)
         self.sets = {"val": examples(cfg.task, cfg.test_examples, cfg.min_len, cfg.train_len, cfg.seed)}
-        for i, n in enumerate(cfg.test_lens):
+        for i, n in enumerate(cfg.test_lengths):
             # - each test set from its own seed, at exactly length n
             self.sets[f"test_{n}"] = examples(cfg.task, cfg.test_examples, n, n, cfg.seed + 1000 * (i + 1))
 

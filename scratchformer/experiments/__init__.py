@@ -11,4 +11,6 @@ EXPERIMENTS: dict[str, str] = {
     "imdb-pretrain": "scratchformer.experiments.imdb_pretrain",
     "perceiver-vs-gpt": "scratchformer.experiments.perceiver_vs_gpt",
     "perceiver-retrieval": "scratchformer.experiments.perceiver_retrieval",
+    "length-generalisation": "scratchformer.experiments.length_generalisation",
+    "distillation": "scratchformer.experiments.distillation",
 }

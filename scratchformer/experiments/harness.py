@@ -140,6 +140,10 @@ class Experiment(Generic[C]):
     quick_variants: dict[str, dict[str, Any]] | None = None
     """--quick runs these variants instead of `variants` (where the variants themselves set sizes,
     e.g. contexts of 4,096); None runs the same variants."""
+    derive: Callable[[C, list[dict]], list[dict]] | None = None
+    """Optional: metrics computed across the finished rows, (cfg, rows) -> rows, e.g. one variant's share
+    of the gap between two others of the same seed. Tables, figures and rows.jsonl show them; each
+    row file keeps what run() returned (there, such a metric is null)."""
 
     def __post_init__(self):
         if not NAME.match(self.name):

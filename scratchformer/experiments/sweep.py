@@ -290,6 +290,8 @@ def run_index(sweep_file: Path, index: int) -> None:
 def aggregate(experiment: Experiment, cfg, cells: list[Cell], out: Path) -> list[dict]:
     """Read the grid's rows; write rows.jsonl, summary.csv, summary.md and a PNG per headline metric."""
     rows = [read_json(c.row_path) for c in cells if finished(c)]
+    if experiment.derive is not None and rows:
+        rows = experiment.derive(cfg, rows)  # metrics that need other rows (docs/experiments.md)
     write_atomic(out / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     metrics = experiment.metric_list(cfg) + [WALL]
     variants = list(dict.fromkeys(c.variant for c in cells))

@@ -39,8 +39,8 @@ from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTM
 from scratchformer.tasks.classification import accuracy, load_classifier, probabilities
 from scratchformer.tasks.language_model import restrict_to_vocabulary
 from scratchformer.tasks.runs import load_language_model
+from scratchformer.training.checkpoint import CHECKPOINT_NAME
 from scratchformer.training.distillation import IGNORE, DistillLossConfig, distillation_loss
-from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 UNIGRAM_SAMPLE = 100_000  # training tokens kept to draw augmentation swaps from (their frequencies, not all of them)
@@ -200,18 +200,21 @@ def start_trainer(model: Distilled, cfg, data, tokenizer, run_dir, kind: str) ->
     run_config["student"] = dataclasses.asdict(model.config)  # with the teacher's vocab_size
     trainer = Trainer(model, cfg.train, data, run_dir=run_dir, tokenizer=tokenizer, run_config=run_config,
                       model_kind=kind)
-    if trainer.run_dir is not None:
+    if trainer.run_dir is not None and (trainer.run_dir.path / CHECKPOINT_NAME).exists():
+        trainer.resume(trainer.run_dir.path)  # an earlier attempt stopped part-way: continue it
+    elif trainer.run_dir is not None:
         trainer.run_dir.write_start(run_config, str(trainer.device))
     return trainer
 
 
-def fit(trainer: Trainer) -> dict:
-    """trainer.fit(); Ctrl-C or SIGTERM stops the run (its checkpoint written, if it has a folder)
-    instead of measuring a half-trained student."""
+def train_student(trainer: Trainer) -> float:
+    """trainer.fit(); its wall-clock in seconds. A Ctrl-C or SIGTERM has written a checkpoint (with a
+    run folder): then this raises KeyboardInterrupt, and the next attempt resumes."""
+    start = time.perf_counter()
     result = trainer.fit()
-    if result.get("interrupted"):
-        raise TrainingInterrupted(result["interrupted"])
-    return result
+    if "interrupted" in result:
+        raise KeyboardInterrupt(result["interrupted"])
+    return time.perf_counter() - start
 
 
 def finish_run(trainer: Trainer, result: dict) -> None:
@@ -299,9 +302,7 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
     train_data = DistillationData(data, teacher, cfg.augment, cfg.augment_share, mask_id, cfg.train.seed,
                                   use_teacher=cfg.loss.needs_teacher)
     trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_classifier")
-    start = time.perf_counter()
-    fit(trainer)
-    train_s = time.perf_counter() - start
+    train_s = train_student(trainer)
     # - accuracy of both on the same validation reviews, each cut to what it may read
     def val_accuracy(model, length: int) -> float:
         eval_data = data if length == max_len else classification_data(tokenizer, batching, imdb, length)
@@ -383,9 +384,7 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
     student = LSTMLM(student_cfg)
     train_data = DistillationData(data, teacher, use_teacher=cfg.loss.needs_teacher)
     trainer = start_trainer(Distilled(student, cfg.loss), cfg, train_data, tokenizer, run_dir, "lstm_lm")
-    start = time.perf_counter()
-    fit(trainer)
-    train_s = time.perf_counter() - start
+    train_s = train_student(trainer)
     evaluate = dict(split="val", batches=cfg.eval_batches, batch_size=cfg.eval_batch_size)
     result = {"student_loss": lm_loss(student, data, **evaluate), "teacher_loss": lm_loss(teacher, data, **evaluate),
               "student_params": student.num_params(), "teacher_params": teacher.num_params(),

@@ -92,6 +92,6 @@ def train_length_task(cfg: LengthRunConfig) -> dict:
               "params": model.num_params(), "step": fit["step"], "train_s": round(time.perf_counter() - start, 1),
               "val_loss": fit.get("val_loss"),
               "val_acc": sequence_accuracy(model, data.sets["val"], cfg.eval_batch_size)}
-    for n in cfg.task.test_lens:
+    for n in cfg.task.test_lengths:
         result[f"acc_{n}"] = sequence_accuracy(model, data.sets[f"test_{n}"], cfg.eval_batch_size)
     return result
