@@ -219,3 +219,14 @@ def test_overrides_are_validated_together_not_one_at_a_time():
     assert (cfg.model.context_len, cfg.model.n_latents, cfg.window) == (128, 16, 128)
     with pytest.raises(ValueError, match="unknown config field 'model.width'"):
         with_overrides(cfg, {"model.width": 3})
+
+
+def test_every_registered_experiment_has_a_quick_form():
+    import importlib
+
+    from scratchformer.experiments import EXPERIMENTS
+
+    for name, module in EXPERIMENTS.items():
+        experiment = importlib.import_module(module).EXPERIMENT
+        assert experiment.quick, f"{name} has no quick settings"
+        assert set(experiment.quickened().variants) <= set(experiment.quick_variants or experiment.variants)

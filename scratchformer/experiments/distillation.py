@@ -306,4 +306,7 @@ EXPERIMENT = Experiment(
     threads=1,
     figures=gap_by_size,
     derive=derive_gap_closed,
+    # - --quick (a teacher is still needed: --teacher RUN): students trained for 8 steps
+    quick={"train.max_steps": 8, "train.batch_size": 8, "train.warmup_steps": 2, "speed_seq_len": 8},
+    quick_variants={name: VARIANTS[name] for name in ("hard-1x128", "soft-1x128")},
 )

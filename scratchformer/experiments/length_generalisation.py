@@ -202,4 +202,8 @@ EXPERIMENT = Experiment(
     seeds=3,
     threads=1,  # tiny models run best on one thread; --jobs 2 uses both cores
     figures=figures,
+    # - --quick: a width of 16, 6 steps, short inputs; one task, each kind of model
+    quick={"gpt.d_model": 16, "gpt.n_heads": 2, "gpt.n_layers": 1, "lstm.d_model": 16, "train.max_steps": 6,
+           "train.batch_size": 8, "train.warmup_steps": 2, "task.train_len": 4, "task.test_examples": 20},
+    quick_variants={name: VARIANTS[name] for name in ("parity-rope", "parity-alibi", "parity-lstm")},
 )
