@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
 
-from benchmarks import nanogpt_anchor
+from benchmarks import _nanogpt as nanogpt_anchor
 from benchmarks.common import load_average, machine, median, peak_rss_mb, report, require_clean, shared_file
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import nanogpt_anchor
+from benchmarks import _nanogpt as nanogpt_anchor
 from benchmarks.shakespeare_char import compare, render
 
 REPO = Path(__file__).resolve().parents[1]
