@@ -140,6 +140,9 @@ class Experiment(Generic[C]):
     quick_variants: dict[str, dict[str, Any]] | None = None
     """--quick runs these variants instead of `variants` (where the variants themselves set sizes,
     e.g. contexts of 4,096); None runs the same variants."""
+    scale_variants: dict[str, list[str]] | None = None
+    """Optional: the variants each --scale runs when --variants is not given (e.g. contexts of 8,192
+    only at the gpu scale); None runs every variant at every scale."""
     derive: Callable[[C, list[dict]], list[dict]] | None = None
     """Optional: metrics computed across the finished rows, (cfg, rows) -> rows, e.g. one variant's share
     of the gap between two others of the same seed. Tables, figures and rows.jsonl show them; each
@@ -158,12 +161,17 @@ class Experiment(Generic[C]):
         for variant in self.variants:
             if not NAME.match(variant):
                 raise ValueError(f"variant name {variant!r} may hold letters, digits and _.+- only")
+        for scale, names in (self.scale_variants or {}).items():
+            if scale not in SCALES or not set(names) <= set(self.variants) or not names:
+                raise ValueError(f"experiment {self.name}: scale_variants[{scale!r}] must name known variants")
         if set(self.scales) != set(SCALES):
             raise ValueError(f"experiment {self.name}: scales must be exactly {list(SCALES)}, got {list(self.scales)}")
 
     def quickened(self) -> "Experiment[C]":
         """The same experiment at its --quick size (its quick variants, if it has its own)."""
-        return dataclasses.replace(self, variants=self.quick_variants or self.variants)
+        if self.quick_variants is None:
+            return self
+        return dataclasses.replace(self, variants=self.quick_variants, scale_variants=None)
 
     def metric_list(self, cfg: C) -> list[Metric]:
         return list(self.metrics(cfg) if callable(self.metrics) else self.metrics)
@@ -255,8 +263,10 @@ def default_out_dir(experiment: Experiment) -> Path:
     return Path("runs") / "experiments" / experiment.name
 
 
-def chosen_variants(experiment: Experiment, variants: str | list[str] | None) -> list[str]:
-    names = list(experiment.variants) if variants is None else (
+def chosen_variants(experiment: Experiment, variants: str | list[str] | None, scale: str = "cpu") -> list[str]:
+    """The variants named (comma-separated), or else those the scale runs by default."""
+    by_scale = (experiment.scale_variants or {}).get(scale)
+    names = list(by_scale or experiment.variants) if variants is None else (
         [v.strip() for v in variants.split(",") if v.strip()] if isinstance(variants, str) else list(variants))
     unknown = [v for v in names if v not in experiment.variants]
     if unknown or not names:

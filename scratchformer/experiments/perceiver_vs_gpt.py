@@ -20,7 +20,9 @@ Each run is trained for `budget_s` seconds of training (evaluation excluded): it
 budget_s over the median step time measured after warm-up steps, and the schedule (warmup, then
 cosine) is fitted to that count before training starts. The count is recorded in the row; a
 rerun with `--steps_from SWEEP_FOLDER` trains every run for the recorded count instead, so the
-figures are reproducible on any machine. Reports bpc, FLOPs (models/flops.py), tokens/s, steps,
+figures are reproducible on any machine. `--plan_only true` measures the paces and fits the step
+counts without training: run it on a quiet machine, then train the seeds with --steps_from on a
+busy one (a seed with no row of its own takes the first recorded seed's count). Reports bpc, FLOPs (models/flops.py), tokens/s, steps,
 and a learning curve per run (curve.json in its folder), drawn as bpc against training seconds
 and against training FLOPs (bpc_vs_time.png, bpc_vs_flops.png).
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -90,7 +93,10 @@ class ExperimentConfig:
     budget_s: float = 120.0
     """Training seconds per run (evaluation excluded); 0 trains exactly train.max_steps steps."""
     steps_from: str | None = None
-    """A finished sweep folder of this experiment: train each (variant, seed) for the steps its row recorded."""
+    """A finished sweep folder of this experiment: train each (variant, seed) for the steps its row recorded
+    (a seed without a row takes the count of the variant's first recorded seed)."""
+    plan_only: bool = False
+    """Fit each run's step count to budget_s and stop before training (a sweep for --steps_from)."""
     eval_positions: int = 64
     """Scored positions at the end of each validation window (at most the smallest n_latents)."""
     eval_windows: int = 48
@@ -181,12 +187,19 @@ def measure_step_s(trainer: Trainer, warmup: int = 3, timed: int = 5) -> float:
     return statistics.median(times)
 
 
-def recorded_steps(sweep: str, variant: str, seed: int) -> int:
-    """The steps a finished run of an earlier sweep took (its row), for --steps_from."""
-    row_path = Path(sweep) / "rows" / f"{variant}-seed{seed}.json"
-    if not row_path.exists():
-        raise UserError(f"--steps_from {sweep}: no finished row for {variant}, seed {seed} ({row_path})")
-    return int(json.loads(row_path.read_text())["metrics"]["steps"])
+def recorded_plan(sweep: str, variant: str, seed: int) -> dict:
+    """The step count (and the pace it came from) an earlier sweep recorded for this run, for --steps_from.
+
+    The row of the same seed if there is one, else the variant's first recorded seed: one pace
+    measurement, on a quiet machine, then fixed step counts for every seed on any machine."""
+    rows = sorted((Path(sweep) / "rows").glob(f"{variant}-seed*.json"))
+    mine = [p for p in rows if p.name == f"{variant}-seed{seed}.json"]
+    if not rows:
+        raise UserError(f"--steps_from {sweep}: no finished row for {variant} (in {Path(sweep) / 'rows'})")
+    path = (mine or sorted(rows, key=lambda p: int(p.stem.rsplit("seed", 1)[1])))[0]
+    metrics = json.loads(path.read_text())["metrics"]
+    return {"steps": int(metrics["steps"]), "measured_step_s": metrics.get("measured_step_s"),
+            "from": str(path)}
 
 
 def plan(cfg: ExperimentConfig, run: Run, data: LMData, vocab_size: int, batch_size: int) -> dict:
@@ -195,16 +208,16 @@ def plan(cfg: ExperimentConfig, run: Run, data: LMData, vocab_size: int, batch_s
     if path.exists():
         return json.loads(path.read_text())
     if cfg.steps_from:
-        out = {"steps": recorded_steps(cfg.steps_from, run.variant, run.seed), "from": cfg.steps_from}
+        out = recorded_plan(cfg.steps_from, run.variant, run.seed)
     elif cfg.budget_s == 0:
-        out = {"steps": cfg.train.max_steps, "from": "train.max_steps"}
+        out = {"steps": cfg.train.max_steps, "from": "train.max_steps", "measured_step_s": None}
     else:
         # - time a throwaway copy of the run (same shapes), after warm-up, then fit the step count
         probe = Trainer(build_model(cfg, vocab_size, run.seed),
                         dataclasses.replace(cfg.train, batch_size=batch_size, max_steps=10**6), data)
         step_s = measure_step_s(probe)
         out = {"steps": max(1, int(cfg.budget_s / step_s)), "from": f"budget {cfg.budget_s} s",
-               "measured_step_s": step_s}
+               "measured_step_s": step_s, "load_1min": os.getloadavg()[0]}
     run.dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     return out
@@ -249,16 +262,20 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     data = LMData(tokens, cfg.model.context_len)
     model = build_model(cfg, tokenizer.vocab_size, run.seed)
     batch_size = cfg.tokens_per_step // cfg.window  # the same sequences per step for every model
-    steps = plan(cfg, run, data, tokenizer.vocab_size, batch_size)["steps"]
+    budget = plan(cfg, run, data, tokenizer.vocab_size, batch_size)
+    steps, step_s = budget["steps"], budget["measured_step_s"]
     flops = sequence_flops(model.config, cfg.kind)
+    if cfg.plan_only:  # - the pace and the step count only: the row --steps_from replays
+        return {"steps": steps, "measured_step_s": step_s}
 
     def score(quick: bool = False) -> float:
         n = max(1, cfg.eval_windows // 4) if quick else cfg.eval_windows
         return bpc_last(model, tokens["val"], cfg.window, cfg.eval_positions, n, cfg.eval_from)
 
     trainer, curve, train_s = train_budgeted(cfg, run, model, data, batch_size, steps, score)
-    for point in curve:  # FLOPs of the training done by each curve point
+    for point in curve:  # FLOPs of the training done by each curve point, and its time at the planned pace
         point["train_flops"] = point["step"] * batch_size * flops.train
+        point["paced_s"] = point["step"] * step_s if step_s else point["train_s"]
     (run.dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n")
     eval_start = time.perf_counter()
     bpc = score()
@@ -266,6 +283,8 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         "bpc": bpc,
         "steps": trainer.step,
         "train_s": train_s,
+        "measured_step_s": step_s,
+        "paced_train_s": trainer.step * step_s if step_s else train_s,
         "eval_s": time.perf_counter() - eval_start,
         "input_tokens_per_s": trainer.step * batch_size * cfg.model.context_len / max(train_s, 1e-9),
         "train_gflops_per_step": batch_size * flops.train / 1e9,
@@ -291,12 +310,12 @@ def variants(contexts: list[int], latents: list[int]) -> dict[str, dict]:
     return table
 
 
-VARIANTS = variants([1024, 4096], [64, 128, 256])
+CPU_VARIANTS = variants([1024, 4096], [64, 128, 256])
 GPU_VARIANTS = variants([8192], [256, 512])
-VARIANTS.update({k: v for k, v in GPU_VARIANTS.items() if k not in VARIANTS})
+VARIANTS = {**CPU_VARIANTS, **GPU_VARIANTS}
 
-# --scale gpu (untried here: no GPU was lent): a GPT-2-small-like width, bf16 and compile; run it
-# with --variants perceiver256-T8192,perceiver512-T8192,gpt256,gpt512,gpt8192
+# --scale gpu (untried here: no GPU was lent): a GPT-2-small-like width, bf16 and compile, on
+# contexts of 8,192 by default
 SCALES = {
     "cpu": {},
     "gpu": {"model.d_model": 768, "model.n_heads": 12, "model.n_layers": 12, "tokens_per_step": 262144,
@@ -312,7 +331,10 @@ SCALES = {
 METRICS = [
     Metric("bpc", "bits/char", higher_is_better=False, headline=True, digits=3,
            label="validation bpc, last positions of each window"),
-    Metric("train_s", "s", higher_is_better=False, digits=0, label="training seconds"),
+    Metric("paced_train_s", "s", higher_is_better=False, digits=0,
+           label="training seconds at the planned pace (steps x step time measured after warm-up)"),
+    Metric("train_s", "s", higher_is_better=False, digits=0, label="training seconds as run (depends on the load)"),
+    Metric("measured_step_s", "s", higher_is_better=False, digits=3, label="seconds per step, measured after warm-up"),
     Metric("steps", digits=0),
     Metric("input_tokens_per_s", "chars/s", digits=0, label="characters read per second"),
     Metric("train_flops_per_predicted_token", "FLOPs", higher_is_better=False, digits=0,
@@ -332,7 +354,8 @@ def curves(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
 
     written = []
     seeds = len({r["seed"] for r in rows})
-    for x_key, x_label, name in (("train_s", "training time (s, evaluation excluded)", "bpc_vs_time.png"),
+    for x_key, x_label, name in (("paced_s", "training time at the measured pace (s, evaluation excluded)",
+                                  "bpc_vs_time.png"),
                                  ("train_flops", "training FLOPs", "bpc_vs_flops.png")):
         fig, ax = plt.subplots(figsize=(8.5, 4.8))
         for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -368,6 +391,7 @@ EXPERIMENT = Experiment(
     variants=VARIANTS,
     metrics=METRICS,
     scales=SCALES,
+    scale_variants={"cpu": list(CPU_VARIANTS), "gpu": list(GPU_VARIANTS)},
     seeds=3,
     threads=2,
     figures=curves,

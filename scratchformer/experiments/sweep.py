@@ -109,7 +109,7 @@ def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None)
         out = out.with_name(out.name + "-quick")
     seeds = options.seeds or experiment.seeds
     threads = experiment.threads if options.threads is None else options.threads
-    variants = chosen_variants(experiment, options.variants)
+    variants = chosen_variants(experiment, options.variants, options.scale)
     cells = grid(experiment, cfg, variants, seeds, out)
     check_no_other_config(cells)
     sweep_file = write_sweep(experiment, cfg, options, variants, seeds, threads, out)
@@ -152,6 +152,8 @@ def listing(experiment: Experiment) -> str:
         lines.append(f"  {m.name} ({m.unit or 'no unit'}, {better} is better{', headline' if m.headline else ''})")
     for scale, overrides in experiment.scales.items():
         lines.append(f"scale {scale}: " + (", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "the defaults"))
+        if (experiment.scale_variants or {}).get(scale):
+            lines.append(f"  runs by default: {', '.join(experiment.scale_variants[scale])}")
     return "\n".join(lines)
 
 
