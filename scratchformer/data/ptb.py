@@ -79,7 +79,16 @@ class PTBVocabulary:
         return ids
 
     def decode(self, ids) -> str:
-        return " ".join(self.itos[int(i)] for i in ids).replace(f" {EOS} ", "\n").replace(EOS, "\n")
+        """Words joined by spaces, a line break for each <eos>."""
+        lines, line = [], []
+        for i in ids:
+            word = self.itos[int(i)]
+            if word == EOS:
+                lines.append(" ".join(line) + "\n")
+                line = []
+            else:
+                line.append(word)
+        return "".join(lines) + " ".join(line)
 
 
 def download(cache_dir: str | Path) -> Path:

@@ -148,7 +148,6 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     run.dir.mkdir(parents=True, exist_ok=True)
     (run.dir / "budget.json").write_text(json.dumps(record, indent=2) + "\n")
     (run.dir / "curve.json").write_text(json.dumps(record["curve"], indent=2) + "\n")
-    final_lr = trainer.lr_at(trainer.step - 1)
     metrics = {
         "val_loss": result["val_loss"],
         "steps": trainer.step,
@@ -156,7 +155,8 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         "eval_s": record["eval_s"],
         "compile_s": record.get("compile_s"),
         "tokens_per_s": trainer.tokens_seen / max(result["train_s"], 1e-9),
-        "final_lr_share": final_lr / trainer.cfg.lr,
+        "final_lr_share": trainer.lr_at(trainer.step) / trainer.cfg.lr,
+        "ended_decayed": float(trainer.step == trainer.cfg.max_steps and not record.get("cut_by_time")),
         "params": sum(p.numel() for p in trainer.eager_model.parameters()),
     }
     if cfg.task == "ptb":
@@ -287,7 +287,9 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
         Metric("compile_s", "s", higher_is_better=False, digits=1,
                label="first steps at each shape beyond the pace (compiling, first allocations)"),
         Metric("tokens_per_s", "tokens/s", digits=0, label="training tokens per second (depends on the load)"),
-        Metric("final_lr_share", digits=3, higher_is_better=False, label="last step's rate / peak (min_lr/lr: fully decayed)"),
+        Metric("final_lr_share", digits=3, higher_is_better=False,
+               label="the schedule's rate where the run ended / peak (min_lr/lr: fully decayed)"),
+        Metric("ended_decayed", digits=2, label="1 when the run reached its fitted schedule's end within the budget"),
         Metric("params", higher_is_better=False, digits=0, label="parameters"),
     ]
     return out

@@ -289,7 +289,13 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
                 next_point = elapsed + curve_every_s
             if elapsed > time_budget_s and trainer.step < trainer.cfg.max_steps:
                 cut = True  # the time is up before the schedule's end
+                record["steps_short"] = trainer.cfg.max_steps - trainer.step
+                if fit_schedule:  # - the schedule ends here: its last steps (a small part of the decay) are skipped
+                    _set_max_steps(trainer, trainer.step)
+                    refits.append((trainer.step, trainer.step))
                 break
+        if cut and not any(k.startswith("val_") for k in result) and hasattr(trainer, "evaluate"):
+            result = {**result, **trainer.evaluate()}  # the validation the schedule's end would have run
         warm = pace.warmup
         record.update(refits=[list(r) for r in refits], cut_by_time=cut,
                       warmup_steps=warm[0] if warm else None,
