@@ -194,3 +194,16 @@ def test_quick_wires_imdb_pretraining_to_the_budget(tmp_path):
     assert 0.0 <= row["metrics"]["val_acc"] <= 1.0 and "frac_to_bert" in row["metrics"]
     budget = json.loads((out / "baseline" / "seed-0" / "lm" / "budget.json").read_text())
     assert budget["time_budget_s"] == 2.0 and budget["fit_schedule"]
+
+
+def test_with_steps_every_variant_trains_exactly_that_many_steps_and_counts_steps_to_target(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 80)
+    out = tmp_path / "steps"
+    assert main(["experiment", "cramming", "--quick", "--seeds", "1", "--steps", "12", "--data.corpus", str(corpus),
+                 "--variants", "baseline,best", "--out_dir", str(out)]) == 0
+    rows = rows_of(out)
+    assert {r["metrics"]["steps"] for r in rows.values()} == {12}
+    assert rows["baseline"]["metrics"]["steps_to_target"] == 12 and rows["baseline"]["metrics"]["final_lr_share"] == pytest.approx(0.1)
+    curve = json.loads((out / "best" / "seed-0" / "curve.json").read_text())
+    assert [p["step"] for p in curve] == [6, 12]  # curve_points 2 along the 12 steps

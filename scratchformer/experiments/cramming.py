@@ -98,6 +98,10 @@ class ExperimentConfig:
     """The baseline model (vocab_size comes from the data)."""
     train: TrainConfig = field(default_factory=baseline_train)
     """The baseline training (max_steps: an upper bound; the budget ends the run)."""
+    steps: int = 0
+    """Train exactly this many steps instead of for the budget (0: the budget). Losses per step stay
+    comparable on a machine whose load makes seconds untrustworthy; time-to-target is then read in
+    steps (steps_to_target), the seconds still recorded."""
     ramp_start_share: float = 0.0
     """Batch and length ramps: start at this share of batch_size and of context_len (0: no ramps)."""
     curve_points: int = 8
@@ -111,6 +115,8 @@ class ExperimentConfig:
         parse_budget(self.budget)  # a one-line error for a budget of 0 or one that is not a length
         if not 0.0 <= self.ramp_start_share <= 1.0:
             raise ValueError(f"ramp_start_share must be in [0, 1] (0: no ramps), got {self.ramp_start_share}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0 (0: train for the budget), got {self.steps}")
         if self.curve_points < 1:
             raise ValueError(f"curve_points must be at least 1, got {self.curve_points}")
 
@@ -143,7 +149,8 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     vocab_size, tokens = run.cached(key, lambda: load_tokens(cfg.task, cfg.data, cfg.ptb))
     model_cfg = dataclasses.replace(cfg.model, vocab_size=vocab_size)
     budget_s = parse_budget(cfg.budget)
-    trainer, result = cram(model_cfg, ramped(cfg), tokens, budget_s, cfg.curve_points, seed=run.seed)
+    trainer, result = cram(model_cfg, ramped(cfg), tokens, 0.0 if cfg.steps else budget_s, cfg.curve_points,
+                           seed=run.seed, steps=cfg.steps)
     record = result["budget"]
     run.dir.mkdir(parents=True, exist_ok=True)
     (run.dir / "budget.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -242,6 +249,7 @@ def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
         curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
         m["target_loss"] = target
         m["time_to_target_s"] = time_to_target(curve, target) if target is not None else None
+        m["steps_to_target"] = time_to_target(curve, target, x="step") if target is not None else None
         base_curve_path = Path(r.get("run_dir", "")).parent.parent / "baseline" / f"seed-{seed}" / "curve.json"
         base_time = time_to_target(json.loads(base_curve_path.read_text()), target) \
             if target is not None and base_curve_path.is_file() else None
@@ -271,6 +279,8 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
         Metric("time_to_target_s", "s", higher_is_better=False, headline=True, digits=1,
                label="training seconds to the baseline's final loss (n/a: never reached)"),
         Metric("speedup_to_target", "x", digits=2, label="baseline's time to target / this run's"),
+        Metric("steps_to_target", "steps", higher_is_better=False, digits=0,
+               label="steps to the baseline's final loss (n/a: never reached)"),
         Metric("target_loss", unit, higher_is_better=False, label="target: the baseline's final loss, same seed"),
     ]
     if cfg.task == "ptb":

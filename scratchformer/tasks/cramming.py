@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import torch
 
@@ -46,14 +47,31 @@ def load_tokens(task: str, corpus: CorpusConfig, ptb: PTBConfig) -> tuple[int, d
 
 
 def cram(model_cfg: GPTConfig, train: TrainConfig, tokens: dict[str, torch.Tensor], budget_s: float,
-         curve_points: int = 8, seed: int = 0) -> tuple[Trainer, dict]:
-    """Train a fresh GPT on tokens['train'] for budget_s seconds (its schedule fitted to the budget).
+         curve_points: int = 8, seed: int = 0, steps: int = 0) -> tuple[Trainer, dict]:
+    """Train a fresh GPT on tokens['train'] for budget_s seconds (its schedule fitted to the budget),
+    or, with steps, for exactly that many steps (no budget: for comparing losses per step on a
+    machine whose load makes seconds untrustworthy).
 
-    Returns the trainer and fit_within_budget's result; result['budget']['curve'] holds
-    curve_points validations (and the final one) against training seconds."""
+    Returns the trainer and a result with 'val_loss', 'train_s' and 'budget' (fit_within_budget's
+    record); result['budget']['curve'] holds curve_points validations and the final one, each with
+    its step and its training seconds."""
     torch.manual_seed(seed)
     model = GPT(model_cfg)
     data = LMData({k: v for k, v in tokens.items() if k != "test"}, model_cfg.context_len)
+    if steps:
+        # - a fixed length: validate curve_points times along it (here a point's train_s counts the
+        #   validations before it too: compare steps, not seconds, in this mode)
+        train = dataclasses.replace(train, seed=seed, max_steps=steps, eval_interval=max(1, steps // curve_points),
+                                    warmup_steps=min(train.warmup_steps, steps - 1))
+        trainer = Trainer(model, train, data)
+        start = time.perf_counter()
+        result = trainer.fit()
+        train_s = time.perf_counter() - start - trainer.eval_s
+        curve = [{"step": r["step"], "train_s": r["elapsed_s"], "val_loss": r["val_loss"]}
+                 for r in trainer.history if "val_loss" in r]
+        record = {"steps": trainer.step, "max_steps": steps, "train_s": round(train_s, 1), "eval_s": round(trainer.eval_s, 1),
+                  "curve": curve, "cut_by_time": False}
+        return trainer, {**result, "train_s": train_s, "budget": record}
     # - no run folder: a checkpoint after every chunk would cost the budget time (the caller keeps the record)
     trainer = Trainer(model, dataclasses.replace(train, seed=seed, eval_interval=0), data)
     result = fit_within_budget(trainer, budget_s, chunk=50, fit_schedule=True,
@@ -69,20 +87,21 @@ def stream_ppl(trainer: Trainer, tokens: torch.Tensor, stride: int | None = None
     return math.exp(nll)
 
 
-def time_to_target(curve: list[dict], target: float, key: str = "val_loss") -> float | None:
-    """Training seconds at which the curve first reaches `target` (linear between its points); None if never."""
+def time_to_target(curve: list[dict], target: float, key: str = "val_loss", x: str = "train_s") -> float | None:
+    """Training seconds (or, with x="step", steps) at which the curve first reaches `target` (linear
+    between its points); None if never."""
     before = None
     for point in curve:
         value = point.get(key)
-        if value is None:
+        if value is None or point.get(x) is None:
             continue
         if value <= target:
             if before is None or before[1] <= value:
-                return point["train_s"]
+                return point[x]
             # - between the last point above the target and this one
-            (t0, v0), t1 = before, point["train_s"]
+            (t0, v0), t1 = before, point[x]
             return t0 + (t1 - t0) * (v0 - target) / (v0 - value)
-        before = (point["train_s"], value)
+        before = (point[x], value)
     return None
 
 
