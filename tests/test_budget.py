@@ -193,7 +193,8 @@ def test_with_ramps_and_validation_the_schedule_ends_fully_decayed_at_the_budget
     assert budget["curve"][-1]["step"] == out["step"]
 
 
-def test_a_real_trainer_with_ramps_on_a_fake_clock_ends_at_min_lr():
+@pytest.mark.parametrize("warmup_steps", [5, 2000])
+def test_a_real_trainer_with_ramps_on_a_fake_clock_ends_at_min_lr(warmup_steps):
     """The real trainer and schedule; each step costs fake seconds in proportion to its tokens."""
     import torch
 
@@ -203,7 +204,7 @@ def test_a_real_trainer_with_ramps_on_a_fake_clock_ends_at_min_lr():
 
     clock = Clock()
     data = LMData({"train": torch.randint(0, 20, (400,)), "val": torch.randint(0, 20, (100,))}, context_len=16)
-    cfg = TrainConfig(max_steps=100_000, batch_size=8, lr=1e-3, min_lr=1e-4, warmup_steps=5, batch_ramp_start=2,
+    cfg = TrainConfig(max_steps=100_000, batch_size=8, lr=1e-3, min_lr=1e-4, warmup_steps=warmup_steps, batch_ramp_start=2,
                       seq_ramp_start=4, eval_interval=0, eval_batches=1, stats_interval=0, progress=False, device="cpu")
     trainer = Trainer(GPT(GPTConfig(vocab_size=20, d_model=8, n_heads=2, n_layers=1, context_len=16)), cfg, data)
     step, lrs = trainer.train_step, []
@@ -221,3 +222,5 @@ def test_a_real_trainer_with_ramps_on_a_fake_clock_ends_at_min_lr():
     assert 4.5 <= clock.t <= 5.01
     assert trainer.lr_at(trainer.step) == pytest.approx(1e-4) and lrs[-1] < 1.1e-4  # decayed at the budget
     assert trainer.ramp_sizes(0) == (2, 4) and trainer.ramp_sizes(trainer.step - 1) == (8, 16)
+    # - a warm-up longer than the budget allows is cut to a quarter of the fitted run
+    assert out["budget"]["warmup_steps_fitted"] == min(warmup_steps, trainer.step // 4)

@@ -12,7 +12,8 @@ How a budget becomes a step count:
   3. refit       after every chunk, the steps the time left allows at that pace; with fit_schedule
                  the trainer's max_steps becomes that, so the learning-rate schedule ends (fully
                  decayed) with the budget. Chunks shrink towards the end, so the last refits are
-                 made on the most measurements.
+                 made on the most measurements. A budget too short for the configured warmup_steps
+                 cuts the rate's warm-up to a quarter of the fitted run.
 
 Evaluation is not training: the seconds the trainer spends validating (its `eval_s`) are left out
 of the budget and reported apart (eval_s). Compiling is: the first step at every batch shape is
@@ -180,16 +181,26 @@ def budget_plan(run: str | Path) -> BudgetPlan:
                       record.get("max_steps_configured"))
 
 
-def _set_max_steps(trainer, max_steps: int) -> None:
-    trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=max_steps)
+WARMUP_SHARE = 4  # a fitted run spends at most 1/4 of its steps warming the learning rate up
+
+
+def _set_max_steps(trainer, max_steps: int, warmup: int | None = None) -> None:
+    """End the schedule at max_steps; with `warmup` (the configured warmup_steps), the rate's warm-up
+    is cut to a quarter of the run when the budget fits fewer steps than that (else the run would
+    end during the warm-up, its rate never decayed)."""
+    changes = {"max_steps": max_steps}
+    if warmup is not None and hasattr(trainer.cfg, "warmup_steps"):
+        changes["warmup_steps"] = min(warmup, max_steps // WARMUP_SHARE)
+    trainer.cfg = dataclasses.replace(trainer.cfg, **changes)
 
 
 def _replay(trainer, plan: BudgetPlan) -> dict:
     """Take the plan's steps, changing max_steps at the steps the budgeted run did."""
     result: dict = {}
     refits = sorted(plan.refits)
+    warmup = getattr(trainer.cfg, "warmup_steps", None)
     if plan.max_steps is not None:
-        _set_max_steps(trainer, plan.max_steps)  # the schedule as the budgeted run began it
+        _set_max_steps(trainer, plan.max_steps, warmup)  # the schedule as the budgeted run began it
     elif not refits and plan.steps > trainer.cfg.max_steps:
         raise UserError(f"{plan.source} took {plan.steps} steps but max_steps is {trainer.cfg.max_steps} here; "
                         f"set max_steps to at least {plan.steps}")
@@ -200,7 +211,7 @@ def _replay(trainer, plan: BudgetPlan) -> dict:
             if "interrupted" in result or trainer.step < at:
                 return result
         if max_steps is not None:
-            _set_max_steps(trainer, max_steps)
+            _set_max_steps(trainer, max_steps, warmup)
     return result
 
 
@@ -229,6 +240,7 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
     """
     start = clock()
     limit = trainer.cfg.max_steps
+    warmup = getattr(trainer.cfg, "warmup_steps", None)  # the configured warm-up (a short budget shortens it)
     record: dict = {"time_budget_s": time_budget_s, "fit_schedule": fit_schedule, "max_steps_configured": limit}
     result: dict = {}
     curve: list[dict] = []
@@ -266,7 +278,7 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
                     # - the schedule ends where the time left at this pace ends (never before the next step)
                     max_steps = min(limit, trainer.step + max(1, affordable))
                     if max_steps != trainer.cfg.max_steps:
-                        _set_max_steps(trainer, max_steps)
+                        _set_max_steps(trainer, max_steps, warmup)
                         refits.append((trainer.step, max_steps))
                     left = trainer.cfg.max_steps - trainer.step
                     # - shrinking chunks: a quarter of what is left, the last few steps in one go
@@ -291,7 +303,7 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
                 cut = True  # the time is up before the schedule's end
                 record["steps_short"] = trainer.cfg.max_steps - trainer.step
                 if fit_schedule:  # - the schedule ends here: its last steps (a small part of the decay) are skipped
-                    _set_max_steps(trainer, trainer.step)
+                    _set_max_steps(trainer, trainer.step, warmup)
                     refits.append((trainer.step, trainer.step))
                 break
         if cut and not any(k.startswith("val_") for k in result) and hasattr(trainer, "evaluate"):
@@ -315,6 +327,8 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
         last = {k: v for k, v in result.items() if k.startswith("val_")}
         if last:  # the trainer's own validation at the end of the schedule
             curve.append({"step": trainer.step, "train_s": round(train_s, 3), **last})
+    if warmup is not None:
+        record["warmup_steps_fitted"] = trainer.cfg.warmup_steps
     record.update(steps=trainer.step, max_steps=trainer.cfg.max_steps, train_s=round(train_s, 1),
                   eval_s=round(eval_s() - eval_before, 1), curve=curve, **machine())
     _write(trainer, record)
