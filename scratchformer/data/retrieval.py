@@ -4,9 +4,7 @@ Two tasks, both with one target per window, the character after its last input:
 
   needle     copy at distance d: the window is random letters with one digit v, d characters
              before the answer, and ends with "?"; the answer is v. One attention over the
-             inputs, by content ("the digit"), solves it. With `queries` = q > 1 the window
-             ends with q "?", each of which asks for v: q targets per window instead of one
-             (the same question asked q times, so a model learns it from fewer windows).
+             inputs, by content ("the digit"), solves it.
   key_value  the window holds key-value pairs "#k=v" and ends with a query "?k="; the answer
              is the value of the queried key, d characters back. It takes two steps: bring the
              queried key k next to the query, then find the pair "#k=" by content and read the
@@ -59,19 +57,14 @@ class RetrievalConfig:
     """If set, each window draws its distance uniformly from distance .. max_distance (for training)."""
     task: str = "needle"
     """needle (one digit among letters, copy it) or key_value (pairs and a query)."""
-    queries: int = 1
-    """needle only: the window ends with this many "?", each with the digit as its target; the
-    distance is counted to the last one (the needle lies before the first)."""
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"retrieval task must be one of {list(TASKS)}, got {self.task!r}")
         if self.n_pairs < 1 or self.n_pairs > 26:
             raise ValueError(f"n_pairs must be between 1 and 26, got {self.n_pairs}")
-        if self.queries < 1 or (self.queries > 1 and self.task != "needle"):
-            raise ValueError(f"queries must be 1, or more for the needle task only; got {self.queries} for {self.task}")
-        # - the query takes the last characters (needle: `queries` of them) or three (key_value)
-        least = self.queries + 1 if self.task == "needle" else 4
+        # - the query takes the last character (needle) or three (key_value)
+        least = 2 if self.task == "needle" else 4
         if self.distance < least:
             raise ValueError(f"retrieval distance must be at least {least} for the {self.task} task, got {self.distance}")
         if self.distance > self.longest:
@@ -96,7 +89,7 @@ def make_batch(cfg: RetrievalConfig, batch_size: int, generator: torch.Generator
     top = cfg.max_distance or cfg.distance
     distances = torch.randint(cfg.distance, top + 1, (B,), generator=generator)  # (B,) one per window
     if cfg.task == "needle":
-        return needle_batch(T, distances, generator, cfg.queries)
+        return needle_batch(T, distances, generator)
     # - random filler letters everywhere
     x = LETTERS[torch.randint(len(LETTERS), (B, T + 1), generator=generator)]  # (B, T+1): inputs and answer
     keys = torch.stack([torch.randperm(len(LETTERS), generator=generator)[:cfg.n_pairs] for _ in range(B)])  # (B, P)
@@ -128,17 +121,16 @@ def make_batch(cfg: RetrievalConfig, batch_size: int, generator: torch.Generator
     return x[:, :T], y
 
 
-def needle_batch(T: int, distances: torch.Tensor, generator: torch.Generator, queries: int = 1):
-    """Random letters, one digit `distance` characters before the answer, and `queries` "?" last."""
+def needle_batch(T: int, distances: torch.Tensor, generator: torch.Generator):
+    """Random letters, one digit `distance` characters before the answer, and "?" last."""
     B = len(distances)
     x = LETTERS[torch.randint(len(LETTERS), (B, T + 1), generator=generator)]  # (B, T+1): inputs and answer
     values = DIGITS[torch.randint(len(DIGITS), (B,), generator=generator)]  # (B,)
     x[torch.arange(B), T - distances] = values  # the needle
-    x[:, T - queries:T] = STOI["?"]
+    x[:, T - 1] = STOI["?"]
     x[:, T] = values
-    # - every "?" asks for the digit: targets at the last `queries` positions, -100 elsewhere
     y = torch.full((B, T), -100, dtype=torch.long)
-    y[:, -queries:] = values[:, None]  # (B, queries)
+    y[:, -1] = values
     return x[:, :T], y
 
 
