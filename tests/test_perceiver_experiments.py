@@ -128,7 +128,7 @@ def test_retrieval_run_reports_accuracy_at_every_distance(tmp_path):
                                      eval_windows=20, train=dataclasses.replace(pvg.default_train(), max_steps=4),
                                      retrieval=retrieval.RetrievalConfig(context_len=64, distance=2, max_distance=64))
     out = retrieval.run(cfg, Run("perceiver-retrieval", "p", 0, tmp_path))
-    assert set(out) == {"acc_4", "acc_32", "acc_60", "steps", "train_s"}
+    assert set(out) == {"acc_4", "acc_32", "acc_60", "steps", "train_s", "measured_step_s"}
     assert all(0 <= out[f"acc_{d}"] <= 1 for d in (4, 32, 60)) and out["steps"] == 4
     short = with_overrides(cfg, {"kind": "gpt", "model.context_len": 16})
     out = retrieval.run(short, Run("perceiver-retrieval", "g", 0, tmp_path / "g"))
