@@ -37,3 +37,15 @@ def test_goals_from_rows(tmp_path, monkeypatch):
     assert out["goals"]["retrieval"]["short_gpt_at_chance"] and not out["goals"]["retrieval"]["met"]
     assert out["goals"]["generation"]["met"] is None  # no generation file: not judged
     assert out["goals"]["cpu_time"]["per_seed"][0]["paced_minutes"] == pytest.approx(410 / 60, abs=0.05)
+
+
+def test_the_rendered_table_states_each_goal(tmp_path, monkeypatch):
+    lm, retrieval = tmp_path / "lm", tmp_path / "retrieval"
+    write_rows(lm, [row(v, s, bpc=2.0 + s / 100, measured_step_s=0.2, paced_train_s=120, eval_s=10, steps=100,
+                        train_flops_per_predicted_token=1e6) for v in (bench.PERCEIVER, bench.SHORT, bench.FULL)
+                    for s in range(2)])
+    write_rows(retrieval, [row(v, s, acc_2048=0.1) for v in (bench.PERCEIVER, bench.SHORT) for s in range(2)])
+    monkeypatch.setattr(bench, "report", lambda name, result: result)
+    text = bench.render(bench.main(["--sweep", str(lm), "--retrieval", str(retrieval), "--generate", "none"]))
+    assert "| gpt256 bpc − perceiver256 bpc ≥ 0.05 | 0.000 ± 0.000 |" in text and "**missed**" in text
+    assert "| perceiver256-T4096 | 2.005 ± 0.007 |" in text
