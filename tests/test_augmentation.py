@@ -13,7 +13,7 @@ from scratchformer.data.augmentation import (AUGMENTATIONS, AugmentationSpec, bu
                                              span_masking, synonym_replacement, token_dropout)
 from scratchformer.data.augmentation.words import join_words, split_words
 from scratchformer.errors import UserError
-from tests.wordnet_fixture import write_fake_wordnet
+from wordnet_fixture import write_fake_wordnet
 
 TEXT = "the film was good and the acting was good too\nbut the ending was bad"
 SYNONYMS = {"film": ["movie", "picture"], "good": ["beneficial"], "bad": ["awful"], "acting": ["playing"]}
