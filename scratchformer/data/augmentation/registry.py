@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from scratchformer.data.augmentation.characters import character_noise
+from scratchformer.data.augmentation.contextual import contextual_replacement
 from scratchformer.data.augmentation.crop import random_crop
 from scratchformer.data.augmentation.eda import eda, random_deletion, random_insertion, random_swap, synonym_replacement
 from scratchformer.data.augmentation.masking import span_masking, token_dropout
@@ -48,15 +49,11 @@ AUGMENTATIONS: dict[str, Entry] = {
     "token-dropout": Entry(token_dropout, summary="replace each word by _ with probability p"),
     "span-mask": Entry(span_masking, summary="replace p of the words, in spans of ~3, by _"),
     "crop": Entry(random_crop, summary="keep a random window of (1 - p) of the words"),
+    "contextual": Entry(contextual_replacement, "fill", "replace p of the words, in spans, by a language model's words"),
     "char-noise": Entry(character_noise, summary="typos: edit each character with probability p"),
     "case-noise": Entry(case_noise, summary="change each word's case with probability p"),
     "punct-noise": Entry(punctuation_noise, summary="drop or swap each punctuation mark with probability p"),
 }
-
-
-def register(name: str, entry: Entry) -> None:
-    """Add an augmentation (contextual replacement registers itself this way)."""
-    AUGMENTATIONS[name] = entry
 
 
 @dataclass(frozen=True)
