@@ -131,6 +131,14 @@ def test_bad_input_is_one_line(tmp_path, teachers, capsys):
                                             "--corpus.corpus", teachers["corpus"], "--out_dir", str(tmp_path / "o2"))
     assert "temperature must be > 0" in error_of(capsys, "--teacher", teachers["classifier"], "--loss.temperature",
                                                  "0", *out)
+    assert "temperature must be > 0" in error_of(capsys, "--teacher", teachers["classifier"], "--loss.temperature",
+                                                 "-1", *out)
     assert "the student predicts 100 classes or tokens but the teacher" in error_of(
         capsys, "--teacher", teachers["classifier"], "--vocab_size", "100", "--out_dir", str(tmp_path / "o3"))
+    assert "the student predicts 100 classes or tokens but the teacher" in error_of(
+        capsys, "--task", "lm", "--teacher", teachers["lm"], "--corpus.corpus", teachers["corpus"],
+        "--vocab_size", "100", "--out_dir", str(tmp_path / "o5"))
+    assert "window_factors must be at least 1" in error_of(
+        capsys, "--task", "lm", "--teacher", teachers["lm"], "--corpus.corpus", teachers["corpus"],
+        "--window_factors", "[0, 2]", "--out_dir", str(tmp_path / "o6"))
     assert "--teacher RUN" in error_of(capsys, "--out_dir", str(tmp_path / "o4"))

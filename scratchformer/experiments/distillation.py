@@ -48,7 +48,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.lstm import LSTMClassifierConfig, LSTMConfig, LSTMLMConfig
 from scratchformer.tasks.classification import accuracy, load_classifier, probabilities
 from scratchformer.tasks.distillation import (ClassifierDistillConfig, LMDistillConfig, classification_data,
-                                              distill_classifier, distill_language_model, gap_closed)
+                                              distill_classifier, distill_language_model, encode_reviews, gap_closed)
 from scratchformer.tasks.runs import load_language_model
 from scratchformer.training.distillation import LOSSES, DistillLossConfig, check_same_vocabulary
 from scratchformer.training.trainer import TrainConfig
@@ -106,6 +106,9 @@ class ExperimentConfig:
             raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}")
         if self.max_len < 1 or self.speed_seq_len < 1:
             raise ValueError(f"max_len and speed_seq_len must be at least 1, got {self.max_len}, {self.speed_seq_len}")
+        if any(f < 1 for f in self.window_factors):
+            raise ValueError(f"window_factors must be at least 1 (a window shorter than the teacher's context "
+                             f"tests no longer input), got {self.window_factors}")
         if self.vocab_size is not None and self.vocab_size < 1:
             raise ValueError(f"vocab_size must be at least 1 (or None: the teacher's), got {self.vocab_size}")
 
@@ -140,18 +143,20 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         result["speedup_ms_per_token"] = result["teacher_ms_per_token"] / result["student_ms_per_token"]
         return result | {"gap_closed": float("nan")}  # filled in from the hard-label row (derive_gap_closed)
     # - classification: the teacher must be a classifier run (load_classifier says so in one sentence)
+    teacher, tokenizer, batching = load_classifier(cfg.teacher, command="experiment distillation")
+    # - the reviews in the teacher's tokens, encoded once per process for every student of this teacher
     imdb = run.cached(repr(cfg.data), lambda: load_imdb(cfg.data))
+    encoded = run.cached(f"{Path(cfg.teacher).resolve()} {cfg.data!r}", lambda: encode_reviews(tokenizer, imdb))
     student = LSTMClassifierConfig(**shape, bidirectional=cfg.bidirectional)
     clf = ClassifierDistillConfig(teacher=cfg.teacher, student=student, loss=cfg.loss, train=train, data=cfg.data,
                                   augment=cfg.augment, augment_share=cfg.augment_share, max_len=cfg.max_len,
                                   speed_seq_len=cfg.speed_seq_len)
-    model, result = distill_classifier(clf, imdb, run_dir=run.dir)  # resumes from run.dir's checkpoint
+    model, result = distill_classifier(clf, imdb, run_dir=run.dir, encoded=encoded)  # resumes from a checkpoint
     if cfg.length_test:
         # - the length test: the same validation reviews uncut; the teacher reads what its context holds
-        teacher, tokenizer, batching = load_classifier(cfg.teacher, command="experiment distillation")
-        full = classification_data(tokenizer, batching, imdb, FULL)
+        full = classification_data(encoded, batching, FULL)
         teacher_len = teacher.config.max_tokens
-        cut = classification_data(tokenizer, batching, imdb, teacher_len)
+        cut = classification_data(encoded, batching, teacher_len)
         result["student_acc_full"] = accuracy(probabilities(model, full, "val"), full.labels["val"])
         result["teacher_acc_full"] = accuracy(probabilities(teacher, cut, "val"), cut.labels["val"])
         result["teacher_full_len"] = teacher_len
