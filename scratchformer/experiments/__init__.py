@@ -14,4 +14,5 @@ EXPERIMENTS: dict[str, str] = {
     "length-generalisation": "scratchformer.experiments.length_generalisation",
     "distillation": "scratchformer.experiments.distillation",
     "augmentation": "scratchformer.experiments.augmentation",
+    "cramming": "scratchformer.experiments.cramming",
 }
