@@ -32,6 +32,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, report
 from scratchformer.data.retrieval import CHANCE
+from scratchformer.experiments.perceiver_vs_gpt import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
 
 PERCEIVER, SHORT, FULL = "perceiver256-T4096", "gpt256", "gpt4096"
@@ -122,19 +123,27 @@ def generation_goal(path: Path) -> dict:
             "source_commit": result.get("commit")}
 
 
-def time_goal(rows: list[dict]) -> dict:
-    """Minutes per seed: as run (the load's doing) and at the planned pace (steps x quiet step time + evaluation)."""
+def time_goal(rows: list[dict], cpu_variants: list[str], budget_s: float) -> dict:
+    """Minutes per seed of the CPU default: its planned training seconds plus the evaluation measured.
+
+    A seed that ran only some of the default's variants is completed by an estimate: each missing
+    variant trains for the budget and evaluates for the mean evaluation time of those that ran."""
     per_seed = {}
     for seed in sorted({r["seed"] for r in rows}):
-        mine = [r for r in rows if r["seed"] == seed]
+        mine = [r for r in rows if r["seed"] == seed and r["variant"] in cpu_variants]
         paced = sum((r["metrics"].get("paced_train_s") or 0) + (r["metrics"].get("eval_s") or 0) for r in mine)
-        per_seed[seed] = {"runs": len(mine), "wall_minutes": round(sum(r["wall_s"] for r in mine) / 60, 1),
-                          "paced_minutes": round(paced / 60, 1)}
+        missing = len(set(cpu_variants) - {r["variant"] for r in mine})
+        mean_eval = statistics.fmean(r["metrics"].get("eval_s") or 0 for r in mine) if mine else 0.0
+        per_seed[seed] = {"runs": len(mine), "of": len(cpu_variants),
+                          "wall_minutes_as_run": round(sum(r["wall_s"] for r in mine) / 60, 1),
+                          "paced_minutes": round((paced + missing * (budget_s + mean_eval)) / 60, 1),
+                          "estimated": missing > 0}
     worst = max(v["paced_minutes"] for v in per_seed.values())
-    return {"goal": f"the CPU default <= {GOAL_MINUTES:.0f} minutes per seed", "per_seed": per_seed,
-            "met": worst <= GOAL_MINUTES,
-            "note": "paced_minutes: the step counts at the pace measured on a quiet machine, plus evaluation; "
-                    "wall_minutes: as run, on a machine shared with other jobs"}
+    return {"goal": f"the CPU default ({len(cpu_variants)} variants) <= {GOAL_MINUTES:.0f} minutes per seed",
+            "per_seed": per_seed, "met": worst <= GOAL_MINUTES,
+            "note": "paced_minutes: the planned steps at the pace measured on a quiet machine, plus evaluation "
+                    "(estimated for variants a seed did not run); wall_minutes_as_run: on a machine shared with "
+                    "other jobs"}
 
 
 def _pm(stat: dict, digits: int = 3, scale: float = 1.0) -> str:
@@ -156,6 +165,7 @@ def render(results: dict) -> str:
             return "one seed"
         return f"[{g['ci95_low']:+.3f}, {g['ci95_high']:+.3f}]" + (" (noise)" if g.get("noise") else "")
 
+    worst = max(goals["cpu_time"]["per_seed"].values(), key=lambda v: v["paced_minutes"])
     short, full, ret, gen = goals["lm_vs_short_gpt"], goals["lm_vs_full_gpt"], goals["retrieval"], goals["generation"]
     lines = [f"| goal (context 4,096, {n} seeds) | measured | 95% interval | verdict |", "| --- | --- | --- | --- |",
              f"| gpt256 bpc − perceiver256 bpc ≥ 0.05 | {_pm(short, 3)} | {interval(short)} | {verdict[short['met']]} |",
@@ -166,9 +176,9 @@ def render(results: dict) -> str:
              f"(gpt256 {_pm(ret['short_gpt'], 1, 100)}%) | | {verdict[ret['met']]} |",
              f"| cached generation ≥ 3× the GPT's tokens/s | {gen.get('speedup', 'n/a')}× | perceiver_generate.json "
              f"| {verdict[gen['met']]} |",
-             f"| CPU default ≤ 30 min per seed | "
-             f"{max(v['paced_minutes'] for v in goals['cpu_time']['per_seed'].values()):.1f} min at the measured pace "
-             f"| | {verdict[goals['cpu_time']['met']]} |",
+             f"| CPU default ({worst['of']} variants) ≤ 30 min per seed | {worst['paced_minutes']:.1f} min at the "
+             f"measured pace{' (estimated: not every variant ran)' if worst['estimated'] else ''} | | "
+             f"{verdict[goals['cpu_time']['met']]} |",
              "", "| variant | bpc (last 64 of each window) | steps | step time (s) | training FLOPs per predicted char | "
              "peak memory (MB) |", "| --- | --- | --- | --- | --- | --- |"]
     for name, v in results["variants"].items():
@@ -176,8 +186,10 @@ def render(results: dict) -> str:
                      f"{_pm(v['train_flops_per_predicted_token'], 0)} | {_pm(v['peak_mem_mb'], 0)} |")
     lines += ["", f"Mean ± std over seeds {results['seeds']}; each model trained for the steps that fit 120 s at its "
               "pace measured after warm-up on a quiet machine (the plan), so the comparison is at equal "
-              "wall-clock and reproducible at fixed step counts; the rows ran at load averages "
-              f"{', '.join(str(x) for x in results.get('load_avg_at_row_ends', [])) or 'not recorded'}."]
+              "wall-clock and reproducible at fixed step counts. "
+              + (f"The rows ended at load averages {min(results['load_avg_at_row_ends'])}–"
+                 f"{max(results['load_avg_at_row_ends'])}." if results.get("load_avg_at_row_ends")
+                 else "The rows' load averages were not recorded (their code predates that field).")]
     return "\n".join(lines)
 
 
@@ -198,7 +210,8 @@ def main(argv=None) -> dict:
         "load_avg_at_row_ends": sorted({r["load_avg"][0] for r in lm_rows if "load_avg" in r}),
         "variants": variant_table(lm_rows),
         "goals": {**lm_goals(lm_rows), "retrieval": retrieval_goal(retrieval_rows),
-                  "generation": generation_goal(Path(args.generate)), "cpu_time": time_goal(lm_rows)},
+                  "generation": generation_goal(Path(args.generate)),
+                  "cpu_time": time_goal(lm_rows, EXPERIMENT.scale_variants["cpu"], ExperimentConfig().budget_s)},
         "retrieval_accuracy": {v: {k: rounded(stats(list(by_seed(retrieval_rows, v, k).values())))
                                    for k in sorted({m for r in retrieval_rows for m in r["metrics"] if m.startswith("acc_")},
                                                    key=lambda m: int(m[4:]))}

@@ -36,7 +36,10 @@ def test_goals_from_rows(tmp_path, monkeypatch):
     assert out["goals"]["retrieval"]["missed_by"] == pytest.approx(0.49)
     assert out["goals"]["retrieval"]["short_gpt_at_chance"] and not out["goals"]["retrieval"]["met"]
     assert out["goals"]["generation"]["met"] is None  # no generation file: not judged
-    assert out["goals"]["cpu_time"]["per_seed"][0]["paced_minutes"] == pytest.approx(410 / 60, abs=0.05)
+    # - 3 of the 11 default variants ran: the other 8 are estimated at the budget plus the mean evaluation
+    time = out["goals"]["cpu_time"]["per_seed"][0]
+    assert time["estimated"] and time["runs"] == 3 and time["of"] == 11
+    assert time["paced_minutes"] == pytest.approx((410 + 8 * (120 + 50 / 3)) / 60, abs=0.05)
 
 
 def test_the_rendered_table_states_each_goal(tmp_path, monkeypatch):
