@@ -126,9 +126,14 @@ def ptb_folder(cfg: PTBConfig) -> Path:
     return folder
 
 
+def ptb_texts(cfg: PTBConfig) -> dict[str, str]:
+    """{"train", "val", "test"} -> the text of each file (one sentence a line), for any tokenizer."""
+    folder = ptb_folder(cfg)
+    return {split: (folder / name).read_text(encoding="utf-8") for split, name in SPLITS.items()}
+
+
 def load_ptb(cfg: PTBConfig) -> tuple[PTBVocabulary, dict[str, torch.Tensor]]:
     """The vocabulary (from the training file) and each split as one stream of ids."""
-    folder = ptb_folder(cfg)
-    texts = {split: (folder / name).read_text(encoding="utf-8") for split, name in SPLITS.items()}
+    texts = ptb_texts(cfg)
     vocab = PTBVocabulary.from_text(texts["train"])
     return vocab, {split: torch.tensor(vocab.encode(text)) for split, text in texts.items()}
