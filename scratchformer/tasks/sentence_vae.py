@@ -17,6 +17,7 @@ the end of sentence), exp(total NLL / total tokens).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -85,7 +86,11 @@ def base_model(cfg: BaseConfig, data: Sentences, data_cfg: SentencesConfig, seed
     model = GPT(model_cfg)
     batches = SentenceBatches(encode_splits(data, tokenizer, model_cfg.context_len - 1), end_of_sentence(tokenizer))
     trainer = Trainer(model, train, batches, run_dir=run_dir, tokenizer=tokenizer)
-    fit(trainer, run_dir)
+    # - runs side by side (--jobs) share the base: one trains it, the others wait and then read its checkpoint
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "pretrain.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fit(trainer, run_dir)
     return model.eval(), tokenizer
 
 
