@@ -15,4 +15,5 @@ EXPERIMENTS: dict[str, str] = {
     "distillation": "scratchformer.experiments.distillation",
     "augmentation": "scratchformer.experiments.augmentation",
     "cramming": "scratchformer.experiments.cramming",
+    "sentence-vae": "scratchformer.experiments.sentence_vae",
 }

@@ -1,0 +1,262 @@
+"""Sentences one at a time, for a sentence VAE: Penn Treebank, or movie-review snippets with sentiment.
+
+  ptb      The Penn Treebank as preprocessed by Mikolov et al. (2010): one sentence a line, 10k
+           words, <unk>, numbers as N; train / valid / test = 42,068 / 3,370 / 3,761 lines. The
+           standard set for sentence VAEs (Bowman et al. 2016; Optimus).
+  movies   The movie-review snippets of Hutto & Gilbert (2014, the VADER study): 10,605 Rotten
+           Tomatoes sentences (the source of Pang & Lee's sentence polarity data) with a mean human
+           valence in [-4, 4]. Label: positive when the valence is >= `neutral`, negative when
+           <= -`neutral`; the near-neutral ones between are left out. Split by a seeded shuffle into
+           train / valid / test (80 / 10 / 10).
+
+Where the files come from (`source`):
+  "download"   the canonical archive, fetched once into cache_dir; each file inside is checked
+               against its published sha256
+  a path       ptb: a folder holding ptb.{train,valid,test}.txt, or Mikolov's simple-examples.tgz;
+               movies: movieReviewSnippets_GroundTruth.txt, or a folder holding it
+
+A sentence is a list of words: PTB is split on spaces (it is tokenised already); a snippet is
+lower-cased and split like the word tokenizer does ("it's good." -> it's good .). The test split is
+read only when asked for (final_test).
+
+Batches (SentenceBatches) hold one sentence a row, for a decoder that starts from bos:
+    inputs   [bos w1 .. wn pad ..]        targets  [w1 .. wn eos -100 ..]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import tarfile
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from scratchformer.data.tokenizers.word import PAD, UNK, WordTokenizer, words
+from scratchformer.errors import UserError
+
+CORPORA = ("ptb", "movies")
+SPLITS = ("train", "val", "test")
+EOS = "<eos>"
+
+PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
+PTB_FILES = {  # split -> (file name, sha256 of the file inside simple-examples/data/)
+    "train": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+    "val": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+    "test": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+}
+MOVIES_URL = "https://github.com/cjhutto/vaderSentiment/raw/master/additional_resources/hutto_ICWSM_2014.tar.gz"
+MOVIES_FILE = "movieReviewSnippets_GroundTruth.txt"
+MOVIES_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
+
+
+@dataclass
+class SentencesConfig:
+    """Which sentences, from where, and how many."""
+
+    corpus: str = "ptb"
+    """ptb (Penn Treebank) or movies (movie-review snippets with a sentiment label)."""
+    source: str = "download"
+    """'download' (cached, checksum-verified), or a local path: for ptb a folder with
+    ptb.{train,valid,test}.txt or simple-examples.tgz; for movies the movieReviewSnippets_GroundTruth.txt
+    file or its folder."""
+    cache_dir: str = "~/.cache/scratchformer"
+    """Folder that keeps downloads."""
+    max_words: int = 40
+    """Longer sentences are left out (of every split; the count is noted)."""
+    vocab_size: int = 10000
+    """Words in the vocabulary learned from the training sentences (with <pad>, <unk>, <eos>)."""
+    max_train: int = 0
+    """Use at most this many training sentences (the first ones); 0 uses all."""
+    neutral: float = 0.5
+    """movies: sentences with |valence| below this are left out as near-neutral."""
+    split_seed: int = 0
+    """movies: seed of the train / valid / test shuffle."""
+
+    def __post_init__(self):
+        if self.corpus not in CORPORA:
+            raise ValueError(f"unknown corpus {self.corpus!r}; choose one of {list(CORPORA)}")
+        if self.max_words < 1 or self.vocab_size < 4 or self.max_train < 0 or self.neutral < 0:
+            raise ValueError("max_words must be >= 1, vocab_size >= 4, max_train >= 0 and neutral >= 0; got "
+                             f"{self.max_words}, {self.vocab_size}, {self.max_train}, {self.neutral}")
+
+
+@dataclass
+class Sentences:
+    """Word lists per split, and per split a label per sentence (movies: 0 negative, 1 positive)."""
+
+    splits: dict[str, list[list[str]]]
+    labels: dict[str, list[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, split: str) -> list[list[str]]:
+        if split not in self.splits:
+            raise KeyError(f"split {split!r} was not loaded; loaded: {sorted(self.splits)} (the test split is read "
+                           "only with final_test)")
+        return self.splits[split]
+
+
+# --------------------------------------------------------------------------------------------
+# finding the files
+
+
+def download(url: str, cache_dir: str) -> Path:
+    """The file at url in cache_dir, downloaded once (the files inside are checked by the callers)."""
+    target = Path(cache_dir).expanduser() / url.rsplit("/", 1)[-1]
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    print(f"downloading {url} -> {target}")
+    try:
+        urllib.request.urlretrieve(url, part)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise UserError(f"could not download {url} ({e}); download it by hand and give its path as --data.source") from None
+    part.rename(target)
+    return target
+
+
+def read_checked(data: bytes, name: str, sha256: str, where: str) -> str:
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"{name} in {where} does not match the published sha256; delete it and download it again, "
+                        "or give a good copy as --data.source")
+    return data.decode("utf-8")
+
+
+def member(archive: Path, name: str) -> bytes:
+    """The bytes of the file called `name` anywhere in a .tgz archive."""
+    with tarfile.open(archive) as tar:
+        for info in tar.getmembers():
+            if info.isfile() and info.name.rsplit("/", 1)[-1] == name:
+                return tar.extractfile(info).read()
+    raise UserError(f"{archive} holds no {name}; give the canonical archive or the folder of the files")
+
+
+def ptb_text(cfg: SentencesConfig, split: str) -> str:
+    name, sha256 = PTB_FILES[split]
+    if cfg.source == "download":
+        archive = download(PTB_URL, cfg.cache_dir)
+        return read_checked(member(archive, name), name, sha256, str(archive))
+    path = Path(cfg.source).expanduser()
+    if path.is_file() and path.name.endswith((".tgz", ".tar.gz")):
+        return read_checked(member(path, name), name, sha256, str(path))
+    if not (path / name).is_file():
+        raise UserError(f"{path / name} does not exist; give a folder holding ptb.{{train,valid,test}}.txt, "
+                        "simple-examples.tgz, or 'download'")
+    return (path / name).read_text(encoding="utf-8")  # a local copy: not checked (a fixture may differ)
+
+
+def movies_text(cfg: SentencesConfig) -> str:
+    if cfg.source == "download":
+        archive = download(MOVIES_URL, cfg.cache_dir)
+        return read_checked(member(archive, MOVIES_FILE), MOVIES_FILE, MOVIES_SHA256, str(archive))
+    path = Path(cfg.source).expanduser()
+    path = path / MOVIES_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; give {MOVIES_FILE}, the folder holding it, or 'download'")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# reading sentences
+
+
+def load_sentences(cfg: SentencesConfig, final_test: bool = False) -> Sentences:
+    """train and val (and test with final_test) as word lists; movies also with labels."""
+    wanted = SPLITS if final_test else SPLITS[:2]
+    if cfg.corpus == "ptb":
+        splits = {s: [line.split() for line in ptb_text(cfg, s).splitlines() if line.strip()] for s in wanted}
+        labels: dict[str, list[int]] = {}
+    else:
+        splits, labels = read_movies(cfg, wanted)
+    notes = []
+    for split in wanted:
+        keep = [i for i, sentence in enumerate(splits[split]) if len(sentence) <= cfg.max_words]
+        if len(keep) < len(splits[split]):
+            notes.append(f"{len(splits[split]) - len(keep)} {split} sentences longer than {cfg.max_words} words left out")
+        splits[split] = [splits[split][i] for i in keep]
+        if labels:
+            labels[split] = [labels[split][i] for i in keep]
+    if cfg.max_train:
+        splits["train"] = splits["train"][:cfg.max_train]
+        if labels:
+            labels["train"] = labels["train"][:cfg.max_train]
+    if not splits["train"] or not splits["val"]:
+        raise UserError(f"the {cfg.corpus} source {cfg.source} gives no training or no validation sentences")
+    return Sentences(splits, labels, notes)
+
+
+def read_movies(cfg: SentencesConfig, wanted) -> tuple[dict, dict]:
+    """The snippets (tab-separated id, valence, text) with a label, shuffled into 80/10/10 splits."""
+    rows = []
+    for line in movies_text(cfg).splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3:
+            continue
+        try:
+            valence = float(parts[1])
+        except ValueError:
+            continue
+        if abs(valence) >= cfg.neutral and abs(valence) > 0:
+            rows.append((words(parts[2]), int(valence > 0)))
+    random.Random(cfg.split_seed).shuffle(rows)
+    n_val = n_test = len(rows) // 10
+    parts = {"test": rows[:n_test], "val": rows[n_test:n_test + n_val], "train": rows[n_test + n_val:]}
+    return ({s: [r[0] for r in parts[s]] for s in wanted}, {s: [r[1] for r in parts[s]] for s in wanted})
+
+
+# --------------------------------------------------------------------------------------------
+# vocabulary and batches
+
+
+def word_tokenizer(sentences: list[list[str]], vocab_size: int) -> WordTokenizer:
+    """<pad>, <unk>, <eos>, then the most frequent words of `sentences` (ties alphabetical)."""
+    counts = Counter(w for sentence in sentences for w in sentence if w not in (PAD, UNK, EOS))
+    ranked = sorted(counts, key=lambda w: (-counts[w], w))
+    return WordTokenizer([PAD, UNK, EOS] + ranked[: vocab_size - 3])
+
+
+def encode(tokenizer, sentence: list[str]) -> list[int]:
+    """Token ids of a sentence: word by word for a word tokenizer, else the tokenizer's own encoding of the
+    words joined by spaces (a pretrained BPE)."""
+    if getattr(tokenizer, "kind", "") == "word":
+        return [tokenizer.stoi.get(w, tokenizer.unk_id) for w in sentence]
+    return tokenizer.encode(" ".join(sentence))
+
+
+def end_of_sentence(tokenizer) -> int:
+    """The id that starts and ends every sentence: <eos> of a word vocabulary, or the tokenizer's own."""
+    if getattr(tokenizer, "kind", "") == "word":
+        if EOS not in tokenizer.stoi:
+            raise UserError(f"the word vocabulary has no {EOS}; build it with scratchformer.data.sentences.word_tokenizer")
+        return tokenizer.stoi[EOS]
+    eos = getattr(tokenizer, "eos_id", None)
+    if eos is None:
+        raise UserError("the tokenizer has no end-of-text token to mark where a sentence ends")
+    return eos
+
+
+class SentenceBatches:
+    """Random batches of whole sentences: batch(split, B, generator) -> inputs, targets (B, T), T the
+    longest sentence in the batch plus one."""
+
+    def __init__(self, ids: dict[str, list[list[int]]], eos_id: int, pad_id: int = 0):
+        self.ids, self.eos_id, self.pad_id = ids, eos_id, pad_id
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.randint(len(self.ids[split]), (batch_size,), generator=generator).tolist()
+        return self.collate([self.ids[split][i] for i in rows])
+
+    def collate(self, sentences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs [bos w1 .. wn pad ..] and targets [w1 .. wn eos -100 ..], bos = eos: (B, T) each."""
+        T = max(len(s) for s in sentences) + 1
+        inputs = torch.full((len(sentences), T), self.pad_id, dtype=torch.long)
+        targets = torch.full((len(sentences), T), -100, dtype=torch.long)
+        for row, s in enumerate(sentences):
+            inputs[row, :len(s) + 1] = torch.tensor([self.eos_id] + s)
+            targets[row, :len(s) + 1] = torch.tensor(s + [self.eos_id])
+        return inputs, targets

@@ -1,0 +1,106 @@
+"""The sentence VAE: its decoder starts as the base, z reaches it each way, the loss is the ELBO,
+only adapters and projections train, generation with a cache equals recomputation, bad settings."""
+
+import pytest
+import torch
+
+from scratchformer.core.latent import gaussian_kl
+from scratchformer.core.tuning import trainable_share
+from scratchformer.errors import UserError
+from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.models.sentence_vae import SentenceVAE, SentenceVAEConfig
+
+torch.set_num_threads(1)
+
+
+def base(position="learned"):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=30, d_model=32, n_heads=4, n_layers=2, context_len=16, position=position)).eval()
+
+
+def sentences():
+    inputs = torch.tensor([[2, 5, 6, 7, 0], [2, 8, 9, 0, 0]])  # bos = 2, pad = 0
+    targets = torch.tensor([[5, 6, 7, 2, -100], [8, 9, 2, -100, -100]])
+    return inputs, targets
+
+
+@pytest.mark.parametrize("inject", ["none", "embedding"])
+def test_zero_initialised_adapters_leave_the_base_decoder_unchanged(inject):
+    gpt = base()
+    inputs, _ = sentences()
+    want, _ = gpt(inputs)
+    vae = SentenceVAE(gpt, SentenceVAEConfig(latent_size=8, inject=inject, width=4)).eval()
+    z = torch.randn(2, 8) if inject != "none" else None
+    assert torch.allclose(vae.decoder_logits(inputs, z), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("inject", ["prefix", "embedding", "both"])
+def test_z_reaches_the_decoder(inject):
+    vae = SentenceVAE(base(), SentenceVAEConfig(latent_size=8, inject=inject, width=4)).eval()
+    if vae.config.uses_embedding:
+        torch.nn.init.normal_(vae.to_embedding.weight)  # (zero at first: then z changes nothing)
+    inputs, _ = sentences()
+    a, b = vae.decoder_logits(inputs, torch.randn(2, 8)), vae.decoder_logits(inputs, torch.randn(2, 8))
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_the_base_is_shared_and_frozen_and_the_share_trained_is_small():
+    gpt = base()
+    vae = SentenceVAE(gpt, SentenceVAEConfig(latent_size=8, inject="both", width=4))
+    assert vae.encoder.tok_emb.weight is gpt.tok_emb.weight is vae.decoder.tok_emb.weight  # not copied
+    trained, total = trainable_share(vae)
+    assert total < gpt.num_params() * 1.5  # the base counted once
+    assert not any(p.requires_grad for p in gpt.parameters())
+    names = {n.split(".")[0] for n, p in vae.named_parameters() if p.requires_grad}
+    assert names == {"encoder", "decoder", "to_latent", "to_prefix", "to_embedding"}
+    assert all("adapter" in n for n, p in vae.named_parameters() if p.requires_grad and n.startswith(("encoder", "decoder")))
+
+
+def test_validation_loss_is_the_negative_elbo_per_token():
+    vae = SentenceVAE(base(), SentenceVAEConfig(latent_size=8, inject="both", width=4)).eval()
+    inputs, targets = sentences()
+    torch.manual_seed(1)
+    _, loss = vae(inputs, targets)
+    # - the same with the pieces: one z per sentence, drawn from the same generator state
+    torch.manual_seed(1)
+    mu, logvar = vae.encode(inputs, targets)
+    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape)
+    neg_elbo = vae.reconstruction_nll(inputs, targets, z).sum() + gaussian_kl(mu, logvar).sum()
+    assert torch.allclose(loss, neg_elbo / 7, atol=1e-5)  # 7 target tokens
+    # - with beta 0 the KL is gone: an autoencoder's loss
+    torch.manual_seed(1)
+    _, ae = vae(inputs, targets, torch.tensor(0.0))
+    assert torch.allclose(ae, vae.reconstruction_nll(inputs, targets, z).sum() / 7, atol=1e-5)
+
+
+def test_the_plain_lm_variant_is_the_decoders_cross_entropy():
+    gpt = base()
+    inputs, targets = sentences()
+    _, want = gpt(inputs, targets)
+    _, loss = SentenceVAE(gpt, SentenceVAEConfig(inject="none", width=4)).eval()(inputs, targets)
+    assert torch.allclose(loss, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("inject", ["prefix", "both"])
+def test_greedy_generation_with_the_cache_equals_recomputation(inject):
+    vae = SentenceVAE(base("rope"), SentenceVAEConfig(latent_size=8, inject=inject, prefix_len=2, width=4)).eval()
+    torch.nn.init.normal_(vae.to_prefix.weight)
+    z = torch.randn(3, 8)
+    got = vae.generate(z, bos_id=2, eos_id=29, max_len=6)
+    # - recomputed: the whole sentence so far through the decoder at each step
+    idx = torch.full((3, 1), 2)
+    for _ in range(6):
+        idx = torch.cat([idx, vae.decoder_logits(idx, z)[:, -1:].argmax(-1)], dim=1)
+    want = [[t for t in row[1:]] for row in idx.tolist()]
+    assert got == [w[:w.index(29)] if 29 in w else w for w in want]
+
+
+def test_bad_settings_get_one_sentence():
+    with pytest.raises(ValueError, match="latent size must be at least 1, got 0"):
+        SentenceVAEConfig(latent_size=0)
+    with pytest.raises(ValueError, match="unknown injection"):
+        SentenceVAEConfig(inject="cross")
+    with pytest.raises(UserError, match="a prefix of 16 leaves no room"):
+        SentenceVAE(base(), SentenceVAEConfig(prefix_len=16, inject="prefix"))
+    with pytest.raises(UserError, match="no encoder"):
+        SentenceVAE(base(), SentenceVAEConfig(inject="none")).encode(*sentences())
