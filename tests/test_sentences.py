@@ -32,7 +32,7 @@ def test_movie_snippets_are_labelled_by_the_sign_of_their_valence_without_the_ne
 
 
 def test_a_missing_source_is_one_sentence(tmp_path):
-    with pytest.raises(UserError, match="ptb.train.txt does not exist"):
+    with pytest.raises(UserError, match="lacks ptb.train.txt"):
         load_sentences(SentencesConfig(source=str(tmp_path)))
     with pytest.raises(ValueError, match="unknown corpus"):
         SentencesConfig(corpus="imdb")

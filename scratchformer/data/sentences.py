@@ -10,9 +10,9 @@
            train / valid / test (80 / 10 / 10).
 
 Where the files come from (`source`):
-  "download"   the canonical archive, fetched once into cache_dir; each file inside is checked
-               against its published sha256
-  a path       ptb: a folder holding ptb.{train,valid,test}.txt, or Mikolov's simple-examples.tgz;
+  "download"   ptb: data/ptb.py's download (checksummed, cached under cache_dir/ptb); movies: the
+               canonical archive, fetched once into cache_dir, its file checked against its sha256
+  a path       ptb: a folder holding ptb.{train,valid,test}.txt (read by data/ptb.py);
                movies: movieReviewSnippets_GroundTruth.txt, or a folder holding it
 
 A sentence is a list of words: PTB is split on spaces (it is tokenised already); a snippet is
@@ -36,18 +36,13 @@ from pathlib import Path
 import torch
 
 from scratchformer.data.tokenizers.word import PAD, UNK, WordTokenizer, words
+from scratchformer.data.ptb import PTBConfig, ptb_texts
 from scratchformer.errors import UserError
 
 CORPORA = ("ptb", "movies")
 SPLITS = ("train", "val", "test")
 EOS = "<eos>"
 
-PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
-PTB_FILES = {  # split -> (file name, sha256 of the file inside simple-examples/data/)
-    "train": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
-    "val": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
-    "test": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
-}
 MOVIES_URL = "https://github.com/cjhutto/vaderSentiment/raw/master/additional_resources/hutto_ICWSM_2014.tar.gz"
 MOVIES_FILE = "movieReviewSnippets_GroundTruth.txt"
 MOVIES_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
@@ -61,7 +56,7 @@ class SentencesConfig:
     """ptb (Penn Treebank) or movies (movie-review snippets with a sentiment label)."""
     source: str = "download"
     """'download' (cached, checksum-verified), or a local path: for ptb a folder with
-    ptb.{train,valid,test}.txt or simple-examples.tgz; for movies the movieReviewSnippets_GroundTruth.txt
+    ptb.{train,valid,test}.txt; for movies the movieReviewSnippets_GroundTruth.txt
     file or its folder."""
     cache_dir: str = "~/.cache/scratchformer"
     """Folder that keeps downloads."""
@@ -136,20 +131,6 @@ def member(archive: Path, name: str) -> bytes:
     raise UserError(f"{archive} holds no {name}; give the canonical archive or the folder of the files")
 
 
-def ptb_text(cfg: SentencesConfig, split: str) -> str:
-    name, sha256 = PTB_FILES[split]
-    if cfg.source == "download":
-        archive = download(PTB_URL, cfg.cache_dir)
-        return read_checked(member(archive, name), name, sha256, str(archive))
-    path = Path(cfg.source).expanduser()
-    if path.is_file() and path.name.endswith((".tgz", ".tar.gz")):
-        return read_checked(member(path, name), name, sha256, str(path))
-    if not (path / name).is_file():
-        raise UserError(f"{path / name} does not exist; give a folder holding ptb.{{train,valid,test}}.txt, "
-                        "simple-examples.tgz, or 'download'")
-    return (path / name).read_text(encoding="utf-8")  # a local copy: not checked (a fixture may differ)
-
-
 def movies_text(cfg: SentencesConfig) -> str:
     if cfg.source == "download":
         archive = download(MOVIES_URL, cfg.cache_dir)
@@ -169,7 +150,9 @@ def load_sentences(cfg: SentencesConfig, final_test: bool = False) -> Sentences:
     """train and val (and test with final_test) as word lists; movies also with labels."""
     wanted = SPLITS if final_test else SPLITS[:2]
     if cfg.corpus == "ptb":
-        splits = {s: [line.split() for line in ptb_text(cfg, s).splitlines() if line.strip()] for s in wanted}
+        # - the one PTB loader (data/ptb.py): download with checksums, or a local folder
+        texts = ptb_texts(PTBConfig(source=cfg.source, cache_dir=str(Path(cfg.cache_dir) / "ptb")))
+        splits = {s: [line.split() for line in texts[s].splitlines() if line.strip()] for s in wanted}
         labels: dict[str, list[int]] = {}
     else:
         splits, labels = read_movies(cfg, wanted)
