@@ -103,7 +103,7 @@ class RecallConfig:
 
     values: int = 16
     """Values a fact can hold: chance is 1 / values."""
-    share: float = 0.3
+    share: float = 0.5
     """Share of pretraining windows (and of segment boundaries in memory training) that carry a fact."""
     examples: int = 256
     """Examples in the score."""
