@@ -23,7 +23,8 @@ import math
 from pathlib import Path
 
 from scratchformer.experiments.harness import Experiment, Metric, Run
-from scratchformer.tasks.recurrent_lm import FIRST, SegmentLMConfig, base_key, base_model, load_text, measure
+from scratchformer.tasks.recurrent_lm import (FIRST, SegmentLMConfig, base_key, base_model, check_before_training,
+                                              load_text, measure)
 
 
 @dataclasses.dataclass
@@ -37,6 +38,7 @@ class ExperimentConfig(SegmentLMConfig):
 
 def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     """One memory on the seed's base: train it if it has parameters, then score it."""
+    check_before_training(cfg)  # a memory that does not fit the base: one sentence, before any training
     text = run.cached(f"text {cfg.corpus} {cfg.ptb}", lambda: load_text(cfg))
     # - the base: pretrained once per seed (cached on disk beside the variants, and in this process)
     base = run.cached(f"base {base_key(cfg, run.seed)}", lambda: base_model(cfg, run.seed, run.dir.parents[1], text))

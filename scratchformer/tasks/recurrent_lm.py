@@ -140,6 +140,17 @@ class SegmentLMConfig:
                              f"{self.eval_segments}")
 
 
+def check_before_training(cfg: SegmentLMConfig) -> None:
+    """What can be refused before the base pretrains: a segment or memory longer than the context, a
+    memory that asks for layers our GPT lacks (a LoRA target), tried on a GPT of the base's shape with
+    no weights (the meta device). A pretrained base is checked once loaded (measure)."""
+    if cfg.base.init != "gpt":
+        return
+    check_fits(cfg.memory, cfg.segment_len, cfg.base.model.context_len)
+    with torch.device("meta"):
+        build_memory(cfg.memory, GPT(cfg.base.model))
+
+
 # --------------------------------------------------------------------------------------------
 # text and base model
 
@@ -257,18 +268,22 @@ def read_segments(memory: SegmentMemory, model: nn.Module, window: torch.Tensor,
 def recall_sequences(tokens: torch.Tensor, recall: RecallVocab | None, share: float, B: int, n: int, S: int,
                      generator: torch.Generator) -> torch.Tensor:
     """B random stretches of n segments (B, n*S + 1); at a share of segment boundaries a fact is written
-    anywhere in the segment before and its question in the first FIRST tokens of the next."""
+    in the segment before (anywhere, or after that segment's own question) and its question in the first
+    FIRST tokens of the next (where a segment has no room for both, only the first boundary gets a fact)."""
     length = n * S + 1
     starts = torch.randint(len(tokens) - length, (B,), generator=generator)  # (B,)
     window = tokens[starts[:, None] + torch.arange(length)[None, :]].clone()  # (B, n*S + 1)
     if recall is None or share == 0:
         return window
+    Q = min(FIRST, S - 1)  # questions sit at offsets 0 .. Q-1 of a segment, their answers up to Q
     for boundary in range(1, n):
+        # - a segment that holds a question takes its fact after the question's answer (offsets Q+1 .. S-2)
+        lo = 0 if boundary == 1 else Q + 1
         chosen = torch.rand(B, generator=generator) < share  # (B,)
-        if not chosen.any():
+        if not chosen.any() or lo > S - 2:
             continue
-        fact_at = (boundary - 1) * S + torch.randint(S - 1, (B,), generator=generator)  # in the segment before
-        ask_at = boundary * S + torch.randint(min(FIRST, S - 1), (B,), generator=generator)  # early in this one
+        fact_at = (boundary - 1) * S + torch.randint(lo, S - 1, (B,), generator=generator)  # in the segment before
+        ask_at = boundary * S + torch.randint(Q, (B,), generator=generator)  # early in this one
         picked = window[chosen]
         insert_pairs(picked, recall, fact_at[chosen], ask_at[chosen], generator)
         window[chosen] = picked
