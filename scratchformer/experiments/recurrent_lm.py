@@ -42,8 +42,9 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     text = run.cached(f"text {cfg.corpus} {cfg.ptb}", lambda: load_text(cfg))
     # - the base: pretrained once per seed (cached on disk beside the variants, and in this process)
     base = run.cached(f"base {base_key(cfg, run.seed)}", lambda: base_model(cfg, run.seed, run.dir.parents[1], text))
-    # - a copy per run: rmt adds LoRA to the model it is given
-    base = dataclasses.replace(base, model=copy.deepcopy(base.model))
+    # - rmt adds LoRA to the model it is given: it gets a copy (the others leave the weights as they are)
+    if cfg.memory.kind == "rmt":
+        base = dataclasses.replace(base, model=copy.deepcopy(base.model))
     scores, _ = measure(cfg, base, run.seed)
     (run.dir / "per_position.json").write_text(json.dumps({"segment_len": cfg.segment_len,
                                                            "loss": scores.pop("per_position")}))
