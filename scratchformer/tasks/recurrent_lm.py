@@ -255,6 +255,7 @@ def segment_pairs(window: torch.Tensor, S: int):
 def read_segments(memory: SegmentMemory, model: nn.Module, window: torch.Tensor, S: int) -> list[torch.Tensor]:
     """Each segment's loss at each position, the memory carried along: n tensors (B, S)."""
     state, losses = None, []
+    window = window.to(model.tok_emb.weight.device)  # (the tokens live on the CPU)
     for x, y in segment_pairs(window, S):
         logits, state = memory(model, x, state)  # (B, S, V)
         losses.append(F.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none"))  # (B, S)
@@ -365,9 +366,9 @@ def evaluate_recall(memory: SegmentMemory, base: Base, cfg: SegmentLMConfig, see
     for rows in torch.arange(n).split(64):
         state = None
         for x, _ in segment_pairs(window[rows], S):
-            logits, state = memory(base.model, x, state)  # (b, S, V)
+            logits, state = memory(base.model, x.to(base.model.tok_emb.weight.device), state)  # (b, S, V)
         # - the logits after the question's marker, over the value ids only
-        scores = logits[torch.arange(len(rows)), ask[rows]][:, base.recall.values]  # (b, values)
+        scores = logits.cpu()[torch.arange(len(rows)), ask[rows]][:, base.recall.values]  # (b, values)
         correct += (base.recall.values[scores.argmax(-1)] == answers[rows]).sum().item()
     return correct / n
 
