@@ -16,7 +16,7 @@ from scratchformer.cli.main import main
 from scratchformer.data import ptb
 from scratchformer.data.recall import RecallVocab
 from scratchformer.errors import UserError
-from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes
+from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes, paired_difference
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.models.segment_memory import MemoryConfig
 from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, measure,
@@ -56,6 +56,8 @@ def test_quick_runs_every_variant_on_one_shared_base(tmp_path, corpus, capsys):
         trains = variant == "rmt" or variant.startswith(("linear-", "adapter-"))
         assert (m["trained_params"] > 0) == trains, variant
     assert rows["none"]["first_vs_none"] == 0.0 and rows["rmt"]["ppl_vs_rmt"] == 0.0
+    assert rows["none"]["first_delta"] == 0.0 and rows["none"]["first_delta_ci95"] == 0.0  # paired with itself
+    assert all(math.isfinite(m["first_delta_ci95"]) for m in rows.values())  # 2 streams: an interval each
     S = json.loads((out / "none" / "seed-0" / "per_position.json").read_text())
     assert S["segment_len"] == 8 and len(S["loss"]) == 8
     assert (out / "ppl_by_position.png").exists() and (out / "recall.png").exists()
@@ -67,6 +69,13 @@ def test_changes_are_measured_against_the_same_seed():
     got = {(r["variant"], r["seed"]): r["metrics"] for r in derive_changes(None, rows)}
     assert got[("xl", 0)]["first_vs_none"] == pytest.approx(-0.05) and got[("xl", 0)]["ppl_vs_rmt"] == pytest.approx(0.05)
     assert got[("xl", 1)]["first_vs_none"] is None  # no `none` row of seed 1
+
+
+def test_paired_difference_over_streams():
+    mean, half = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
+    assert mean == pytest.approx(0.5) and half == pytest.approx(0.0)  # the same gain on every stream
+    mean, half = paired_difference([1.0, 2.0], [0.0, 2.0])  # differences 1, 0: sd 0.707, t(1) = 12.71
+    assert mean == pytest.approx(0.5) and half == pytest.approx(12.706 * 0.7071 / math.sqrt(2), rel=1e-3)
 
 
 def tiny(corpus, **changes) -> SegmentLMConfig:

@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 
 from scratchformer.experiments.harness import Experiment, Metric, Run
+from scratchformer.experiments.summary import t95
 from scratchformer.tasks.recurrent_lm import (FIRST, SegmentLMConfig, base_key, base_model, check_before_training,
                                               load_text, measure)
 
@@ -46,21 +47,45 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     if cfg.memory.kind == "rmt":
         base = dataclasses.replace(base, model=copy.deepcopy(base.model))
     scores, _ = measure(cfg, base, run.seed)
-    (run.dir / "per_position.json").write_text(json.dumps({"segment_len": cfg.segment_len,
-                                                           "loss": scores.pop("per_position")}))
-    return scores | {"first_vs_none": math.nan, "ppl_vs_rmt": math.nan}  # filled in by derive_changes
+    (run.dir / "per_position.json").write_text(json.dumps({
+        "segment_len": cfg.segment_len, "loss": scores.pop("per_position"),
+        "per_stream": scores.pop("per_stream"), "per_stream_first": scores.pop("per_stream_first")}))
+    # - filled in by derive_changes, from the other rows of the seed
+    return scores | {"first_vs_none": math.nan, "ppl_vs_rmt": math.nan, "first_delta": math.nan,
+                     "first_delta_ci95": math.nan}
+
+
+def paired_difference(mine: list[float], anchor: list[float]) -> tuple[float, float]:
+    """Mean of mine - anchor over the same streams, and the half-width of its 95% interval (Student t)."""
+    diffs = [a - b for a, b in zip(mine, anchor)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    if n < 2:
+        return mean, math.nan
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return mean, t95(n - 1) * sd / math.sqrt(n)
+
+
+def streams_of(row: dict) -> list[float] | None:
+    path = Path(row.get("run_dir", "")) / "per_position.json"
+    return json.loads(path.read_text()).get("per_stream_first") if path.exists() else None
 
 
 def derive_changes(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     """first_vs_none: first-32 perplexity / that of `none` (same seed) - 1; ppl_vs_rmt: perplexity /
     that of `rmt` - 1. Negative is better. None where the anchor row is missing."""
     by = {(r["variant"], r["seed"]): r["metrics"] for r in rows}
+    none_rows = {r["seed"]: r for r in rows if r["variant"] == "none"}
     out = []
     for r in rows:
         m = dict(r["metrics"])
         none, rmt = by.get(("none", r["seed"])), by.get(("rmt", r["seed"]))
         m["first_vs_none"] = m["ppl_first"] / none["ppl_first"] - 1 if none and none.get("ppl_first") else None
         m["ppl_vs_rmt"] = m["ppl"] / rmt["ppl"] - 1 if rmt and rmt.get("ppl") else None
+        # - the first-32 loss against no memory, stream by stream (the same text): a paired interval
+        mine, anchor = streams_of(r), streams_of(none_rows.get(r["seed"], {}))
+        delta = paired_difference(mine, anchor) if mine and anchor and len(mine) == len(anchor) else (None, None)
+        m["first_delta"], m["first_delta_ci95"] = delta
         out.append(r | {"metrics": m})
     return out
 
@@ -117,6 +142,9 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
                baseline_label=f"chance (1/{cfg.recall.values})", label="recall across a segment boundary"),
         Metric("first_vs_none", "%", scale=100, higher_is_better=False, digits=1,
                label=f"first-{FIRST} perplexity change against no memory"),
+        Metric("first_delta", "nats", higher_is_better=False, digits=4,
+               label=f"first-{FIRST} loss minus no memory's, over the same streams"),
+        Metric("first_delta_ci95", "nats", digits=4, label="its paired 95% interval (±)"),
         Metric("ppl_vs_rmt", "%", scale=100, higher_is_better=False, digits=1, label="perplexity change against RMT"),
         Metric("bpc_first", "bits/char", higher_is_better=False, label=f"bits per character, first {FIRST} tokens"),
         Metric("bpc", "bits/char", higher_is_better=False, label="bits per character"),

@@ -347,6 +347,8 @@ def evaluate_stream(memory: SegmentMemory, base: Base, cfg: SegmentLMConfig) -> 
     return {"loss": per_position.mean().item(), "loss_first": first, "loss_ci95": spread,
             "ppl": math.exp(per_position.mean().item()), "ppl_first": math.exp(first),
             "first_segment_loss": losses[0].mean().item(), "per_position": per_position.tolist(),
+            # - each stream's mean loss, all tokens and the first FIRST: paired comparisons between variants
+            "per_stream": per_stream.tolist(), "per_stream_first": later[:, :, :FIRST].mean(dim=(0, 2)).tolist(),
             "ms_per_token": 1000 * seconds / window[:, :-1].numel()}
 
 
