@@ -155,31 +155,37 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 
 
 def per_position_figure(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
-    """Loss against the position in a segment, drawn over two consecutive segments to show the boundary."""
+    """Perplexity against the position in a segment, drawn over two consecutive segments to show the
+    boundary (left), and the first 16 positions of a segment up close (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, (ax, near) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
     S = cfg.segment_len
+    first_seed = min(r["seed"] for r in rows)
     for r in sorted(rows, key=lambda r: r["variant"]):
         path = Path(r["run_dir"]) / "per_position.json"
-        if r["seed"] != min(x["seed"] for x in rows) or not path.exists():
+        if r["seed"] != first_seed or not path.exists():
             continue
-        loss = json.loads(path.read_text())["loss"]
+        ppl = [math.exp(v) for v in json.loads(path.read_text())["loss"]]
         style = "--" if r["variant"] in UNTRAINED else "-"
-        ax.plot(range(2 * S), [math.exp(v) for v in loss + loss], style, label=r["variant"], linewidth=1)
+        ax.plot(range(2 * S), ppl + ppl, style, label=r["variant"], linewidth=1)
+        near.plot(range(min(16, S)), ppl[:16], style, marker=".", label=r["variant"], linewidth=1)
     ax.axvline(S, color="black", linewidth=0.8)
     ax.axvspan(S, S + min(FIRST, S), color="grey", alpha=0.1, label=f"first {FIRST} tokens")
-    ax.set_yscale("log")
     ax.set_xlabel(f"position (tokens) over two segments of {S}; the line is a segment boundary")
-    ax.set_ylabel("perplexity at the position (validation, log scale)")
-    ax.set_title(f"base {cfg.base.init}: perplexity by position (one seed; dashed: untrained)")
-    ax.legend(fontsize=7, ncol=2)
+    near.set_xlabel("position in the segment (tokens), the first 16")
+    for a in (ax, near):
+        a.set_yscale("log")
+        a.set_ylabel("perplexity at the position (validation, log scale)")
+    ax.set_title(f"base {cfg.base.init}: perplexity by position (one seed; dashed: untrained)", fontsize=10)
+    near.set_title("the start of a segment, where a memory matters", fontsize=10)
+    near.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     path = out / "ppl_by_position.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
 
