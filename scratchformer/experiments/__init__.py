@@ -16,4 +16,5 @@ EXPERIMENTS: dict[str, str] = {
     "augmentation": "scratchformer.experiments.augmentation",
     "cramming": "scratchformer.experiments.cramming",
     "sentence-vae": "scratchformer.experiments.sentence_vae",
+    "recurrent-lm": "scratchformer.experiments.recurrent_lm",
 }
