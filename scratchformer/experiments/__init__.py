@@ -13,4 +13,5 @@ EXPERIMENTS: dict[str, str] = {
     "perceiver-retrieval": "scratchformer.experiments.perceiver_retrieval",
     "length-generalisation": "scratchformer.experiments.length_generalisation",
     "distillation": "scratchformer.experiments.distillation",
+    "lm-augmentation": "scratchformer.experiments.lm_augmentation",
 }
