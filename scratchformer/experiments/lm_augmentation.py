@@ -240,10 +240,12 @@ def id_vs_ood(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
         ax.set_ylim(ya, yb)
     ax.set_xlabel("validation plays, bits per character (in distribution; lower is better)")
     ax.set_ylabel("mean of the out-of-distribution texts, bits per character")
-    seeds = len({r["seed"] for r in rows})
-    ax.set_title(f"Augmentations of a byte-level GPT ({'one seed' if seeds == 1 else f'mean over {seeds} seeds'})")
+    counts = sorted({sum(r["variant"] == v for r in rows) for v in points})
+    seeds = ("one seed" if counts == [1] else f"mean over {counts[0]} seeds" if len(counts) == 1
+             else f"mean over {counts[0]}-{counts[-1]} seeds per variant")
+    ax.set_title(f"Augmentations of a byte-level GPT ({seeds})")
     if "none" in points:
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path = out / "id_vs_ood.png"
     fig.savefig(path, dpi=120)
