@@ -17,4 +17,5 @@ EXPERIMENTS: dict[str, str] = {
     "cramming": "scratchformer.experiments.cramming",
     "sentence-vae": "scratchformer.experiments.sentence_vae",
     "recurrent-lm": "scratchformer.experiments.recurrent_lm",
+    "lm-augmentation": "scratchformer.experiments.lm_augmentation",
 }
