@@ -8,7 +8,9 @@ import pytest
 from imdb_fixture import make_imdb
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
-from scratchformer.training.budget import BudgetPlan, Pace, budget_plan, fit_within_budget
+from scratchformer.training.budget import BudgetPlan, Pace, budget_plan, fit_within_budget, parse_budget
+from scratchformer.training.ramps import ramp_steps, ramp_value
+from scratchformer.training.schedules import cosine
 
 
 @dataclass
@@ -55,7 +57,7 @@ def test_a_slow_first_step_does_not_shorten_the_schedule():
     assert min(trainer.schedule[20:]) >= 0.95 * out["step"]
     assert 98.0 <= out["train_s"] <= 100.0
     budget = out["budget"]
-    assert budget["warmup_steps"] >= 10 and budget["seconds_per_step"] == pytest.approx(0.1)
+    assert budget["warmup_steps"] >= 1 and budget["seconds_per_step"] == pytest.approx(0.1)
     assert not budget["cut_by_time"] and budget["cpu"] and "load_avg" in budget
 
 
@@ -118,3 +120,107 @@ def test_budget_from_reproduces_a_budgeted_classifier_run(tmp_path):
     assert b["val_acc"] == a["val_acc"] and (b["val_loss"] == pytest.approx(a["val_loss"])
                                              if a["val_loss"] is not None else b["val_loss"] is None)
     assert json.loads((tmp_path / "runs" / "b" / "budget.json").read_text())["replayed_from"].endswith("a")
+
+
+# --------------------------------------------------------------------------------------------
+# budgets written as lengths; ramps, evaluation and compiling inside a budget
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90.0), ("15m", 900.0), ("1h", 3600.0), ("1h30m", 5400.0),
+                                           ("2.5m", 150.0), ("300", 300.0), (" 15 m ", 900.0), (45, 45.0)])
+def test_parse_budget_reads_any_length(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text, message", [("0", "leaves no time"), ("0s", "leaves no time"), (0, "leaves no time"),
+                                           ("-5m", "not a length"), ("15 minutes", "not a length"), ("", "not a length"),
+                                           ("1h30", "not a length")])
+def test_parse_budget_refuses_zero_and_what_is_not_a_length(text, message):
+    with pytest.raises(UserError, match=message):
+        parse_budget(text)
+
+
+def test_a_budget_that_cannot_fit_one_step_is_a_one_line_error():
+    clock = Clock()
+    with pytest.raises(UserError, match="a budget of 10 s cannot fit one training step \\(the first took 30.0 s"):
+        fit_within_budget(FakeTrainer(1000, clock, first_s=30.0), 10.0, fit_schedule=True, clock=clock)
+
+
+class RampingTrainer(FakeTrainer):
+    """A fake trainer whose steps cost in proportion to a ramp (a quarter of a full step at first,
+    full size after ramp_fraction of max_steps), and which spends `eval_s_per_fit` validating at
+    the end of every fit() call."""
+
+    def __init__(self, max_steps, clock, eval_s_per_fit=0.5, **kw):
+        super().__init__(max_steps, clock, **kw)
+        self.eval_s, self.eval_s_per_fit = 0.0, eval_s_per_fit
+
+    def size(self):
+        return ramp_value(1, 4, self.step, ramp_steps(self.cfg.max_steps, 0.3), stages=3) / 4
+
+    def ramping(self):
+        return self.size() < 1.0
+
+    def fit(self, until=None):
+        stop = min(self.cfg.max_steps, until) if until is not None else self.cfg.max_steps
+        while self.step < stop:
+            self.clock.t += self.first_s if self.step == 0 else self.step_s * self.size()
+            self.schedule.append(self.cfg.max_steps)
+            self.step += 1
+        self.clock.t += self.eval_s_per_fit  # validation: on the clock, but not in the budget
+        self.eval_s += self.eval_s_per_fit
+        return {"step": self.step, "val_loss": 1.0}
+
+    def evaluate(self):
+        self.clock.t += self.eval_s_per_fit
+        self.eval_s += self.eval_s_per_fit
+        return {"val_loss": 1.0 / (1 + self.step)}
+
+
+def test_with_ramps_and_validation_the_schedule_ends_fully_decayed_at_the_budget():
+    clock = Clock()
+    trainer = RampingTrainer(1_000_000, clock, first_s=5.0, step_s=0.1)
+    out = fit_within_budget(trainer, 120.0, fit_schedule=True, curve_every_s=20.0, clock=clock)
+    budget = out["budget"]
+    # - the schedule's end is reached within the budget, and little of it is left unused
+    assert out["step"] == trainer.cfg.max_steps and not budget["cut_by_time"]
+    assert 0.95 * 120.0 <= out["train_s"] <= 120.0 + 0.1
+    lr = [cosine(s, max_steps=trainer.cfg.max_steps, lr=1.0, min_lr=0.1, warmup_steps=10) for s in range(out["step"] + 1)]
+    assert lr[-1] == pytest.approx(0.1)  # fully decayed at the end of the budget
+    # - validation ran on the clock but is left out of the budget and reported apart
+    assert budget["eval_s"] == pytest.approx(trainer.eval_s, abs=0.1) and clock.t > 120.0 + budget["eval_s"] - 1
+    assert len(budget["curve"]) >= 5 and all(p["train_s"] <= 120.1 for p in budget["curve"])
+    assert budget["curve"][-1]["step"] == out["step"]
+
+
+@pytest.mark.parametrize("warmup_steps", [5, 2000])
+def test_a_real_trainer_with_ramps_on_a_fake_clock_ends_at_min_lr(warmup_steps):
+    """The real trainer and schedule; each step costs fake seconds in proportion to its tokens."""
+    import torch
+
+    from scratchformer.data.lm_data import LMData
+    from scratchformer.models.gpt import GPT, GPTConfig
+    from scratchformer.training.trainer import TrainConfig, Trainer
+
+    clock = Clock()
+    data = LMData({"train": torch.randint(0, 20, (400,)), "val": torch.randint(0, 20, (100,))}, context_len=16)
+    cfg = TrainConfig(max_steps=100_000, batch_size=8, lr=1e-3, min_lr=1e-4, warmup_steps=warmup_steps, batch_ramp_start=2,
+                      seq_ramp_start=4, eval_interval=0, eval_batches=1, stats_interval=0, progress=False, device="cpu")
+    trainer = Trainer(GPT(GPTConfig(vocab_size=20, d_model=8, n_heads=2, n_layers=1, context_len=16)), cfg, data)
+    step, lrs = trainer.train_step, []
+
+    def costed_step():
+        batch, seq = trainer.ramp_sizes()
+        out = step()
+        clock.t += 0.01 * batch * seq / (8 * 16)  # a full step: 10 ms
+        lrs.append(out["lr"])
+        return out
+
+    trainer.train_step = costed_step
+    out = fit_within_budget(trainer, 5.0, fit_schedule=True, clock=clock)
+    assert trainer.step == trainer.cfg.max_steps and not out["budget"]["cut_by_time"]
+    assert 4.5 <= clock.t <= 5.01
+    assert trainer.lr_at(trainer.step) == pytest.approx(1e-4) and lrs[-1] < 1.1e-4  # decayed at the budget
+    assert trainer.ramp_sizes(0) == (2, 4) and trainer.ramp_sizes(trainer.step - 1) == (8, 16)
+    # - a warm-up longer than the budget allows is cut to a quarter of the fitted run
+    assert out["budget"]["warmup_steps_fitted"] == min(warmup_steps, trainer.step // 4)

@@ -57,6 +57,10 @@ def test_variants_name_their_loss_and_shape():
         assert changes["loss.soft_weight"] == LOSSES[loss].soft_weight and changes["loss.hard_weight"] == LOSSES[loss].hard_weight
         assert loss == "hard" or f"hard-{shape}" in VARIANTS  # every student has its hard-label anchor
     assert {n.rsplit("-", 1)[1][0] for n in VARIANTS} == {"1", "2", "3", "4"}  # 1 to 4 layers
+    # - the CPU default: 1 to 4 layers of 128 units, every loss at 1x128; the GPU table holds them all
+    assert {n.rsplit("-", 1)[1] for n in EXPERIMENT.scale_variants["cpu"]} == {"1x128", "2x128", "3x128", "4x128"}
+    assert {n.rsplit("-", 1)[0] for n in EXPERIMENT.scale_variants["cpu"]} == {"hard", "soft", "mse", "hard+soft"}
+    assert EXPERIMENT.scale_variants["gpu"] == list(VARIANTS)
     for scale in ("cpu", "gpu"):  # every variant fits the config at every scale
         cfg = scaled(EXPERIMENT, ExperimentConfig(), scale)
         assert all(with_overrides(cfg, v).loss == LOSSES[n.rsplit("-", 1)[0]] for n, v in VARIANTS.items())
@@ -131,6 +135,14 @@ def test_bad_input_is_one_line(tmp_path, teachers, capsys):
                                             "--corpus.corpus", teachers["corpus"], "--out_dir", str(tmp_path / "o2"))
     assert "temperature must be > 0" in error_of(capsys, "--teacher", teachers["classifier"], "--loss.temperature",
                                                  "0", *out)
+    assert "temperature must be > 0" in error_of(capsys, "--teacher", teachers["classifier"], "--loss.temperature",
+                                                 "-1", *out)
     assert "the student predicts 100 classes or tokens but the teacher" in error_of(
         capsys, "--teacher", teachers["classifier"], "--vocab_size", "100", "--out_dir", str(tmp_path / "o3"))
+    assert "the student predicts 100 classes or tokens but the teacher" in error_of(
+        capsys, "--task", "lm", "--teacher", teachers["lm"], "--corpus.corpus", teachers["corpus"],
+        "--vocab_size", "100", "--out_dir", str(tmp_path / "o5"))
+    assert "window_factors must be at least 1" in error_of(
+        capsys, "--task", "lm", "--teacher", teachers["lm"], "--corpus.corpus", teachers["corpus"],
+        "--window_factors", "[0, 2]", "--out_dir", str(tmp_path / "o6"))
     assert "--teacher RUN" in error_of(capsys, "--out_dir", str(tmp_path / "o4"))

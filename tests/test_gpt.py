@@ -101,3 +101,29 @@ def test_sinusoidal_positions_start_at_the_token_embeddings_scale():
     model = GPT(tiny(position="sinusoidal"))
     positions = model.positions.embed(0, 16)  # (T, C)
     assert abs(positions.std().item() - model.tok_emb.weight.std().item()) < 0.005
+
+
+def test_zero_init_out_makes_every_block_start_as_the_identity():
+    from scratchformer.models.gpt import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=30, d_model=16, n_heads=2, n_layers=2, context_len=8, zero_init_out=True,
+                    tie_weights=False, mlp="relu2")
+    model = GPT(cfg)
+    idx = torch.randint(0, 30, (2, 8))
+    x = model.tok_emb(idx) + model.positions.embed(0, 8)
+    for block in model.blocks:  # zero output projections: each residual branch adds nothing yet
+        torch.testing.assert_close(block(x, causal=True, positions=model.positions), x)
+    logits, loss = model(idx, idx)
+    assert torch.all(logits == 0) and loss.item() == pytest.approx(math.log(30))  # untied head at zero: uniform
+    loss.backward()  # the head learns first; the zeroed projections learn once it is not zero
+    assert model.lm_head.weight.grad.abs().sum() > 0
+    tied = GPT(GPTConfig(**{**cfg.__dict__, "tie_weights": True}))
+    tied(idx, idx)[1].backward()
+    assert tied.blocks[0].mlp.fc_out.weight.grad.abs().sum() > 0 and tied.blocks[0].mlp.fc_out.weight.abs().sum() == 0
+
+
+def test_relu2_is_relu_squared():
+    from scratchformer.core.mlp import ACTIVATIONS
+
+    x = torch.linspace(-2, 2, 9)
+    torch.testing.assert_close(ACTIVATIONS["relu2"](x), torch.relu(x) ** 2)

@@ -230,3 +230,14 @@ def test_every_registered_experiment_has_a_quick_form():
         experiment = importlib.import_module(module).EXPERIMENT
         assert experiment.quick, f"{name} has no quick settings"
         assert set(experiment.quickened().variants) <= set(experiment.quick_variants or experiment.variants)
+
+
+def test_a_scale_runs_its_own_default_variants_unless_variants_are_named():
+    from scratchformer.experiments.harness import chosen_variants
+
+    only_cpu = dataclasses.replace(EXPERIMENT, scale_variants={"cpu": [next(iter(EXPERIMENT.variants))]})
+    assert chosen_variants(only_cpu, None, "cpu") == [next(iter(EXPERIMENT.variants))]
+    assert chosen_variants(only_cpu, None, "gpu") == list(EXPERIMENT.variants)  # no list: every variant
+    assert chosen_variants(only_cpu, ",".join(EXPERIMENT.variants), "cpu") == list(EXPERIMENT.variants)
+    with pytest.raises(ValueError, match="scale_variants"):
+        dataclasses.replace(EXPERIMENT, scale_variants={"cpu": ["no-such-variant"]})

@@ -112,6 +112,18 @@ def test_lstm_learns_parity_and_keeps_it_at_four_times_the_length():
     assert result["val_acc"] == 1.0 and result["acc_16"] >= 0.95
 
 
+def test_lstm_learns_copy_at_the_training_length():
+    # - copy is learnable through this wiring (the answer graded, teacher-forced): a small LSTM gets
+    #   3 digits right in 300 steps, so no model copying 16 digits in the CPU default is the budget
+    cfg = LengthRunConfig(task=LengthTaskConfig(task="copy", train_len=3, min_len=1, test_examples=200), model="lstm",
+                          lstm=LSTMLMConfig(d_model=64),
+                          train=dataclasses.replace(default_train(), max_steps=300, lr=1e-2, min_lr=1e-4,
+                                                    warmup_steps=20, seed=0))
+    result = train_length_task(cfg)
+    assert result["val_acc"] >= 0.95 and result["acc_3"] >= 0.9  # chance: 1 in 1,000
+    assert result["acc_12"] <= 0.05  # and, trained on 3 digits, it cannot copy 12
+
+
 @pytest.mark.parametrize("position", ["learned", "alibi", "none"])
 def test_transformer_reads_four_times_the_training_length(position):
     cfg = LengthRunConfig(task=LengthTaskConfig(task="copy", train_len=3, test_examples=20), model=position,

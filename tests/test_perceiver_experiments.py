@@ -69,6 +69,24 @@ def test_the_budget_sets_the_steps_and_steps_from_reproduces_them(corpus, tmp_pa
     assert again["steps"] == 5
 
 
+def test_plan_only_fits_the_steps_without_training_and_other_seeds_replay_them(corpus, tmp_path):
+    cfg = tiny_cfg(corpus, budget_s=1.0, plan_only=True)
+    plan = pvg.run(cfg, Run("perceiver-vs-gpt", "perceiver16-T64", 0, tmp_path / "plan" / "p"))
+    assert set(plan) == {"steps", "measured_step_s"} and plan["steps"] >= 1
+    assert not (tmp_path / "plan" / "p" / "curve.json").exists()  # nothing was trained
+    rows = tmp_path / "plan" / "rows"
+    rows.mkdir()
+    (rows / "perceiver16-T64-seed0.json").write_text(json.dumps({"metrics": {"steps": 4, "measured_step_s": 0.5}}))
+    # - seed 2 has no row of its own: it trains for seed 0's count, and its time axis uses seed 0's pace
+    replay = dataclasses.replace(cfg, plan_only=False, budget_s=1.0, steps_from=str(tmp_path / "plan"))
+    out = pvg.run(replay, Run("perceiver-vs-gpt", "perceiver16-T64", 2, tmp_path / "seed2"))
+    assert out["steps"] == 4 and out["paced_train_s"] == pytest.approx(2.0)
+    curve = json.loads((tmp_path / "seed2" / "curve.json").read_text())
+    assert [p["paced_s"] for p in curve] == [pytest.approx(1.0), pytest.approx(2.0)]
+    with pytest.raises(UserError, match="no finished row for gpt16"):
+        pvg.run(replay, Run("perceiver-vs-gpt", "gpt16", 0, tmp_path / "gpt16"))
+
+
 def test_a_stopped_run_resumes_from_its_last_curve_point(corpus, tmp_path, monkeypatch):
     cfg = tiny_cfg(corpus)
     folder = tmp_path / "run"
@@ -110,7 +128,7 @@ def test_retrieval_run_reports_accuracy_at_every_distance(tmp_path):
                                      eval_windows=20, train=dataclasses.replace(pvg.default_train(), max_steps=4),
                                      retrieval=retrieval.RetrievalConfig(context_len=64, distance=2, max_distance=64))
     out = retrieval.run(cfg, Run("perceiver-retrieval", "p", 0, tmp_path))
-    assert set(out) == {"acc_4", "acc_32", "acc_60", "steps", "train_s"}
+    assert set(out) == {"acc_4", "acc_32", "acc_60", "steps", "train_s", "measured_step_s"}
     assert all(0 <= out[f"acc_{d}"] <= 1 for d in (4, 32, 60)) and out["steps"] == 4
     short = with_overrides(cfg, {"kind": "gpt", "model.context_len": 16})
     out = retrieval.run(short, Run("perceiver-retrieval", "g", 0, tmp_path / "g"))

@@ -1,26 +1,22 @@
 """The `recurrent-lm` experiment: its --quick form through the command line, one base shared by every
 variant, recall at chance without memory, PTB from a folder or a checked download, and the one-line errors."""
 
-import hashlib
-import io
 import json
 import math
 import re
-import tarfile
-from pathlib import Path
 
 import pytest
 import torch
 
 from scratchformer.cli.main import main
-from scratchformer.data import ptb
+from scratchformer.data.ptb import SPLITS, PTBConfig
 from scratchformer.data.recall import RecallVocab
 from scratchformer.errors import UserError
 from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes, paired_difference
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.models.segment_memory import MemoryConfig
-from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, measure,
-                                              recall_sequences)
+from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, load_text,
+                                              measure, recall_sequences)
 from scratchformer.training.trainer import TrainConfig
 
 TEXT = "the cat sat on the mat and the dog ate the hat .\n" * 300
@@ -111,38 +107,17 @@ def test_recall_puts_the_fact_in_the_previous_segment_and_the_question_early():
 
 
 # --------------------------------------------------------------------------------------------
-# PTB: a folder, or the canonical archive checked by sha256
+# PTB: the raw text of a local folder (data/ptb finds or downloads the files)
 
 
-def ptb_archive(tmp_path, texts: dict[str, bytes]) -> Path:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in texts.items():
-            info = tarfile.TarInfo(f"./simple-examples/data/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    path = tmp_path / "simple-examples.tgz"
-    path.write_bytes(buffer.getvalue())
-    return path
-
-
-def test_ptb_from_a_folder_and_from_a_checked_download(tmp_path, monkeypatch):
-    texts = {name: f"{split} text <unk> N\n".encode() for name, (split, _) in ptb.FILES.items()}
-    folder = tmp_path / "ptb"
-    folder.mkdir()
-    for name, data in texts.items():
-        (folder / name).write_bytes(data)
-    assert ptb.load_ptb(ptb.PTBConfig(path=str(folder)))["val"] == "val text <unk> N\n"
-    (folder / "ptb.test.txt").unlink()
+def test_ptb_text_comes_from_a_folder(tmp_path):
+    for split, name in SPLITS.items():
+        (tmp_path / name).write_text(f"{split} text <unk> N\n")
+    text = load_text(SegmentLMConfig(ptb=PTBConfig(source=str(tmp_path))))
+    assert text == {"train": "train text <unk> N\n", "val": "val text <unk> N\n", "test": "test text <unk> N\n"}
+    (tmp_path / "ptb.test.txt").unlink()
     with pytest.raises(UserError, match="lacks ptb.test.txt"):
-        ptb.load_ptb(ptb.PTBConfig(path=str(folder)))
-    # - the download keeps files whose checksum is right, and refuses others
-    url = ptb_archive(tmp_path, texts).as_uri()
-    monkeypatch.setattr(ptb, "FILES", {n: (s, hashlib.sha256(texts[n]).hexdigest()) for n, (s, _) in ptb.FILES.items()})
-    assert ptb.read_folder(ptb.download(url, tmp_path / "cache"))["train"] == "train text <unk> N\n"
-    monkeypatch.setattr(ptb, "FILES", {n: (s, "0" * 64) for n, (s, _) in ptb.FILES.items()})
-    with pytest.raises(UserError, match="wrong checksum"):
-        ptb.download(url, tmp_path / "other-cache")
+        load_text(SegmentLMConfig(ptb=PTBConfig(source=str(tmp_path))))
 
 
 # --------------------------------------------------------------------------------------------

@@ -90,6 +90,12 @@ def test_the_repositorys_readme_agrees_with_its_results_files(capsys):
     assert report.main(["--check"]) == 0, capsys.readouterr()
 
 
+def test_every_doc_with_a_rendered_table_agrees_with_its_results_files(capsys):
+    for doc in sorted((report.REPO / "docs").glob("*.md")):
+        if report.OPENING.search(doc.read_text(encoding="utf-8")):
+            assert report.main(["--check", "--file", str(doc)]) == 0, (doc.name, capsys.readouterr())
+
+
 def test_a_real_result_from_uncommitted_code_is_refused_and_a_quick_one_is_marked(tmp_path, monkeypatch, capsys):
     from benchmarks import common
     monkeypatch.setattr(common, "source_state", lambda: {"commit": "abc", "dirty": True})

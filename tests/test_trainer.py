@@ -259,3 +259,34 @@ def test_schedule_fitted_to_a_new_length_on_resume_has_no_jump():
     trainer.cfg = dataclasses.replace(trainer.cfg, max_steps=70)
     assert trainer.lr_at(40) == original[40]  # (a time budget moving max_steps later moves only the rest)
     assert trainer.lr_at(55) == pytest.approx(original[70]) and trainer.lr_at(70) == pytest.approx(1e-3)
+
+
+def test_compile_that_fails_falls_back_to_the_uncompiled_model_with_a_warning(monkeypatch, capsys):
+    """Where no compiler works, the first compiled step fails: the run warns and trains the same steps uncompiled."""
+    import torch
+
+    from scratchformer.data.lm_data import LMData
+    from scratchformer.models.gpt import GPT, GPTConfig
+    from scratchformer.training.trainer import TrainConfig, Trainer
+
+    class Broken(torch.nn.Module):  # what torch.compile returns where the backend cannot compile
+        def forward(self, *args, **kwargs):
+            raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
+
+    def broken_compile(model, **kw):
+        return Broken()
+
+    def losses(compile_on):
+        torch.manual_seed(0)
+        data = LMData({"train": torch.arange(300) % 17, "val": torch.arange(100) % 17}, context_len=8)
+        cfg = TrainConfig(max_steps=5, batch_size=4, warmup_steps=1, eval_interval=0, eval_batches=1, stats_interval=0,
+                          progress=False, device="cpu", compile=compile_on)
+        trainer = Trainer(GPT(GPTConfig(vocab_size=17, d_model=8, n_heads=2, n_layers=1, context_len=8)), cfg, data)
+        return [trainer.train_step()["loss"] for _ in range(5)], trainer
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fell_back, trainer = losses(True)
+    err = capsys.readouterr().err
+    assert "warning: torch.compile does not work here (RuntimeError: InductorError: no working C++ compiler found)" in err
+    assert err.count("\n") == 1 and not trainer.compiled
+    assert fell_back == losses(False)[0]  # the same batches and the same steps as a run that never compiled

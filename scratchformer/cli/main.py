@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("scratchformer.cli.experiment", "run a course experiment by name (imdb-ablation, ...)"),
     "train-classifier": ("scratchformer.cli.train_classifier", "train a text classifier (IMDb sentiment, or your own .csv/.jsonl) from a preset"),
     "classify": ("scratchformer.cli.classify", "classify the sentiment of a review with a trained classifier"),
+    "evaluate-ood": ("scratchformer.cli.evaluate_ood", "evaluate a classifier run on every out-of-distribution set: accuracy, gap, ECE, AUROC"),
     # the training toolkit
     "find-lr": ("scratchformer.cli.find_lr", "learning-rate range test: suggest a learning rate and plot loss against lr"),
     "find-batch-size": ("scratchformer.cli.find_batch_size", "largest batch that fits and the critical batch size"),

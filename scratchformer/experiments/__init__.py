@@ -13,5 +13,7 @@ EXPERIMENTS: dict[str, str] = {
     "perceiver-retrieval": "scratchformer.experiments.perceiver_retrieval",
     "length-generalisation": "scratchformer.experiments.length_generalisation",
     "distillation": "scratchformer.experiments.distillation",
+    "augmentation": "scratchformer.experiments.augmentation",
+    "cramming": "scratchformer.experiments.cramming",
     "recurrent-lm": "scratchformer.experiments.recurrent_lm",
 }

@@ -30,8 +30,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import platform
 import os
+import platform
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -373,6 +373,7 @@ def execute(experiment: Experiment, cell: Cell, scale: str, threads: int, cache:
         "config_hash": cell.hash, "commit": commit.removesuffix("-dirty"), "dirty": commit.endswith("-dirty"),
         "metrics": {k: clean_number(v) for k, v in metrics.items()},
         "missing_metrics": sorted(missing), "wall_s": round(wall_s, 2),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min at the end: others' jobs slow wall_s
         **machine(), "threads": torch.get_num_threads(),
         "peak_mem_mb": peak_memory_mb(), "peak_mem_scope": "run" if peak_is_this_run else "process",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_dir": str(cell.dir),

@@ -10,6 +10,8 @@ the Perceiver AR reads the whole window in its cross-attention, whatever its N l
     key_value   find the queried key's pair among distractors: two hops, see data/retrieval.py
 
     scratchformer experiment perceiver-retrieval --seeds 3
+    scratchformer experiment perceiver-retrieval --plan_only true --out_dir runs/experiments/perceiver-retrieval-plan
+    scratchformer experiment perceiver-retrieval --seeds 3 --steps_from runs/experiments/perceiver-retrieval-plan
     scratchformer experiment perceiver-retrieval --retrieval.task key_value --seeds 1
 """
 
@@ -54,7 +56,10 @@ class ExperimentConfig:
     budget_s: float = 120.0
     """Training seconds per run; 0 trains exactly train.max_steps steps."""
     steps_from: str | None = None
-    """A finished sweep folder of this experiment: train each run for the steps its row recorded."""
+    """A finished sweep folder of this experiment: train each run for the steps its row recorded
+    (a seed without a row takes the count of the variant's first recorded seed)."""
+    plan_only: bool = False
+    """Fit each run's step count to budget_s and stop before training (a sweep for --steps_from)."""
     eval_windows: int = 200
     """Windows scored at each distance."""
     curve_points: int = 2
@@ -91,12 +96,15 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     model_cfg = dataclasses.replace(cfg.model, vocab_size=data.vocab_size)
     model = (PerceiverAR if cfg.kind == "perceiver_ar" else GPT)(model_cfg)
     batch_size = cfg.tokens_per_step // cfg.retrieval.context_len  # the same sequences per step for every model
-    steps = plan(cfg, run, data, data.vocab_size, batch_size)["steps"]
+    budget = plan(cfg, run, data, data.vocab_size, batch_size)
+    steps = budget["steps"]
+    if cfg.plan_only:  # - the pace and the step count only: the row --steps_from replays
+        return {"steps": steps, "measured_step_s": budget["measured_step_s"]}
     middle = sorted(cfg.distances)[len(cfg.distances) // 2]
     trainer, _, train_s = train_budgeted(cfg, run, model, data, batch_size, steps,
                                          lambda quick=False: accuracy_at(model, cfg, middle, run.seed))
     metrics = {f"acc_{d}": accuracy_at(model, cfg, d, run.seed) for d in cfg.distances}
-    return {**metrics, "steps": trainer.step, "train_s": train_s}
+    return {**metrics, "steps": trainer.step, "train_s": train_s, "measured_step_s": budget["measured_step_s"]}
 
 
 def variants() -> dict[str, dict]:

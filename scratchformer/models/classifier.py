@@ -274,6 +274,13 @@ class Classifier(nn.Module):
 
         Returns (logits (B, K), loss or None). Without a mask every position counts as real.
         """
+        logits = self.head(self.features(tokens, padding_mask))  # (B, K)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return logits, loss
+
+    def features(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled representation the head reads: (B, T) ids -> (B, C) ((B, 2C) for meanmax).
+        Mixup in embedding space (models/mixup.py) mixes these."""
         B, T = tokens.shape
         if padding_mask is None:
             padding_mask = torch.ones(B, T, dtype=torch.bool, device=tokens.device)
@@ -293,9 +300,7 @@ class Classifier(nn.Module):
             padding_mask = torch.cat([padding_mask, pair_mask], dim=1)  # (B, 2T-1)
         x = self.emb_drop(x)
         x = self.attention(x, padding_mask)  # (B, T, C)
-        logits = self.head(pool(x, padding_mask, self.config.pooling))  # (B, K)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return logits, loss
+        return pool(x, padding_mask, self.config.pooling)  # (B, C)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ class GPTConfig(TransformerConfig):
     """Share the token embedding matrix with the output layer (Press & Wolf 2017)."""
     init_std: float = 0.02
     """Std of the normal initialisation; residual projections get init_std / sqrt(2 n_layers)."""
+    zero_init_out: bool = False
+    """Start every residual branch's output projection (attention's and the MLP's) at zero, so each
+    block begins as the identity (the modded-nanogpt speedrun; Fixup, Zhang et al. 2019, and ReZero);
+    with an untied head, the output layer starts at zero too (a uniform first prediction)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -78,7 +82,12 @@ class GPT(nn.Module):
         # projection of each branch by sqrt(2 n_layers) to keep the stream's variance steady.
         for name, p in self.named_parameters():
             if name.endswith(("attn.out_proj.weight", "mlp.fc_out.weight")):
-                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layers))
+                if cfg.zero_init_out:
+                    nn.init.zeros_(p)  # the block starts as the identity; gradients still reach p
+                else:
+                    nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layers))
+        if cfg.zero_init_out and not cfg.tie_weights:
+            nn.init.zeros_(self.lm_head.weight)  # every first prediction is uniform: loss ln(V)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):

@@ -183,17 +183,19 @@ def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
                      run_config: dict | None = None, probs_out: dict | None = None,
-                     resume: bool = False) -> tuple[Classifier, dict]:
+                     resume: bool = False, build_model=Classifier) -> tuple[Classifier, dict]:
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
+    build_model: ClassifierConfig -> the model to train; a Classifier subclass with its own training
+    loss (tasks/augmented_classification.py) saves a checkpoint that loads as a plain Classifier.
     resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
     one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
     """
     lm = load_language_model(cfg.init, command="train-classifier --init").model if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
     torch.manual_seed(cfg.train.seed)
-    model = Classifier(model_cfg)
+    model = build_model(model_cfg)
     if lm is not None:
         if lm.config.vocab_size != tokenizer.vocab_size:
             raise UserError(f"the language model in {cfg.init} reads {lm.config.vocab_size} token ids but the "

@@ -270,30 +270,46 @@ class ClassifierDistillConfig:
                 raise ValueError(f"{name} must be at least 1 (or None), got {getattr(self, name)}")
 
 
-def classification_data(tokenizer, batching, imdb: IMDb, max_len: int) -> ClassificationData:
-    """IMDb's train and val splits in the teacher's tokens, cut to max_len."""
+@dataclass
+class EncodedReviews:
+    """Reviews in the teacher's token ids, whole, per split: encoded once, then cut to any length."""
+
+    ids: dict[str, list[list[int]]]
+    labels: dict[str, list[int]]
+    pad_id: int
+
+
+def encode_reviews(tokenizer, imdb: IMDb) -> EncodedReviews:
+    """The loaded splits of IMDb (train and val; test only if it was loaded) in the teacher's tokens."""
     splits = [s for s in ("train", "val", "test") if s in imdb.splits]
-    ids = {s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits}
-    labels = {s: imdb[s].labels for s in splits}
-    return ClassificationData(ids, labels, dataclasses.replace(batching, max_len=max_len), pad_id=tokenizer.pad_id)
+    return EncodedReviews({s: [tokenizer.encode(t) for t in imdb[s].texts] for s in splits},
+                          {s: imdb[s].labels for s in splits}, tokenizer.pad_id)
+
+
+def classification_data(encoded: EncodedReviews, batching, max_len: int) -> ClassificationData:
+    """The encoded reviews cut to max_len tokens, the way the teacher's run cuts them (batching.truncate)."""
+    return ClassificationData(encoded.ids, encoded.labels, dataclasses.replace(batching, max_len=max_len),
+                              pad_id=encoded.pad_id)
 
 
 def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
-                       run_dir: str | Path | None = None) -> tuple[LSTMClassifier, dict]:
+                       run_dir: str | Path | None = None,
+                       encoded: EncodedReviews | None = None) -> tuple[LSTMClassifier, dict]:
     """Train an LSTM classifier against the teacher; returns it and its metrics:
     {'student_acc', 'teacher_acc', ['gap_closed'], 'student_params', 'teacher_params', 'train_s',
      'student_tok_s_b1', 'student_tok_s_b64', 'teacher_tok_s_b1', 'teacher_tok_s_b64', 'speedup_b1'}.
 
     Accuracies are on the validation split, each model reading at most eval_max_len tokens (the teacher
     no more than its context: 'teacher_eval_len'). run_dir: a folder for the student's run (config,
-    metrics, checkpoint, results.json); None writes nothing."""
+    metrics, checkpoint, results.json); None writes nothing. encoded: imdb already in the teacher's
+    tokens (encode_reviews), to encode it once for many students."""
     # - the teacher, frozen: a user mistake (not a classifier run) is one sentence from load_classifier
     teacher, tokenizer, batching = load_classifier(cfg.teacher, command="experiment distillation")
     for p in teacher.parameters():
         p.requires_grad_(False)
-    imdb = imdb or load_imdb(cfg.data)
+    encoded = encoded or encode_reviews(tokenizer, imdb or load_imdb(cfg.data))
     max_len = min(cfg.max_len or batching.max_len, teacher.config.max_tokens)
-    data = classification_data(tokenizer, batching, imdb, max_len)
+    data = classification_data(encoded, batching, max_len)
     # - the student reads the teacher's tokens and predicts its labels
     student_cfg = dataclasses.replace(cfg.student, vocab_size=tokenizer.vocab_size, n_classes=teacher.config.n_classes)
     torch.manual_seed(cfg.train.seed)
@@ -305,7 +321,7 @@ def distill_classifier(cfg: ClassifierDistillConfig, imdb: IMDb | None = None,
     train_s = train_student(trainer)
     # - accuracy of both on the same validation reviews, each cut to what it may read
     def val_accuracy(model, length: int) -> float:
-        eval_data = data if length == max_len else classification_data(tokenizer, batching, imdb, length)
+        eval_data = data if length == max_len else classification_data(encoded, batching, length)
         return accuracy(probabilities(model, eval_data, "val", cfg.eval_batch_size), eval_data.labels["val"])
 
     eval_len = cfg.eval_max_len or max_len

@@ -24,6 +24,7 @@ from scratchformer.data.tokenizers.byte_bpe import MIN_VOCAB, cached_byte_bpe
 from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig
 from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.training.budget import fit_within_budget, parse_budget
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, new_run_folder
@@ -34,7 +35,7 @@ RESUME_COMMAND = "scratchformer train --resume"
 # - what a resumed run may change (a prefix ending in '.' covers a whole section); all else must match
 SAFE_ON_RESUME = ("train.max_steps", "train.eval_interval", "train.eval_batches", "train.log_interval",
                   "train.stats_interval", "train.checkpoint_interval", "train.track", "train.wandb_project",
-                  "train.progress", "train.device", "train.compile", "sample.", "prompt")
+                  "train.progress", "train.device", "train.compile", "sample.", "prompt", "budget")
 
 
 # the tokenizers a language model can learn from its corpus
@@ -63,6 +64,11 @@ class LMRunConfig:
     """A run folder or checkpoint to continue from, exactly where it stopped."""
     prompt: str = "\n"
     """Prompt for the sample printed at the end of training."""
+    budget: str | None = None
+    """Train for this long instead of to max_steps: 90s, 15m, 1h (training only: validation is left out
+    and reported apart; compiling counts). The learning-rate schedule and the batch and length ramps
+    are fitted to the step time measured after the warm-up, so the run ends fully decayed at the
+    budget (max_steps stays the upper bound); the run folder's budget.json records what was done."""
     init: str | None = None
     """Start from pretrained weights (gpt2, gpt2-medium, smollm2, ... or a .gguf file / Hugging Face
     folder); the architecture and tokenizer come from the weights, --model.context_len sets the window."""
@@ -74,6 +80,8 @@ class LMRunConfig:
         if self.tokenizer == "bpe" and self.tokenizer_vocab_size < MIN_VOCAB:
             raise ValueError(f"tokenizer_vocab_size must be at least {MIN_VOCAB} for bpe (256 bytes and a merge), "
                              f"got {self.tokenizer_vocab_size}")
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
         if self.tokenizer == "word" and self.tokenizer_vocab_size < 3:
             raise ValueError(f"tokenizer_vocab_size must be at least 3 for word, got {self.tokenizer_vocab_size}")
 
@@ -184,7 +192,18 @@ def train_language_model(cfg: LMRunConfig, argv: list[str] | None = None) -> tup
             trainer.run_dir.record_resume(trainer.step, changes, argv)
     elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device), argv)
-    result = trainer.fit()
+    if cfg.budget is not None:
+        # - the schedule fitted to the budget; a Ctrl-C inside it raises after the checkpoint is written
+        try:
+            result = fit_within_budget(trainer, parse_budget(cfg.budget), chunk=50, fit_schedule=True)
+        except KeyboardInterrupt as stop:
+            raise TrainingInterrupted(str(stop)) from None
+        budget = result["budget"]
+        compiled = f", compiling {budget['compile_s']:.1f} s of it" if budget.get("compiled") else ""
+        trainer.say(f"budget {cfg.budget}: {result['step']} steps in {budget['train_s']:.1f} s of training{compiled}; "
+                    f"validation {budget['eval_s']:.1f} s apart (not in the budget)")
+    else:
+        result = trainer.fit()
     if result.get("interrupted"):  # Ctrl-C / SIGTERM wrote a checkpoint; stop here cleanly
         raise TrainingInterrupted(result["interrupted"])
     return folder, result, trainer

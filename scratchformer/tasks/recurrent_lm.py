@@ -32,7 +32,7 @@ from torch import nn
 from scratchformer.core.tuning import freeze_base, trainable_share
 from scratchformer.data.corpus import CorpusConfig, load_splits
 from scratchformer.data.lm_data import LMData
-from scratchformer.data.ptb import PTBConfig, load_ptb
+from scratchformer.data.ptb import SPLITS, PTBConfig, ptb_folder
 from scratchformer.data.recall import RecallMix, RecallVocab, insert_pairs
 from scratchformer.data.tokenizers import TOKENIZERS
 from scratchformer.errors import UserError
@@ -156,8 +156,9 @@ def check_before_training(cfg: SegmentLMConfig) -> None:
 
 
 def load_text(cfg: SegmentLMConfig) -> dict[str, str]:
-    if cfg.corpus == "ptb":
-        return load_ptb(cfg.ptb)
+    if cfg.corpus == "ptb":  # the raw text (the word-level id streams of data/ptb are not what a char base reads)
+        folder = ptb_folder(cfg.ptb)
+        return {split: (folder / name).read_text(encoding="utf-8") for split, name in SPLITS.items()}
     return load_splits(CorpusConfig(corpus=cfg.corpus, val_fraction=0.1))
 
 
@@ -174,7 +175,7 @@ class Base:
 
 def base_key(cfg: SegmentLMConfig, seed: int) -> str:
     """12 hex digits naming everything the pretrained base depends on."""
-    what = {"corpus": cfg.corpus, "ptb": cfg.ptb.path, "base": dataclasses.asdict(cfg.base),
+    what = {"corpus": cfg.corpus, "ptb": cfg.ptb.source, "base": dataclasses.asdict(cfg.base),
             "recall": [cfg.recall.values, cfg.recall.share], "seed": seed}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

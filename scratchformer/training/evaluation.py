@@ -14,6 +14,7 @@ import math
 from contextlib import nullcontext
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -41,3 +42,39 @@ def evaluate_loss(model: nn.Module, data, split: str = "val", batches: int = 20,
     # - bits per character: nats -> bits, then tokens -> characters
     chars_per_token = getattr(data, "chars_per_token", {}).get(split, 1.0)
     return {f"{split}_loss": nats, f"{split}_bpc": nats / math.log(2) / chars_per_token}
+
+
+@torch.no_grad()
+def stream_loss(model: nn.Module, tokens: torch.Tensor, context_len: int, stride: int | None = None,
+                batch_size: int = 16, device: torch.device | str = "cpu", autocast=nullcontext) -> float:
+    """Mean next-token loss (nats) over a whole stream: every token after the first predicted once.
+
+    The standard word-level perplexity (exp of this) on Penn Treebank's full test file. Windows of
+    context_len tokens start every `stride` tokens (default context_len // 2); the first window
+    scores all its positions, each later one only the positions no earlier window scored, so every
+    prediction (past the first window) sees at least context_len - stride tokens of context.
+    """
+    n, T = len(tokens), context_len
+    if n < 2:
+        raise ValueError(f"a stream of {n} tokens has nothing to predict")
+    T = min(T, n - 1)
+    stride = max(1, min(stride or T // 2, T))
+    starts = list(range(0, n - 1 - T, stride)) + [n - 1 - T]  # the last window ends at the stream's end
+    was_training = model.training
+    model.eval()
+    total, count, scored_until = 0.0, 0, 0  # scored_until: the last target index scored so far
+    for i in range(0, len(starts), batch_size):
+        group = torch.tensor(starts[i:i + batch_size])  # (B,)
+        offsets = group[:, None] + torch.arange(T + 1)[None, :]  # (B, T+1)
+        window = tokens[offsets].long().to(device)  # (B, T+1)
+        with autocast():
+            logits, _ = model(window[:, :-1])  # (B, T, V)
+        nll = F.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten(), reduction="none").view(len(group), T)
+        for b, s in enumerate(group.tolist()):
+            # - targets of this window are tokens s+1 .. s+T; keep those past scored_until
+            first = max(0, scored_until - s)  # offset of the first new target
+            total += nll[b, first:].sum().item()
+            count += T - first
+            scored_until = s + T
+    model.train(was_training)
+    return total / count

@@ -48,6 +48,7 @@ from scratchformer.training.evaluation import evaluate_loss
 from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
 from scratchformer.training.interrupt import StopSignal
 from scratchformer.training.optim import build_optimizer, check_optimizer
+from scratchformer.training.ramps import ramp_steps, ramp_value, round_up
 from scratchformer.training.run_dir import RunDir
 from scratchformer.training.schedules import SCHEDULES, get_schedule
 
@@ -119,6 +120,16 @@ class TrainConfig:
     GPU that supports it, else float32."""
     compile: bool | None = None
     """torch.compile the model; None means on for GPUs, off for CPUs."""
+    batch_ramp_start: int = 0
+    """Batch-size ramp: the micro-batch at the start, rising in ramp_stages stages to batch_size
+    (training/ramps.py); 0 turns it off."""
+    seq_ramp_start: int = 0
+    """Sequence-length warm-up (language models): the window length at the start, rising in ramp_stages
+    stages to the model's context_len; 0 turns it off."""
+    ramp_fraction: float = 0.25
+    """Both ramps reach their end after this fraction of max_steps (of the run a time budget fits)."""
+    ramp_stages: int = 4
+    """Stages each ramp climbs in (every new shape costs torch.compile a recompile)."""
     progress: bool = True
     """Show progress on stderr: a bar with loss, learning rate, tokens/s and ETA in a terminal, a line
     every 15 s in a log file."""
@@ -146,6 +157,14 @@ class TrainConfig:
         if self.parallel not in distributed.STRATEGIES:
             raise ValueError(f"parallel must be one of {list(distributed.STRATEGIES)}, got {self.parallel!r}")
         tracking.parse_track(self.track)
+        if self.batch_ramp_start < 0 or self.seq_ramp_start < 0:
+            raise ValueError("batch_ramp_start and seq_ramp_start must be >= 0 (0 turns a ramp off)")
+        if self.batch_ramp_start > self.batch_size:
+            raise ValueError(f"the batch ramp ends below its start: batch_ramp_start {self.batch_ramp_start} > "
+                             f"batch_size {self.batch_size}; give a start of at most batch_size")
+        if not 0.0 < self.ramp_fraction <= 1.0 or self.ramp_stages < 1:
+            raise ValueError(f"ramp_fraction must be in (0, 1] and ramp_stages at least 1, got "
+                             f"{self.ramp_fraction} and {self.ramp_stages}")
 
 
 def task_train_config(defaults: dict, **changes) -> TrainConfig:
@@ -250,8 +269,15 @@ class Trainer:
         #   torch.compile; `model` stays the plain module, whose (sharded) parameters the optimizer holds
         model = model.to(self.device)
         self.model = distributed.wrap(model, self.dist, self.device)
-        if cfg.compile if cfg.compile is not None else self.device.type == "cuda":
+        self.eager_model = self.model  # the model to fall back on if compiling fails
+        self.compiled = bool(cfg.compile if cfg.compile is not None else self.device.type == "cuda")
+        if self.compiled:
             self.model = torch.compile(self.model)
+        self.compile_checked = not self.compiled  # set once a compiled step has run
+        context_len = getattr(data, "context_len", None)
+        if cfg.seq_ramp_start and context_len is not None and cfg.seq_ramp_start > context_len:
+            raise UserError(f"the sequence-length ramp ends below its start: seq_ramp_start {cfg.seq_ramp_start} > "
+                            f"the model's context_len {context_len}; give a start of at most {context_len}")
         self.optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                          name=cfg.optimizer, layer_lr_decay=cfg.layer_lr_decay)
         self.schedule = get_schedule(cfg.schedule)
@@ -272,6 +298,11 @@ class Trainer:
         self.history: list[dict] = []  # every logged record, also written to metrics.jsonl
         self.bar = None  # the progress bar, kept across fit(until=...) calls
         self.announced = False  # the one start line is printed
+        self.eval_s = 0.0  # seconds spent validating (a time budget leaves them out)
+        # - the first step at each new batch shape, timed: with torch.compile, that is where it compiles
+        self.shapes_seen: set[tuple[int, int]] = set()
+        self.first_shape_steps_s = 0.0
+        self.tokens_seen = 0  # training tokens since this trainer was built
 
     def start_line(self) -> str:
         """One line saying what runs where: parameters, device, dtype, threads, run folder."""
@@ -297,9 +328,31 @@ class Trainer:
     def to_device(self, batch) -> tuple:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
+    def ramp_sizes(self, step: int | None = None) -> tuple[int, int | None]:
+        """(micro-batch size, window length or None for the data's own) at `step` under the ramps."""
+        cfg = self.cfg
+        step = self.step if step is None else step
+        length = ramp_steps(cfg.max_steps, cfg.ramp_fraction)
+        batch = round_up(ramp_value(cfg.batch_ramp_start, cfg.batch_size, step, length, cfg.ramp_stages),
+                         self.dist.world_size)
+        context_len = getattr(self.data, "context_len", None)
+        seq = None
+        if cfg.seq_ramp_start and context_len is not None:
+            seq = ramp_value(cfg.seq_ramp_start, context_len, step, length, cfg.ramp_stages)
+        return min(batch, cfg.batch_size), seq
+
+    def ramping(self) -> bool:
+        """Whether a ramp is still below its end at this step."""
+        batch, seq = self.ramp_sizes()
+        return batch < self.cfg.batch_size or (seq is not None and seq < self.data.context_len)
+
     def next_batch(self) -> tuple:
-        """The next training micro-batch (under torchrun: this rank's rows of it)."""
-        batch = self.data.batch("train", self.cfg.batch_size, self.batch_generator)
+        """The next training micro-batch (under torchrun: this rank's rows of it), as the ramps size it."""
+        batch_size, seq = self.ramp_sizes()
+        batch = self.data.batch("train", batch_size, self.batch_generator)
+        if seq is not None:
+            # - the length ramp: the first seq tokens of each window and of its targets, (B, T) -> (B, seq)
+            batch = tuple(t[:, :seq] if t.dim() == 2 else t for t in batch)
         return self.to_device(distributed.shard(batch, self.dist))
 
     def lr_at(self, step: int) -> float:
@@ -315,7 +368,36 @@ class Trainer:
 
     def train_step(self) -> dict:
         """One optimizer step over grad_accum micro-batches; returns loss, grad norm, lr, tokens
-        (and 'stats' on a statistics step, 'skipped' when a NaN/inf step was skipped)."""
+        (and 'stats' on a statistics step, 'skipped' when a NaN/inf step was skipped).
+
+        The first step at each new batch shape is timed (first_shape_steps_s): with torch.compile
+        that is where compiling happens. If the first compiled step fails (no working compiler
+        here), training falls back to the uncompiled model with a warning."""
+        shape = self.ramp_sizes()
+        new_shape = shape not in self.shapes_seen
+        start = time.perf_counter()
+        if not self.compile_checked:
+            rng, generator = torch.get_rng_state(), self.batch_generator.get_state()
+            try:
+                out = self._train_step()
+            except Exception as e:  # the backend failed: same step again, uncompiled
+                reason = (str(e).strip().splitlines() or [""])[0][:160]
+                warn(f"torch.compile does not work here ({type(e).__name__}: {reason}); training without it")
+                self.model, self.compiled = self.eager_model, False
+                self.optimizer.zero_grad(set_to_none=True)
+                torch.set_rng_state(rng)
+                self.batch_generator.set_state(generator)
+                out = self._train_step()
+            self.compile_checked = True
+        else:
+            out = self._train_step()
+        self.tokens_seen += out["tokens"]
+        if new_shape:
+            self.shapes_seen.add(shape)
+            self.first_shape_steps_s += time.perf_counter() - start
+        return out
+
+    def _train_step(self) -> dict:
         cfg, accum = self.cfg, self.cfg.grad_accum
         stats_step = self.stats is not None and (self.step + 1) % cfg.stats_interval == 0
         self.model.train()
@@ -378,8 +460,11 @@ class Trainer:
 
     def evaluate(self, split: str = "val", batches: int | None = None) -> dict:
         """Mean loss over fixed batches (the same ones every time), in nats and bits per character."""
-        return evaluate_loss(self.model, self.data, split, batches or self.cfg.eval_batches, self.cfg.batch_size,
-                             seed=self.cfg.seed + 1, device=self.device, autocast=self.autocast)
+        start = time.perf_counter()
+        result = evaluate_loss(self.model, self.data, split, batches or self.cfg.eval_batches, self.cfg.batch_size,
+                               seed=self.cfg.seed + 1, device=self.device, autocast=self.autocast)
+        self.eval_s += time.perf_counter() - start  # (kept out of a time budget)
+        return result
 
     # ----------------------------------------------------------------------------------------
     # checkpoints
