@@ -4,20 +4,19 @@ variant, recall at chance without memory, PTB from a folder or a checked downloa
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from scratchformer.cli.main import main
-from scratchformer.data import ptb
+from scratchformer.data.ptb import SPLITS, PTBConfig
 from scratchformer.data.recall import RecallVocab
 from scratchformer.errors import UserError
 from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes, paired_difference
 from scratchformer.models.gpt import GPTConfig
 from scratchformer.models.segment_memory import MemoryConfig
-from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, measure,
-                                              recall_sequences)
+from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, load_text,
+                                              measure, recall_sequences)
 from scratchformer.training.trainer import TrainConfig
 
 TEXT = "the cat sat on the mat and the dog ate the hat .\n" * 300
@@ -108,15 +107,17 @@ def test_recall_puts_the_fact_in_the_previous_segment_and_the_question_early():
 
 
 # --------------------------------------------------------------------------------------------
-# PTB: a folder, or the canonical archive checked by sha256
+# PTB: the raw text of a local folder (data/ptb finds or downloads the files)
 
 
-def test_ptb_texts_come_from_the_one_ptb_loader(tmp_path):
-    folder = tmp_path / "ptb"
-    folder.mkdir()
-    for split, name in ptb.SPLITS.items():
-        (folder / name).write_text(f"{split} text <unk> N\n")
-    assert ptb.ptb_texts(ptb.PTBConfig(source=str(folder)))["val"] == "val text <unk> N\n"
+def test_ptb_text_comes_from_a_folder(tmp_path):
+    for split, name in SPLITS.items():
+        (tmp_path / name).write_text(f"{split} text <unk> N\n")
+    text = load_text(SegmentLMConfig(ptb=PTBConfig(source=str(tmp_path))))
+    assert text == {"train": "train text <unk> N\n", "val": "val text <unk> N\n", "test": "test text <unk> N\n"}
+    (tmp_path / "ptb.test.txt").unlink()
+    with pytest.raises(UserError, match="lacks ptb.test.txt"):
+        load_text(SegmentLMConfig(ptb=PTBConfig(source=str(tmp_path))))
 
 
 # --------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def check_before_training(cfg: SegmentLMConfig) -> None:
 
 
 def load_text(cfg: SegmentLMConfig) -> dict[str, str]:
-    if cfg.corpus == "ptb":
+    if cfg.corpus == "ptb":  # the raw text (the word-level id streams of data/ptb are not what a char base reads)
         return ptb_texts(cfg.ptb)
     return load_splits(CorpusConfig(corpus=cfg.corpus, val_fraction=0.1))
 
