@@ -257,6 +257,10 @@ def fit_within_budget(trainer, time_budget_s: float, chunk: int = 100, fit_sched
     if replay is not None:
         result = _replay(trainer, replay)
         record.update(replayed_from=replay.source, refits=[list(r) for r in replay.refits])
+        if "interrupted" not in result and not any(k.startswith("val_") for k in result) \
+                and hasattr(trainer, "evaluate"):
+            # - a budgeted run cut by time validated where it stopped; the replay does the same there
+            result = {**result, **trainer.evaluate()}
     elif not time_budget_s:
         result = trainer.fit()
         record["refits"] = []
