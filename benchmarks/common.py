@@ -13,10 +13,11 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from scratchformer.provenance import cpu_model, source_state
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -40,30 +41,6 @@ def peak_rss_mb() -> float:
 
 def median(values) -> float:
     return float(statistics.median(values))
-
-
-def source_state() -> dict:
-    """The commit of the code and whether the code differs from it.
-
-    Results files themselves are left out of the dirty check: a benchmark run after another one
-    wrote its file still runs committed code."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": True}
-    return {"commit": commit, "dirty": bool(changes)}
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what the platform module knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else (platform.processor() or "unknown")
 
 
 def machine() -> dict:

@@ -137,7 +137,7 @@ def main() -> None:
 
     from scratchformer.data.imdb import IMDbConfig, load_imdb
     from scratchformer.training.budget import machine
-    from scratchformer.training.run_dir import git_commit
+    from scratchformer.provenance import git_commit
 
     commit = git_commit()
     if commit.endswith("-dirty") and not opts.quick:

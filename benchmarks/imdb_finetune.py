@@ -61,7 +61,7 @@ def main() -> None:
     from scratchformer.tasks.classification import prepare_data, train_classifier
     from scratchformer.tasks.runs import load_language_model
     from scratchformer.training.budget import machine
-    from scratchformer.training.run_dir import git_commit
+    from scratchformer.provenance import git_commit
 
     if args.threads:
         torch.set_num_threads(args.threads)

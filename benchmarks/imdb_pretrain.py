@@ -46,7 +46,7 @@ def main() -> None:
     from scratchformer.errors import config_from_options
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, stages
     from scratchformer.training.budget import machine
-    from scratchformer.training.run_dir import git_commit
+    from scratchformer.provenance import git_commit
 
     commit = git_commit()
 

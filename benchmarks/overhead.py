@@ -34,7 +34,7 @@ import torch
 
 from benchmarks.common import report
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.run_dir import git_commit
+from scratchformer.provenance import git_commit
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 MODEL = dict(vocab_size=65, context_len=64, d_model=128, n_heads=4, n_layers=2, dropout=0.0, position="rope",

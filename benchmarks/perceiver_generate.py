@@ -31,7 +31,7 @@ from benchmarks.common import report
 from scratchformer.models.generate import SamplingConfig, generate_stream
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
-from scratchformer.training.run_dir import cpu_model, git_commit
+from scratchformer.provenance import cpu_model, git_commit
 
 SETTINGS = dict(context_len=4096, n_latents=256, new_tokens=256, d_model=128, n_heads=4, n_layers=4,
                 position="rope", vocab_size=65, repeats=5, threads=1)

@@ -113,7 +113,7 @@ def test_find_lr_on_a_trained_run_writes_beside_it(tmp_path, capsys):
 
 
 def test_env_json_records_the_real_machine(tmp_path, capsys):
-    from scratchformer.training.run_dir import cpu_model
+    from scratchformer.provenance import cpu_model
 
     preset = tiny_preset(tmp_path, max_steps=2)
     assert main(["train", "--config", preset, "--name", "a"]) == 0

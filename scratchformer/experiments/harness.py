@@ -44,7 +44,7 @@ import yaml
 
 from scratchformer.errors import UserError
 from scratchformer.training.checkpoint import CHECKPOINT_NAME
-from scratchformer.training.run_dir import cpu_model, git_commit
+from scratchformer.provenance import cpu_model, git_commit
 
 C = TypeVar("C")  # an experiment's config dataclass
 NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")  # variant names become folder and file names

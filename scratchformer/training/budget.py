@@ -47,7 +47,7 @@ import torch
 
 
 from scratchformer.errors import UserError
-from scratchformer.training.run_dir import cpu_model
+from scratchformer.provenance import cpu_model
 
 BUDGET_FILE = "budget.json"
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}

@@ -34,6 +34,7 @@ import torch
 import yaml
 
 from scratchformer.errors import UserError
+from scratchformer.provenance import cpu_model, git_commit
 from scratchformer.training.checkpoint import CHECKPOINT_NAME, resolve_checkpoint
 
 CONFIG_NAME = "config.yaml"
@@ -102,30 +103,6 @@ def changes_on_resume(saved: dict, resumed: dict, safe: tuple[str, ...], run: st
                         "run keeps its data, tokenizer, model and optimiser, so drop those options "
                         "(or start a new run with them)")
     return changed
-
-
-def git_commit() -> str:
-    """The current commit of the source tree (with '-dirty' for uncommitted changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux, else what the platform module says)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def machine() -> str:
