@@ -179,12 +179,25 @@ def render(results: dict) -> str:
              f"| CPU default ({worst['of']} variants) ≤ 30 min per seed | {worst['paced_minutes']:.1f} min at the "
              f"measured pace{' (estimated: not every variant ran)' if worst['estimated'] else ''} | | "
              f"{verdict[goals['cpu_time']['met']]} |",
-             "", "| variant | bpc (last 64 of each window) | steps | step time (s) | training FLOPs per predicted char | "
-             "peak memory (MB) |", "| --- | --- | --- | --- | --- | --- |"]
-    for name, v in results["variants"].items():
-        lines.append(f"| {name} | {_pm(v['bpc'], 3)} | {_pm(v['steps'], 0)} | {_pm(v['measured_step_s'], 3)} | "
-                     f"{_pm(v['train_flops_per_predicted_token'], 0)} | {_pm(v['peak_mem_mb'], 0)} |")
-    lines += ["", f"Mean ± std over seeds {results['seeds']}; each model trained for the steps that fit 120 s at its "
+             "", "| variant | seeds | bpc (last 64 of each window) | 95% interval | steps | step time (s) | "
+             "training FLOPs per predicted char | peak memory (MB) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    # - best first: the order a student reads the answer in
+    for name, v in sorted(results["variants"].items(), key=lambda kv: kv[1]["bpc"]["mean"]):
+        bpc = v["bpc"]
+        span = "one seed" if bpc.get("ci95_low") is None else f"[{bpc['ci95_low']:.3f}, {bpc['ci95_high']:.3f}]"
+        lines.append(f"| {name} | {bpc['n']} | {_pm(bpc, 3)} | {span} | {_pm(v['steps'], 0)} | "
+                     f"{_pm(v['measured_step_s'], 3)} | {_pm(v['train_flops_per_predicted_token'], 0)} | "
+                     f"{_pm(v['peak_mem_mb'], 0)} |")
+    # - the needle: accuracy against distance, every variant that ran
+    accuracy = results.get("retrieval_accuracy") or {}
+    if accuracy:
+        distances = list(next(iter(accuracy.values())))
+        lines += ["", "| needle retrieval, accuracy (%) | seeds | " + " | ".join(f"d = {int(d[4:]):,}" for d in distances)
+                  + " |", "| --- | --- | " + " | ".join("---" for _ in distances) + " |"]
+        for name, accs in accuracy.items():
+            lines.append(f"| {name} | {accs[distances[0]]['n']} | "
+                         + " | ".join(_pm(accs[d], 1, 100) for d in distances) + " |")
+    lines += ["", f"Mean ± std over seeds {results['seeds']} (chance in retrieval: 10%); each model trained for the steps that fit 120 s at its "
               "pace measured after warm-up on a quiet machine (the plan), so the comparison is at equal "
               "wall-clock and reproducible at fixed step counts. "
               + (f"The rows ended at load averages {min(results['load_avg_at_row_ends'])}–"

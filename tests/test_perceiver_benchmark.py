@@ -51,4 +51,5 @@ def test_the_rendered_table_states_each_goal(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "report", lambda name, result: result)
     text = bench.render(bench.main(["--sweep", str(lm), "--retrieval", str(retrieval), "--generate", "none"]))
     assert "| gpt256 bpc − perceiver256 bpc ≥ 0.05 | 0.000 ± 0.000 |" in text and "**missed**" in text
-    assert "| perceiver256-T4096 | 2.005 ± 0.007 |" in text
+    assert "| perceiver256-T4096 | 2 | 2.005 ± 0.007 | [1.942, 2.068] |" in text
+    assert "| needle retrieval, accuracy (%) | seeds | d = 2,048 |" in text and "| gpt256 | 2 | 10.0 ± 0.0 |" in text
