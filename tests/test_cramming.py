@@ -163,6 +163,8 @@ def test_quick_crams_shakespeare_characters_within_the_budget(tmp_path):
     for r in rows.values():
         m = r["metrics"]
         assert m["val_loss"] < math.log(20) and m["steps"] > 5 and m["train_s"] <= 1.5 + 1.0
+        # - the whole split agrees with the 20-batch estimate on this repetitive text
+        assert m["val_loss_whole"] == pytest.approx(m["val_loss"], abs=0.3)
         # - min_lr / lr: the schedule ends at the budget (a run the load slowed past its fitted end is
         #   ended there, and says so: ended_decayed 0; the fake-clock tests in test_budget.py pin the fit)
         assert m["final_lr_share"] == pytest.approx(0.1) and m["ended_decayed"] in (0.0, 1.0)

@@ -169,6 +169,10 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     if cfg.task == "ptb":
         metrics["val_ppl"] = stream_ppl(trainer, tokens["val"])
         metrics["test_ppl"] = stream_ppl(trainer, tokens["test"])
+    else:
+        # - the whole validation split, every character predicted once: the figure for a record
+        #   (val_loss, from eval_batches random batches, is an estimate with a standard error of ~0.01)
+        metrics["val_loss_whole"] = math.log(stream_ppl(trainer, tokens["val"]))
     return metrics
 
 
@@ -274,6 +278,8 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
     unit = "nats/word" if cfg.task == "ptb" else "nats/char"
     out = [
         Metric("val_loss", unit, higher_is_better=False, headline=True, label="final validation loss"),
+        *([] if cfg.task == "ptb" else [Metric("val_loss_whole", unit, higher_is_better=False, label="final "
+                                               "validation loss over the whole split, every character once")]),
         Metric("delta_val_loss", unit, higher_is_better=False, label="change in final loss against the anchor "
                "(baseline for plus-*, best for minus-*), same seed"),
         Metric("time_to_target_s", "s", higher_is_better=False, headline=True, digits=1,
