@@ -10,10 +10,11 @@
            train / valid / test (80 / 10 / 10).
 
 Where the files come from (`source`):
-  "download"   ptb: data/ptb.py's download (checksummed, cached under cache_dir/ptb); movies: the
-               canonical archive, fetched once into cache_dir, its file checked against its sha256
+  "download"   ptb: data/ptb.py's download (checksummed, cached under cache_dir/ptb); movies:
+               data/sentiment_ood.py's (the file's canonical URL, cached, checked against its sha256)
   a path       ptb: a folder holding ptb.{train,valid,test}.txt (read by data/ptb.py);
-               movies: movieReviewSnippets_GroundTruth.txt, or a folder holding it
+               movies: movieReviewSnippets_GroundTruth.txt, or a folder holding it (read by
+               data/sentiment_ood.py, the one reader of the VADER files)
 
 A sentence is a list of words: PTB is split on spaces (it is tokenised already); a snippet is
 lower-cased and split like the word tokenizer does ("it's good." -> it's good .). The test split is
@@ -25,10 +26,7 @@ Batches (SentenceBatches) hold one sentence a row, for a decoder that starts fro
 
 from __future__ import annotations
 
-import hashlib
 import random
-import tarfile
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +35,14 @@ import torch
 
 from scratchformer.data.tokenizers.word import PAD, UNK, WordTokenizer, words
 from scratchformer.data.ptb import PTBConfig, ptb_texts
+from scratchformer.data.sentiment_ood import FILES, OODConfig, labelled_file, read_vader
 from scratchformer.errors import UserError
 
 CORPORA = ("ptb", "movies")
 SPLITS = ("train", "val", "test")
 EOS = "<eos>"
 
-MOVIES_URL = "https://github.com/cjhutto/vaderSentiment/raw/master/additional_resources/hutto_ICWSM_2014.tar.gz"
-MOVIES_FILE = "movieReviewSnippets_GroundTruth.txt"
-MOVIES_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
+MOVIES_FILE = FILES["movies"].filename
 
 
 @dataclass
@@ -74,8 +71,9 @@ class SentencesConfig:
     def __post_init__(self):
         if self.corpus not in CORPORA:
             raise ValueError(f"unknown corpus {self.corpus!r}; choose one of {list(CORPORA)}")
-        if self.max_words < 1 or self.vocab_size < 4 or self.max_train < 0 or self.neutral < 0:
-            raise ValueError("max_words must be >= 1, vocab_size >= 4, max_train >= 0 and neutral >= 0; got "
+        if self.max_words < 1 or self.vocab_size < 4 or self.max_train < 0 or not 0 < self.neutral <= 4:
+            raise ValueError("max_words must be >= 1, vocab_size >= 4, max_train >= 0 and neutral in (0, 4] "
+                             "(a valence of exactly 0 has no sentiment); got "
                              f"{self.max_words}, {self.vocab_size}, {self.max_train}, {self.neutral}")
 
 
@@ -98,48 +96,15 @@ class Sentences:
 # finding the files
 
 
-def download(url: str, cache_dir: str) -> Path:
-    """The file at url in cache_dir, downloaded once (the files inside are checked by the callers)."""
-    target = Path(cache_dir).expanduser() / url.rsplit("/", 1)[-1]
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    print(f"downloading {url} -> {target}")
-    try:
-        urllib.request.urlretrieve(url, part)
-    except OSError as e:
-        part.unlink(missing_ok=True)
-        raise UserError(f"could not download {url} ({e}); download it by hand and give its path as --data.source") from None
-    part.rename(target)
-    return target
-
-
-def read_checked(data: bytes, name: str, sha256: str, where: str) -> str:
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise UserError(f"{name} in {where} does not match the published sha256; delete it and download it again, "
-                        "or give a good copy as --data.source")
-    return data.decode("utf-8")
-
-
-def member(archive: Path, name: str) -> bytes:
-    """The bytes of the file called `name` anywhere in a .tgz archive."""
-    with tarfile.open(archive) as tar:
-        for info in tar.getmembers():
-            if info.isfile() and info.name.rsplit("/", 1)[-1] == name:
-                return tar.extractfile(info).read()
-    raise UserError(f"{archive} holds no {name}; give the canonical archive or the folder of the files")
-
-
-def movies_text(cfg: SentencesConfig) -> str:
+def movies_file(cfg: SentencesConfig) -> Path:
+    """The snippets file: downloaded (data/sentiment_ood.py), the file given, or the one in the folder given."""
     if cfg.source == "download":
-        archive = download(MOVIES_URL, cfg.cache_dir)
-        return read_checked(member(archive, MOVIES_FILE), MOVIES_FILE, MOVIES_SHA256, str(archive))
+        return labelled_file("movies", OODConfig(source="download", cache_dir=cfg.cache_dir, sets=["movies"]))
     path = Path(cfg.source).expanduser()
     path = path / MOVIES_FILE if path.is_dir() else path
     if not path.is_file():
         raise UserError(f"{path} does not exist; give {MOVIES_FILE}, the folder holding it, or 'download'")
-    return path.read_text(encoding="utf-8", errors="replace")
+    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,18 +139,9 @@ def load_sentences(cfg: SentencesConfig, final_test: bool = False) -> Sentences:
 
 
 def read_movies(cfg: SentencesConfig, wanted) -> tuple[dict, dict]:
-    """The snippets (tab-separated id, valence, text) with a label, shuffled into 80/10/10 splits."""
-    rows = []
-    for line in movies_text(cfg).splitlines():
-        parts = line.split("\t")
-        if len(parts) < 3:
-            continue
-        try:
-            valence = float(parts[1])
-        except ValueError:
-            continue
-        if abs(valence) >= cfg.neutral and abs(valence) > 0:
-            rows.append((words(parts[2]), int(valence > 0)))
+    """The snippets with a label (data/sentiment_ood.read_vader), shuffled into 80/10/10 splits."""
+    reviews, _ = read_vader(movies_file(cfg), cfg.neutral)
+    rows = [(words(text), label) for text, label in zip(reviews.texts, reviews.labels)]
     random.Random(cfg.split_seed).shuffle(rows)
     n_val = n_test = len(rows) // 10
     parts = {"test": rows[:n_test], "val": rows[n_test:n_test + n_val], "train": rows[n_test + n_val:]}
