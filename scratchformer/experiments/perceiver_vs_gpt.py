@@ -360,7 +360,7 @@ def curves(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(8.5, 4.8))
         # - up to 20 distinct colours: tab20's dark shades first, then its light ones
         palette = plt.get_cmap("tab20").colors
-        for i, variant in enumerate(dict.fromkeys(r["variant"] for r in rows)):
+        for k, variant in enumerate(dict.fromkeys(r["variant"] for r in rows)):
             runs = [json.loads(p.read_text()) for r in rows if r["variant"] == variant
                     and (p := Path(r["run_dir"]) / "curve.json").exists()]
             if not runs:
@@ -370,7 +370,7 @@ def curves(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
             xs = [statistics.fmean(c[i][x_key] for c in runs) for i in range(n)]
             ys = [statistics.fmean(c[i]["bpc"] for c in runs) for i in range(n)]
             style = "-" if variant.startswith("perceiver") else "--"
-            ax.plot(xs, ys, style, marker="o", label=variant, color=palette[(2 * i) % 20 + (2 * i // 20) % 2])
+            ax.plot(xs, ys, style, marker="o", label=variant, color=palette[(2 * k) % 20 + (2 * k // 20) % 2])
         if x_key == "train_flops":
             ax.set_xscale("log")
         ax.set_xlabel(x_label)
