@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 import statistics
 import time
+from dataclasses import asdict
 
 import torch
 
@@ -97,12 +97,11 @@ def time_mode(model_cfg: GPTConfig, compile: bool, args) -> dict:
             "peak_mem_kind": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (all modes so far)"}
 
 
-def summarise(timing: dict, model_cfg: GPTConfig, batch_size: int, peak_tflops: float | None) -> dict:
+def summarise(timing: dict, tokens_per_step: int, flops_per_token: float, peak_tflops: float | None) -> dict:
     """tokens/s, achieved TFLOPs and MFU from the median timed step."""
-    flops = sequence_flops(model_cfg, "gpt")
     step = statistics.median(timing["step_s"])
-    tokens_per_s = batch_size * model_cfg.context_len / step
-    achieved = flops.train_per_predicted_token * tokens_per_s / 1e12
+    tokens_per_s = tokens_per_step / step
+    achieved = flops_per_token * tokens_per_s / 1e12
     return {**timing, "median_step_s": round(step, 5), "tokens_per_s": round(tokens_per_s, 1),
             "achieved_tflops": round(achieved, 4),
             "mfu": round(achieved / peak_tflops, 5) if peak_tflops else None}
@@ -140,18 +139,19 @@ def main(argv: list[str] | None = None) -> dict:
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = args.peak_tflops or (peak_tflops_of(device_name) if device.type == "cuda" else None)
     model_cfg = GPTConfig(**(QUICK_MODEL if quick else GPT2_SMALL))
-    flops = sequence_flops(model_cfg, "gpt")
+    flops_per_token = sequence_flops(model_cfg, "gpt").train_per_predicted_token
     load_start = load_average()
 
     # - each mode on a fresh model of the same seed
-    results = {mode: summarise(time_mode(model_cfg, mode == "compiled", args), model_cfg, args.batch_size, peak)
+    results = {mode: summarise(time_mode(model_cfg, mode == "compiled", args), args.batch_size * model_cfg.context_len,
+                               flops_per_token, peak)
                for mode in modes}
     result = {
         "benchmark": "mfu", "quick": quick, "device_name": device_name, "peak_tflops": peak,
         "peak_source": "--peak_tflops" if args.peak_tflops else ("PEAK_TFLOPS (dense bf16, data sheet)" if peak else None),
         "model": asdict(model_cfg),
         "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
-        "flops_per_token_train": flops.train_per_predicted_token, "modes": results,
+        "flops_per_token_train": flops_per_token, "modes": results,
         "machine": machine(), "load_average_at_start": load_start,
     }
     if "eager" in results and "compiled" in results:
