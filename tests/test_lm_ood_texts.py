@@ -1,5 +1,7 @@
 """The out-of-distribution texts of the language-model experiment, each read from a small fixture."""
 
+import random
+
 import pytest
 
 from imdb_fixture import make_archive, make_imdb
@@ -41,6 +43,27 @@ def test_documents_are_shuffled_by_the_seed_and_cut_to_max_chars():
     assert a == b and a != join_documents(docs, 10_000, seed=1)
     assert sorted(a.split("\n\n")) == sorted(docs)
     assert len(join_documents(docs, 30, seed=0)) == 30
+
+
+def test_the_held_out_part_is_every_document_the_sample_leaves_out_in_the_same_shuffle():
+    docs = [f"document {i:02d}" for i in range(50)]  # 11 characters, 13 with the separator
+    shuffled = list(docs)
+    random.Random(0).shuffle(shuffled)
+    sample, rest = join_documents(docs, 100, seed=0), join_documents(docs, 100, seed=0, held_out=True)
+    # - the sample reaches 100 characters with 8 documents, cut inside the 8th; the held-out part starts at the 9th
+    assert sample == "\n\n".join(shuffled[:8])[:100] and sample.endswith("\n\ndocument ")
+    assert rest == "\n\n".join(shuffled[8:])[:100]
+    assert shuffled[7] not in rest  # the document the sample cut is not read again
+    assert join_documents(docs, 10_000, seed=0, held_out=True) == ""  # the sample holds every document
+
+
+def test_held_out_ptb_is_the_text_after_the_sample_and_the_histories_have_none(tmp_path):
+    assert read_ptb(ptb_file(tmp_path), 11, held_out=True) == " said it ex"
+    cfg = OODTextsConfig(ptb=str(ptb_file(tmp_path)), imdb=None, tweets=None, bbc=None, max_chars=11)
+    assert load_ood_texts(cfg, history="KING JOHN:\nSo.\n", held_out=True) == {"ptb": " said it ex"}
+    with pytest.raises(UserError, match="ptb have no held-out part past the sample's 1000 characters"):
+        load_ood_texts(OODTextsConfig(ptb=str(ptb_file(tmp_path)), imdb=None, tweets=None, bbc=None,
+                                      max_chars=1000), held_out=True)
 
 
 def test_a_missing_file_names_the_option_and_null_leaves_a_text_out(tmp_path):

@@ -15,6 +15,11 @@ A document collection (imdb, tweets, bbc) is shuffled with a fixed seed, so the 
 sample of the whole collection and the same on every run; each is cut to `max_chars` (the
 histories are kept whole: an evaluation samples its windows evenly across a text).
 `load_ood_texts(cfg)` reads every source that has a path; a source set to null is skipped.
+
+`held_out=True` reads what that sample left out instead: the documents past the cut in the same
+shuffle (PTB: the next `max_chars` characters of its file). Choosing an augmentation on the sample
+and confirming it on the held-out part keeps the choice apart from the figure that reports it. The
+histories have no held-out part: they are read whole.
 """
 
 from __future__ import annotations
@@ -65,31 +70,33 @@ def existing(path: str, option: str) -> Path:
     return p
 
 
-def join_documents(documents: list[str], max_chars: int, seed: int) -> str:
-    """The documents in a seeded shuffle, blank-line separated, cut to max_chars characters."""
+def join_documents(documents: list[str], max_chars: int, seed: int, held_out: bool = False) -> str:
+    """The documents in a seeded shuffle, blank-line separated, cut to max_chars characters.
+    held_out: the documents that sample does not touch (those after the cut), joined and cut the same way."""
     documents = [d.strip() for d in documents if d.strip()]
     random.Random(seed).shuffle(documents)
-    kept, total = [], 0
-    for d in documents:
-        if total >= max_chars:
-            break
-        kept.append(d)
-        total += len(d) + len(SEPARATOR)
-    return SEPARATOR.join(kept)[:max_chars]
+    # - the sample is the shortest prefix of the shuffle that reaches max_chars
+    n_sample, total = 0, 0
+    while n_sample < len(documents) and total < max_chars:
+        total += len(documents[n_sample]) + len(SEPARATOR)
+        n_sample += 1
+    chosen = documents[n_sample:] if held_out else documents[:n_sample]
+    return SEPARATOR.join(chosen)[:max_chars]
 
 
 # --------------------------------------------------------------------------------------------
 # one reader per source
 
 
-def read_ptb(path: str | Path, max_chars: int) -> str:
-    """Penn Treebank text: one sentence a line as the file has it (its leading space dropped), in order."""
+def read_ptb(path: str | Path, max_chars: int, held_out: bool = False) -> str:
+    """Penn Treebank text: one sentence a line as the file has it (its leading space dropped), in order.
+    held_out: the max_chars characters after those (what the sample does not read)."""
     path = existing(str(path), "ood.ptb")
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     text = "\n".join(line for line in lines if line)
     if not text:
         raise UserError(f"the Penn Treebank file {path} holds no text; give ptb.valid.txt or ptb.test.txt")
-    return text[:max_chars]
+    return text[max_chars:2 * max_chars] if held_out else text[:max_chars]
 
 
 def clean_review(text: str) -> str:
@@ -97,24 +104,24 @@ def clean_review(text: str) -> str:
     return text.replace("<br /><br />", "\n").replace("<br />", "\n")
 
 
-def read_imdb_reviews(path: str | Path, max_chars: int, seed: int) -> str:
+def read_imdb_reviews(path: str | Path, max_chars: int, seed: int, held_out: bool = False) -> str:
     """A seeded sample of IMDb's labelled test reviews (never read by a model trained on plays)."""
     reviews = read_reviews(existing(str(path), "ood.imdb"), {"test"}).splits.get("test")
     if reviews is None or not reviews.texts:
         raise UserError(f"{path} holds no IMDb test reviews (aclImdb/test/pos, test/neg); give the IMDb "
                         "archive or its extracted aclImdb/ folder")
-    return join_documents([clean_review(t) for t in reviews.texts], max_chars, seed)
+    return join_documents([clean_review(t) for t in reviews.texts], max_chars, seed, held_out)
 
 
-def read_tweets(path: str | Path, max_chars: int, seed: int) -> str:
+def read_tweets(path: str | Path, max_chars: int, seed: int, held_out: bool = False) -> str:
     """A seeded sample of the VADER study's tweets, every one (a language model needs no label)."""
     tweets, _ = read_vader(existing(str(path), "ood.tweets"), threshold=0.0)
-    return join_documents(tweets.texts, max_chars, seed)
+    return join_documents(tweets.texts, max_chars, seed, held_out)
 
 
-def read_bbc_news(path: str | Path, max_chars: int, seed: int) -> str:
+def read_bbc_news(path: str | Path, max_chars: int, seed: int, held_out: bool = False) -> str:
     """A seeded sample of the BBC News articles (each its headline, a blank line, its body)."""
-    return join_documents(read_bbc(existing(str(path), "ood.bbc")).texts, max_chars, seed)
+    return join_documents(read_bbc(existing(str(path), "ood.bbc")).texts, max_chars, seed, held_out)
 
 
 def read_mix_corpus(path: str | Path) -> str:
@@ -131,21 +138,27 @@ def read_mix_corpus(path: str | Path) -> str:
 # all of them
 
 
-def load_ood_texts(cfg: OODTextsConfig, history: str | None = None) -> dict[str, str]:
+def load_ood_texts(cfg: OODTextsConfig, history: str | None = None, held_out: bool = False) -> dict[str, str]:
     """{name: text} for each source with a path, in the order of the config.
 
     history: the histories' text (from play_genres.genre_splits), given by the caller, who splits
-    the plays; ignored when cfg.history is false.
+    the plays; ignored when cfg.history is false, and when held_out (the histories are read whole).
+    held_out: each source's part that the sample leaves out (see the module's docstring).
     """
     texts: dict[str, str] = {}
-    if cfg.history and history is not None:
+    if cfg.history and history is not None and not held_out:
         texts["history"] = history  # whole: the evaluation samples windows across all of it
     if cfg.ptb is not None:
-        texts["ptb"] = read_ptb(cfg.ptb, cfg.max_chars)
+        texts["ptb"] = read_ptb(cfg.ptb, cfg.max_chars, held_out)
     if cfg.imdb is not None:
-        texts["imdb"] = read_imdb_reviews(cfg.imdb, cfg.max_chars, cfg.seed)
+        texts["imdb"] = read_imdb_reviews(cfg.imdb, cfg.max_chars, cfg.seed, held_out)
     if cfg.tweets is not None:
-        texts["tweets"] = read_tweets(cfg.tweets, cfg.max_chars, cfg.seed)
+        texts["tweets"] = read_tweets(cfg.tweets, cfg.max_chars, cfg.seed, held_out)
     if cfg.bbc is not None:
-        texts["bbc"] = read_bbc_news(cfg.bbc, cfg.max_chars, cfg.seed)
+        texts["bbc"] = read_bbc_news(cfg.bbc, cfg.max_chars, cfg.seed, held_out)
+    # - a held-out part can be empty (a source no longer than the sample): say so, not score nothing
+    empty = [name for name, text in texts.items() if held_out and len(text) < 2]
+    if empty:
+        raise UserError(f"the out-of-distribution text(s) {', '.join(empty)} have no held-out part past the "
+                        f"sample's {cfg.max_chars} characters; lower --ood.max_chars or leave them out")
     return texts
