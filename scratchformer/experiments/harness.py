@@ -230,7 +230,7 @@ def config_from_dict(cls: type[C], data: dict) -> C:
 
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(cls, "cfg")
-    return parser.instantiate_classes(parser.parse_object({"cfg": data})).cfg
+    return parser.instantiate(parser.parse_object({"cfg": data})).cfg
 
 
 def scaled(experiment: Experiment[C], cfg: C, scale: str, quick: bool = False) -> C:
