@@ -105,5 +105,36 @@ def main() -> None:
     report(name if args.seed == 0 else f"{name}_seed{args.seed}", summary)
 
 
+
+def render(results: dict) -> str:
+    """The README's table (python -m benchmarks.report): each model's time and accuracy, and the goal."""
+    lm, pct = results["lm"], lambda x: f"{100 * x:.1f}%"
+    rows = [("the transformer, pretrained then fine-tuned",
+             f"{results['total_s']:,.0f} s in all (LM {lm['train_s']:,.0f} s, {lm['steps']:,} steps, "
+             f"{lm['tokens_seen'] / 1e6:.1f}M tokens; fine-tuning {results['finetune_train_s']:,.0f} s, "
+             f"{results['finetune_steps']:,} steps)", results["val_acc"], f"**{100 * results['test_acc']:.2f}%**")]
+    if "partner_test_acc" in results:
+        rows += [("the bigram model (the preset's `partner`)", f"{results['partner_train_s']:,.0f} s",
+                  results["partner_val_acc"], pct(results["partner_test_acc"])),
+                 ("ensemble of the two (mean of their probabilities)",
+                  f"{results['total_s_with_partner']:,.0f} s in all", results["ensemble_val_acc"],
+                  pct(results["ensemble_test_acc"]))]
+    if "from_scratch_test_acc" in results:
+        rows.append(("the same classifier from scratch (`--control`)", "the fine-tuning budget",
+                     results["from_scratch_val_acc"], pct(results["from_scratch_test_acc"])))
+    lines = ["| model | time | val acc | test acc |", "| --- | --- | --- | --- |"]
+    lines += [f"| {name} | {time} | {pct(val)} | {test} |" for name, time, val, test in rows]
+    missed = max(0.0, GOAL_ACC - results["test_acc"])
+    verdict = "**met**" if results["goal_met"] else (
+        f"**missed**, by {100 * missed:.2f} points" if missed else "**missed** on time")
+    load = results["machine"].get("load_avg") or results.get("load_average_at_end")
+    lines += ["", f"Goal: ≥ {100 * GOAL_ACC:.0f}% test accuracy within {GOAL_S / 60:.0f} minutes in all: {verdict} "
+              f"({100 * results['test_acc']:.2f}% in {results['total_s'] / 60:.1f} minutes). Seed {results['seed']}, "
+              f"{results['machine']['cpu']}, {results['machine']['threads']} threads, load average "
+              f"{load[0]} at the end; both stages are time-budgeted, so the steps depend on the machine "
+              "(the budget records in the file replay them: `--budget_from`)."]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     main()

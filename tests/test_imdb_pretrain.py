@@ -127,3 +127,17 @@ def test_the_preset_validates():
     assert not cfg.classifier.causal and cfg.finetune.layer_lr_decay < 1 and cfg.partner.model.ngram_buckets > 0
     assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600 and cfg.pretrain
     assert ns["experiment"]["imdb-pretrain"]["variants"] == "pretrained"  # the control only when asked
+
+
+def test_the_benchmark_table_states_the_goal_met_or_missed_by_how_much():
+    from benchmarks.imdb_pretrain import render
+
+    results = {"lm": {"train_s": 2199.3, "steps": 2444, "tokens_seen": 20_021_248}, "total_s": 3322.3,
+               "finetune_train_s": 900.9, "finetune_steps": 1366, "val_acc": 0.9089, "test_acc": 0.90624,
+               "goal_met": False, "seed": 0, "machine": {"cpu": "AMD EPYC, 2 cores", "threads": 2, "load_avg": [1.7]},
+               "partner_train_s": 171.1, "partner_val_acc": 0.897, "partner_test_acc": 0.904,
+               "total_s_with_partner": 3505.7, "ensemble_val_acc": 0.912, "ensemble_test_acc": 0.92008}
+    table = render(results)
+    assert "**90.62%**" in table and "92.0%" in table and "**missed**, by 0.38 points" in table
+    assert "**met**" in render({**results, "test_acc": 0.915, "goal_met": True})
+    assert "**missed** on time" in render({**results, "test_acc": 0.915, "goal_met": False})
