@@ -58,7 +58,7 @@ from scratchformer.data.ptb import PTBConfig
 from scratchformer.experiments import imdb_pretrain
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.gpt import GPTConfig
-from scratchformer.tasks.cramming import cram, fraction_of_way, load_tokens, stream_ppl, time_to_target
+from scratchformer.tasks.cramming import cram, fraction_of_way, load_tokens, stream_nll, time_to_target
 from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig
 
@@ -167,12 +167,12 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         "params": sum(p.numel() for p in trainer.eager_model.parameters()),
     }
     if cfg.task == "ptb":
-        metrics["val_ppl"] = stream_ppl(trainer, tokens["val"])
-        metrics["test_ppl"] = stream_ppl(trainer, tokens["test"])
+        metrics["val_ppl"] = math.exp(stream_nll(trainer, tokens["val"]))
+        metrics["test_ppl"] = math.exp(stream_nll(trainer, tokens["test"]))
     else:
         # - the whole validation split, every character predicted once: the figure for a record
         #   (val_loss, from eval_batches random batches, is an estimate with a standard error of ~0.01)
-        metrics["val_loss_whole"] = math.log(stream_ppl(trainer, tokens["val"]))
+        metrics["val_loss_whole"] = stream_nll(trainer, tokens["val"])
     return metrics
 
 

@@ -17,7 +17,6 @@ A run's learning curve (validation loss against training seconds) gives its time
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import torch
@@ -79,12 +78,12 @@ def cram(model_cfg: GPTConfig, train: TrainConfig, tokens: dict[str, torch.Tenso
     return trainer, result
 
 
-def stream_ppl(trainer: Trainer, tokens: torch.Tensor, stride: int | None = None) -> float:
-    """Perplexity over a whole split, every token predicted once (training/evaluation.stream_loss)."""
+def stream_nll(trainer: Trainer, tokens: torch.Tensor, stride: int | None = None) -> float:
+    """Mean next-token loss in nats over a whole split, every token predicted once
+    (training/evaluation.stream_loss); its exp is the split's perplexity."""
     model = trainer.eager_model  # (evaluation shapes differ from training's: no recompiles)
-    nll = stream_loss(model, tokens, model.config.context_len, stride, batch_size=32, device=trainer.device,
-                      autocast=trainer.autocast)
-    return math.exp(nll)
+    return stream_loss(model, tokens, model.config.context_len, stride, batch_size=32, device=trainer.device,
+                       autocast=trainer.autocast)
 
 
 def time_to_target(curve: list[dict], target: float, key: str = "val_loss", x: str = "train_s") -> float | None:
