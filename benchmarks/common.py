@@ -97,3 +97,21 @@ def report(name: str, result: dict, quick: bool | None = None, results_dir: Path
     (folder / f"{name}.json").write_text(json.dumps(stamped, indent=2) + "\n")
     print(json.dumps(stamped), flush=True)
     return stamped
+
+
+# --------------------------------------------------------------------------------------------
+# an experiment's rows, for the benchmarks that judge its goals (benchmarks.perceiver, benchmarks.lm_augmentation)
+
+
+def read_rows(folder: Path, command: str) -> list[dict]:
+    """The finished rows of an experiment's folder (FOLDER/rows/*.json); one line and exit if there are none."""
+    rows = sorted((Path(folder) / "rows").glob("*.json"))
+    if not rows:
+        sys.exit(f"error: no finished rows in {folder}; run `{command}` first")
+    return [json.loads(p.read_text()) for p in rows]
+
+
+def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:
+    """{seed: value} of one variant's metric, for the rows that have a number for it."""
+    return {r["seed"]: r["metrics"][metric] for r in rows
+            if r["variant"] == variant and isinstance(r["metrics"].get(metric), (int, float))}

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import report
+from benchmarks.common import by_seed, read_rows, report
 from scratchformer.data.lm_ood_texts import load_ood_texts
 from scratchformer.data.play_genres import HISTORY, genre_splits
 from scratchformer.experiments.harness import config_from_dict
@@ -41,18 +40,6 @@ from scratchformer.experiments.summary import stats
 from scratchformer.tasks.runs import load_language_model
 
 ANCHOR = "none"
-
-
-def read_rows(folder: Path) -> list[dict]:
-    rows = sorted((folder / "rows").glob("*.json"))
-    if not rows:
-        sys.exit(f"error: no finished rows in {folder}; run `scratchformer experiment lm-augmentation` first")
-    return [json.loads(p.read_text()) for p in rows]
-
-
-def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:
-    return {r["seed"]: r["metrics"][metric] for r in rows
-            if r["variant"] == variant and r["metrics"].get(metric) is not None}
 
 
 def interval(values: list[float]) -> dict:
@@ -149,7 +136,7 @@ def main(argv=None) -> dict:
     folder = Path(args.sweep)
     sweep = json.loads((folder / "sweep.json").read_text())
     cfg = config_from_dict(ExperimentConfig, sweep["config"])
-    rows = derive_against_none(cfg, read_rows(folder))  # the row files hold no gain or cost: they pair rows
+    rows = derive_against_none(cfg, read_rows(folder, "scratchformer experiment lm-augmentation"))  # the row files hold no gain or cost: they pair rows
     chosen, sample = choose(rows)
     result = {
         "benchmark": "lm_augmentation",

@@ -27,10 +27,9 @@ import argparse
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
-from benchmarks.common import RESULTS, report
+from benchmarks.common import RESULTS, by_seed, read_rows, report
 from scratchformer.data.retrieval import CHANCE
 from scratchformer.experiments.perceiver_vs_gpt import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
@@ -39,18 +38,6 @@ PERCEIVER, SHORT, FULL = "perceiver256-T4096", "gpt256", "gpt4096"
 GOAL_BPC_MARGIN, GOAL_BPC_NEAR, GOAL_STEP_RATIO = 0.05, 0.03, 0.25
 GOAL_RETRIEVAL, RETRIEVAL_DISTANCE = 0.99, 2048
 GOAL_GENERATION, GOAL_MINUTES = 3.0, 30.0
-
-
-def read_rows(folder: Path) -> list[dict]:
-    rows = sorted((folder / "rows").glob("*.json"))
-    if not rows:
-        sys.exit(f"error: no finished rows in {folder}; run the experiment first (see python -m benchmarks.perceiver --help)")
-    return [json.loads(p.read_text()) for p in rows]
-
-
-def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:
-    return {r["seed"]: r["metrics"][metric] for r in rows
-            if r["variant"] == variant and isinstance(r["metrics"].get(metric), (int, float))}
 
 
 def rounded(d: dict, digits: int = 4) -> dict:
@@ -213,7 +200,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--retrieval", default="runs/experiments/perceiver-retrieval")
     parser.add_argument("--generate", default=str(RESULTS / "perceiver_generate.json"))
     args = parser.parse_args(argv)
-    lm_rows, retrieval_rows = read_rows(Path(args.sweep)), read_rows(Path(args.retrieval))
+    lm_rows = read_rows(Path(args.sweep), "scratchformer experiment perceiver-vs-gpt (see python -m benchmarks.perceiver --help)")
+    retrieval_rows = read_rows(Path(args.retrieval), "scratchformer experiment perceiver-retrieval")
     commits = sorted({r.get("commit") for r in lm_rows + retrieval_rows})
     result = {
         "benchmark": "perceiver",
