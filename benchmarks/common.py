@@ -115,3 +115,20 @@ def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:
     """{seed: value} of one variant's metric, for the rows that have a number for it."""
     return {r["seed"]: r["metrics"][metric] for r in rows
             if r["variant"] == variant and isinstance(r["metrics"].get(metric), (int, float))}
+
+
+# --------------------------------------------------------------------------------------------
+# data for timing a trainer: its speed does not depend on the text
+
+
+class RandomTokens:
+    """Random token windows of context_len + 1, drawn from the trainer's generator (Trainer's data protocol)."""
+
+    def __init__(self, vocab_size: int, context_len: int):
+        self.vocab_size, self.context_len = vocab_size, context_len
+
+    def batch(self, split, batch_size, generator):
+        import torch  # late: the report renderer imports this module without needing torch
+
+        window = torch.randint(self.vocab_size, (batch_size, self.context_len + 1), generator=generator)  # (B, T+1)
+        return window[:, :-1], window[:, 1:]

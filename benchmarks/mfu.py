@@ -30,7 +30,7 @@ from dataclasses import asdict
 
 import torch
 
-from benchmarks.common import load_average, machine, peak_rss_mb, report, require_clean
+from benchmarks.common import RandomTokens, load_average, machine, peak_rss_mb, report, require_clean
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.trainer import TrainConfig, Trainer, resolve_device
@@ -57,17 +57,6 @@ def peak_tflops_of(device_name: str) -> float | None:
         if name in device_name:
             return tflops
     return None
-
-
-class RandomTokens:
-    """Random token windows, drawn from the trainer's generator."""
-
-    def __init__(self, vocab_size: int, context_len: int):
-        self.vocab_size, self.context_len = vocab_size, context_len
-
-    def batch(self, split, batch_size, generator):
-        window = torch.randint(self.vocab_size, (batch_size, self.context_len + 1), generator=generator)  # (B, T+1)
-        return window[:, :-1], window[:, 1:]
 
 
 def time_mode(model_cfg: GPTConfig, compile: bool, args) -> dict:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import report
+from benchmarks.common import RandomTokens, report
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.provenance import git_commit
 from scratchformer.training.trainer import TrainConfig, Trainer
@@ -40,19 +40,6 @@ from scratchformer.training.trainer import TrainConfig, Trainer
 MODEL = dict(vocab_size=65, context_len=64, d_model=128, n_heads=4, n_layers=2, dropout=0.0, position="rope",
              norm="rmsnorm", bias=False)
 BATCH = 16
-
-
-class RandomText:
-    """Random token windows: throughput does not depend on the text."""
-
-    def __init__(self, n=200_000):
-        self.tokens = torch.randint(0, MODEL["vocab_size"], (n,), generator=torch.Generator().manual_seed(0))
-
-    def batch(self, split, B, generator):
-        T = MODEL["context_len"]
-        starts = torch.randint(len(self.tokens) - T - 1, (B,), generator=generator)
-        window = self.tokens[starts[:, None] + torch.arange(T + 1)]  # (B, T+1)
-        return window[:, :-1], window[:, 1:]
 
 
 def make_trainer(name: str, steps: int, data, workdir: Path) -> Trainer:
@@ -124,7 +111,7 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     variants = ["plain", "stats", "stats+tracking", "stats_every"]
-    data = RandomText()
+    data = RandomTokens(MODEL["vocab_size"], MODEL["context_len"])  # throughput does not depend on the text
     turns: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         one_repeat(["plain"], 20, data, Path(tmp))  # warm-up: allocator, thread pool
