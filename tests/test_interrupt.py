@@ -32,6 +32,8 @@ class SignalAt:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_finishes_the_step_checkpoints_and_resume_is_exact(tmp_path, sig, capsys):
+    # - the handlers the process had (SIG_IGN for SIGINT when a shell starts it in the background)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     cfg = tiny_cfg(max_steps=8, grad_accum=2)
     full = Trainer(tiny_gpt(), cfg, pattern_data())
     full.fit()
@@ -41,7 +43,7 @@ def test_signal_finishes_the_step_checkpoints_and_resume_is_exact(tmp_path, sig,
     assert result["interrupted"] == sig.name and result["step"] == 3
     assert f"{sig.name} at step 3: checkpoint written to" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "run")["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers restored
     resumed = Trainer(tiny_gpt(seed=9), cfg, pattern_data(), run_dir=tmp_path / "run")
     resumed.resume(tmp_path / "run")
     resumed.fit()
@@ -50,13 +52,14 @@ def test_signal_finishes_the_step_checkpoints_and_resume_is_exact(tmp_path, sig,
 
 
 def test_second_ctrl_c_stops_at_once():
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with StopSignal() as stop:
             os.kill(os.getpid(), signal.SIGINT)
             assert stop.received == "SIGINT"
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)  # the second signal raises before this ends
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_sigterm_to_the_train_command_then_resume(tmp_path):
