@@ -111,6 +111,11 @@ def read_rows(folder: Path, command: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in rows]
 
 
+def rounded(d: dict, digits: int = 4) -> dict:
+    """d with its float values rounded (a results file need not carry 17 digits)."""
+    return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in d.items()}
+
+
 def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:
     """{seed: value} of one variant's metric, for the rows that have a number for it."""
     return {r["seed"]: r["metrics"][metric] for r in rows

@@ -105,7 +105,6 @@ def main() -> None:
     report(name if args.seed == 0 else f"{name}_seed{args.seed}", summary)
 
 
-
 def render(results: dict) -> str:
     """The README's table (python -m benchmarks.report): each model's time and accuracy, and the goal."""
     lm, pct = results["lm"], lambda x: f"{100 * x:.1f}%"

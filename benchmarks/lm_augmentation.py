@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import by_seed, read_rows, report
+from benchmarks.common import by_seed, read_rows, report, rounded
 from scratchformer.data.lm_ood_texts import load_ood_texts
 from scratchformer.data.play_genres import HISTORY, genre_splits
 from scratchformer.experiments.harness import config_from_dict
@@ -44,8 +44,7 @@ ANCHOR = "none"
 
 def interval(values: list[float]) -> dict:
     """Mean, std and 95% interval over seeds, rounded, with the seeds' own values."""
-    return {**{k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats(values).items()},
-            "per_seed": [round(v, 4) for v in values]}
+    return {**rounded(stats(values)), "per_seed": [round(v, 4) for v in values]}
 
 
 def judged(gain: list[float], cost: list[float]) -> dict:
@@ -69,7 +68,6 @@ def choose(rows: list[dict]) -> tuple[str, dict]:
     return max(within, key=lambda v: table[v]["ood_gain"]["mean"]), table
 
 
-@torch.no_grad()
 def rescore(run_dir: Path, texts: dict[str, str], n_chars: int) -> dict[str, float]:
     """Bits per character of one saved model on each text, as the experiment scores."""
     loaded = load_language_model(run_dir, command="benchmarks.lm_augmentation")

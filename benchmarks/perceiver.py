@@ -29,7 +29,7 @@ import math
 import statistics
 from pathlib import Path
 
-from benchmarks.common import RESULTS, by_seed, read_rows, report
+from benchmarks.common import RESULTS, by_seed, read_rows, report, rounded
 from scratchformer.data.retrieval import CHANCE
 from scratchformer.experiments.perceiver_vs_gpt import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
@@ -38,10 +38,6 @@ PERCEIVER, SHORT, FULL = "perceiver256-T4096", "gpt256", "gpt4096"
 GOAL_BPC_MARGIN, GOAL_BPC_NEAR, GOAL_STEP_RATIO = 0.05, 0.03, 0.25
 GOAL_RETRIEVAL, RETRIEVAL_DISTANCE = 0.99, 2048
 GOAL_GENERATION, GOAL_MINUTES = 3.0, 30.0
-
-
-def rounded(d: dict, digits: int = 4) -> dict:
-    return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def paired(rows: list[dict], a: str, b: str, metric: str) -> dict:
