@@ -193,7 +193,9 @@ def test_quick_wires_imdb_pretraining_to_the_budget(tmp_path):
     assert main(["experiment", "cramming", "--quick", "--task", "imdb", "--seeds", "1", "--budget", "2s",
                  "--variants", "baseline", "--imdb.data.source", str(source), "--out_dir", str(out)]) == 0
     row = rows_of(out)["baseline"]
-    assert 0.0 <= row["metrics"]["val_acc"] <= 1.0 and "frac_to_bert" in row["metrics"]
+    assert 0.0 <= row["metrics"]["val_acc"] <= 1.0
+    if row["metrics"]["val_acc"] != 0.946:  # the baseline is its own start: 0 of the way to BERT-base
+        assert row["metrics"]["frac_to_bert"] == 0.0
     budget = json.loads((out / "baseline" / "seed-0" / "lm" / "budget.json").read_text())
     assert budget["time_budget_s"] == 2.0 and budget["fit_schedule"]
 
