@@ -10,7 +10,7 @@ import torch
 
 from scratchformer.cli.main import main
 from scratchformer.data.ptb import SPLITS, PTBConfig
-from scratchformer.data.recall import RecallVocab
+from scratchformer.data.recall import RecallMix, RecallVocab
 from scratchformer.errors import UserError
 from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes, paired_difference
 from scratchformer.models.gpt import GPTConfig
@@ -104,6 +104,38 @@ def test_recall_puts_the_fact_in_the_previous_segment_and_the_question_early():
         for fact, ask in zip(facts, asks):
             assert fact // S + 1 == ask // S  # the fact sits in the segment before its question
             assert row[fact + 1] == row[ask + 1] and row[fact + 1] in vocab.values
+
+
+class RandomWindows:
+    """LMData's batch(): random windows of ids below 10."""
+    tokens, chars_per_token = {}, {}
+
+    def __init__(self, T):
+        self.T = T
+
+    def batch(self, split, batch_size, generator):
+        window = torch.randint(10, (batch_size, self.T + 1), generator=generator)
+        return window[:, :-1], window[:, 1:]
+
+
+@pytest.mark.parametrize("T", [128, 16, 6])
+def test_recall_mix_writes_one_fact_then_its_questions(T):
+    vocab = RecallVocab(base=10, n_values=5)
+    x, y = RecallMix(RandomWindows(T), vocab, share=0.5, questions=4).batch("train", 400, torch.Generator().manual_seed(0))
+    assert torch.equal(x[:, 1:], y[:, :-1])  # still next-token pairs
+    window = torch.cat([x, y[:, -1:]], dim=1)
+    carrying = 0
+    for row in window:
+        marks = (row == vocab.marker).nonzero().flatten().tolist()
+        if not marks:
+            continue
+        carrying += 1
+        # - a fact in the first half and as many questions as fit (4 where there is room), each followed
+        #   by the fact's value: every question is answerable from the fact
+        assert marks[0] < len(row) // 2 and len(marks) == 1 + min(4, (len(row) - len(row) // 2 - 2) // 2)
+        assert all(b - a >= 2 for a, b in zip(marks, marks[1:])) and marks[-1] + 1 < len(row)
+        assert len({row[p + 1].item() for p in marks}) == 1 and row[marks[0] + 1] in vocab.values
+    assert 150 < carrying < 250  # about half the windows
 
 
 # --------------------------------------------------------------------------------------------

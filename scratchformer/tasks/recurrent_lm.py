@@ -105,13 +105,15 @@ class RecallConfig:
     """Values a fact can hold: chance is 1 / values."""
     share: float = 0.5
     """Share of pretraining windows (and of segment boundaries in memory training) that carry a fact."""
+    questions: int = 4
+    """Questions after each fact in a pretraining window (one sparse question is not learned in 1,500 steps)."""
     examples: int = 256
     """Examples in the score."""
 
     def __post_init__(self):
-        if self.values < 2 or not 0.0 <= self.share <= 1.0 or self.examples < 1:
-            raise ValueError(f"recall needs values >= 2, share in [0, 1] and examples >= 1, got {self.values}, "
-                             f"{self.share}, {self.examples}")
+        if self.values < 2 or not 0.0 <= self.share <= 1.0 or self.examples < 1 or self.questions < 1:
+            raise ValueError(f"recall needs values >= 2, share in [0, 1], examples >= 1 and questions >= 1, got "
+                             f"{self.values}, {self.share}, {self.examples}, {self.questions}")
 
 
 @dataclass
@@ -175,7 +177,7 @@ class Base:
 def base_key(cfg: SegmentLMConfig, seed: int) -> str:
     """12 hex digits naming everything the pretrained base depends on."""
     what = {"corpus": cfg.corpus, "ptb": cfg.ptb.source, "base": dataclasses.asdict(cfg.base),
-            "recall": [cfg.recall.values, cfg.recall.share], "seed": seed}
+            "recall": [cfg.recall.values, cfg.recall.share, cfg.recall.questions], "seed": seed}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -202,7 +204,7 @@ def base_model(cfg: SegmentLMConfig, seed: int, folder: Path, text: dict[str, st
         model.load_state_dict(load_checkpoint(run_dir)["model"])
     else:
         trainer = Trainer(model, dataclasses.replace(cfg.base.train, seed=seed),
-                          RecallMix(data, recall, cfg.recall.share), run_dir=run_dir, tokenizer=tokenizer,
+                          RecallMix(data, recall, cfg.recall.share, cfg.recall.questions), run_dir=run_dir, tokenizer=tokenizer,
                           run_config={"model": dataclasses.asdict(model_cfg), "base_key": base_key(cfg, seed)})
         # - an interrupted pretraining left a checkpoint: continue from it
         if (run_dir / CHECKPOINT_NAME).exists():
