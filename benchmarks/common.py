@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -41,13 +40,6 @@ def peak_rss_mb() -> float:
 
 def median(values) -> float:
     return float(statistics.median(values))
-
-
-def machine() -> dict:
-    """What a timing depends on: the CPU model, its cores, torch's threads and version."""
-    import torch  # late: the report renderer imports this module without needing torch
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
 
 
 def load_average() -> list[float]:

@@ -136,7 +136,7 @@ def main() -> None:
     presets = opts.presets or CANDIDATES
 
     from scratchformer.data.imdb import IMDbConfig, load_imdb
-    from scratchformer.training.budget import machine
+    from scratchformer.provenance import machine
     from scratchformer.provenance import git_commit
 
     commit = git_commit()

@@ -45,7 +45,7 @@ def main() -> None:
     from scratchformer.cli.main import build_parser
     from scratchformer.errors import config_from_options
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, stages
-    from scratchformer.training.budget import machine
+    from scratchformer.provenance import machine
     from scratchformer.provenance import git_commit
 
     commit = git_commit()

@@ -30,9 +30,10 @@ from dataclasses import asdict
 
 import torch
 
-from benchmarks.common import RandomTokens, load_average, machine, peak_rss_mb, report, require_clean
+from benchmarks.common import RandomTokens, load_average, peak_rss_mb, report, require_clean
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.provenance import machine
 from scratchformer.training.trainer import TrainConfig, Trainer, resolve_device
 
 # GPT-2 small (124M parameters with the tied head), as nanoGPT trains it, in our fast path

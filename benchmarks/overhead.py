@@ -34,7 +34,7 @@ import torch
 
 from benchmarks.common import RandomTokens, report
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.provenance import git_commit
+from scratchformer.provenance import git_commit, machine
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 MODEL = dict(vocab_size=65, context_len=64, d_model=128, n_heads=4, n_layers=2, dropout=0.0, position="rope",
@@ -143,7 +143,7 @@ def main() -> None:
         "components": parts,
         "goal_pct": 3.0,
         "meets_goal_at_default_interval": bool(100 * (1 - ratio["stats+tracking"]) < 3.0),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "commit": git_commit(),
+        "machine": machine(), "commit": git_commit(),
     })
 
 

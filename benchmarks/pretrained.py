@@ -23,8 +23,8 @@ import time
 
 import torch
 
-from benchmarks.common import RESULTS, machine, median, peak_rss_mb, report, require_clean
-from scratchformer.provenance import git_commit
+from benchmarks.common import RESULTS, median, peak_rss_mb, report, require_clean
+from scratchformer.provenance import git_commit, machine
 
 DTYPES = ("float32", "bfloat16", "int8")
 PROMPT = "The capital of France is Paris. Write a short story about a cat who lives in Paris:"

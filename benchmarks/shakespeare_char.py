@@ -41,7 +41,8 @@ from pathlib import Path
 from statistics import mean
 
 from benchmarks import _nanogpt as nanogpt_anchor
-from benchmarks.common import load_average, machine, median, peak_rss_mb, report, require_clean, shared_file
+from benchmarks.common import load_average, median, peak_rss_mb, report, require_clean, shared_file
+from scratchformer.provenance import machine
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {"recipe": CONFIGS / "shakespeare_char_nanogpt.yaml", "best": CONFIGS / "shakespeare_char_best.yaml"}
@@ -300,7 +301,8 @@ def render(results: dict) -> str:
     runs = ", ".join(label[name] for name in results["order"])
     loads = "; ".join(f"{label[name]} {run['load_before'][0]}→{run['load_after'][0]}"
                       for name, run in zip(results["order"], _in_order(results)))
-    threads = f"{m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''}"
+    n = m.get("threads", m.get("torch_threads"))  # files written before provenance.machine() say torch_threads
+    threads = f"{n} thread{'s' if n != 1 else ''}"
     runs = ("all started at the same moment: " if results.get("schedule") == "concurrent" else
             "in the order ") + runs
     head = (f"One invocation on {m['cpu']} ({m['cores']} cores, {threads} on every run, "

@@ -3,14 +3,18 @@
     source_state()  ->  {"commit": "109095b...", "dirty": False}
     git_commit()    ->  "109095b..." (with "-dirty" when the code differs from the commit)
     cpu_model()     ->  "AMD EPYC"
+    machine()       ->  {"cpu": "AMD EPYC", "cores": 2, "threads": 2, "load_avg": [1.9, 2.0, 1.7], ...}
+    describe_machine(machine())  ->  "AMD EPYC, 2 cores, load average 1.9 / 2.0 / 1.7 (1 / 5 / 15 min)"
 
 Every run folder, experiment row and benchmark results file names the commit that wrote it, so
-this is the one rule for what "the code differs from the commit" means. It needs no torch, so the
-report renderer can use it on its own.
+this is the one rule for what "the code differs from the commit" means; and every speed they
+record carries the same machine() beside it. It needs no torch at import, so the report renderer
+can use it on its own.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -70,3 +74,27 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> dict:
+    """What a speed-dependent figure needs beside it, in one vocabulary for run folders, budgets,
+    experiment rows and benchmark results: the CPU model, the cores this process may use, torch's
+    threads, the load averages over 1, 5 and 15 minutes (above the cores, other jobs competed), the
+    GPU if any, the host and the versions."""
+    import torch  # late: the report renderer imports this module without needing torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu_model(), "cores": cores, "threads": torch.get_num_threads(),
+            "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__}
+
+
+def describe_machine(m: dict) -> str:
+    """machine() as one line for a log or a summary."""
+    line = f"{m['cpu']}, {m['cores']} cores"
+    if m.get("load_avg"):
+        line += ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*m["load_avg"])
+    if m.get("gpu"):
+        line += f", GPU {m['gpu']}"
+    return line

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-import torch
 
 from scratchformer.cli import chat as chat_module
 from scratchformer.cli.main import main

@@ -11,7 +11,7 @@ from torch import nn
 
 from imdb_fixture import make_imdb
 from scratchformer.cli.main import main
-from scratchformer.data.ptb import PTBConfig, PTBVocabulary, load_ptb
+from scratchformer.data.ptb import PTBConfig, load_ptb
 from scratchformer.errors import UserError
 from scratchformer.experiments.cramming import (BEST, DEVICE_TRICKS, EXPERIMENT, TRICKS, VARIANTS, ExperimentConfig,
                                                 baseline_model, baseline_train, derive)

@@ -8,7 +8,6 @@ import pytest
 
 from scratchformer.cli.main import main
 from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
-from scratchformer.errors import UserError
 
 @pytest.fixture(autouse=True)
 def home_in_tmp(tmp_path, monkeypatch):

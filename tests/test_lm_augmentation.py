@@ -1,7 +1,6 @@
 """The `lm-augmentation` experiment: --quick on fixtures of every text, the scores, and the one-line errors."""
 
 import json
-import math
 
 import pytest
 import torch

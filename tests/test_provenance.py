@@ -1,8 +1,11 @@
-"""Provenance: what counts as code that differs from the commit a result names."""
+"""Provenance: what counts as code that differs from the commit a result names, and the one record of
+the machine that every speed carries."""
 
 import subprocess
 
-from scratchformer.provenance import source_state
+import torch
+
+from scratchformer.provenance import cpu_model, describe_machine, machine, source_state
 
 
 def git(repo, *args):
@@ -43,3 +46,12 @@ def test_an_edited_file_or_a_new_module_is_dirty_but_results_and_notes_are_not(t
 
 def test_outside_a_checkout_the_commit_is_unknown(tmp_path):
     assert source_state(tmp_path) == {"commit": "unknown", "dirty": True}
+
+
+def test_one_machine_record_for_every_speed():
+    m = machine()
+    assert m["cpu"] == cpu_model() and m["cores"] >= 1 and m["threads"] == torch.get_num_threads()
+    assert len(m["load_avg"]) == 3 and m["torch"] == torch.__version__
+    line = describe_machine(m)
+    assert line.startswith(f"{m['cpu']}, {m['cores']} cores, load average ") and ("GPU" in line) == bool(m["gpu"])
+    assert describe_machine(m | {"gpu": "H200", "load_avg": None}).endswith(f"{m['cores']} cores, GPU H200")

@@ -14,7 +14,6 @@ from scratchformer.data.recall import RecallMix, RecallVocab
 from scratchformer.errors import UserError
 from scratchformer.experiments.recurrent_lm import EXPERIMENT, derive_changes, paired_difference
 from scratchformer.models.gpt import GPTConfig
-from scratchformer.models.segment_memory import MemoryConfig
 from scratchformer.tasks.recurrent_lm import (FIRST, BaseConfig, RecallConfig, SegmentLMConfig, base_model, load_text,
                                               measure, recall_sequences)
 from scratchformer.training.trainer import TrainConfig

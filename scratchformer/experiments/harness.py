@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ import yaml
 
 from scratchformer.errors import UserError
 from scratchformer.training.checkpoint import CHECKPOINT_NAME
-from scratchformer.provenance import cpu_model, git_commit
+from scratchformer.provenance import git_commit, machine
 
 C = TypeVar("C")  # an experiment's config dataclass
 NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")  # variant names become folder and file names
@@ -325,14 +324,6 @@ def check_no_other_config(cells: list[Cell]) -> None:
 # one run
 
 
-def machine() -> dict:
-    """What ran it: CPU model, device, threads, host, versions."""
-    cpu = cpu_model()
-    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
-    return {"device": device, "cpu": cpu, "threads": torch.get_num_threads(), "host": platform.node(),
-            "python": platform.python_version(), "torch": torch.__version__}
-
-
 def reset_peak_memory() -> bool:
     """Start this process's peak resident memory (VmHWM) afresh; False where Linux does not allow it."""
     try:
@@ -373,8 +364,8 @@ def execute(experiment: Experiment, cell: Cell, scale: str, threads: int, cache:
         "config_hash": cell.hash, "commit": commit.removesuffix("-dirty"), "dirty": commit.endswith("-dirty"),
         "metrics": {k: clean_number(v) for k, v in metrics.items()},
         "missing_metrics": sorted(missing), "wall_s": round(wall_s, 2),
-        "load_avg": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min at the end: others' jobs slow wall_s
-        **machine(), "threads": torch.get_num_threads(),
+        # - the machine, with the load averages at the end: others' jobs slow wall_s
+        **machine(), "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
         "peak_mem_mb": peak_memory_mb(), "peak_mem_scope": "run" if peak_is_this_run else "process",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_dir": str(cell.dir),
     }

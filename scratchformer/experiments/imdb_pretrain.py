@@ -41,7 +41,6 @@ import torch
 
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.lm_data import LMData
-from scratchformer.data.tokenizers import tokenizer_from_dict
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, ClassifierConfig

@@ -22,7 +22,6 @@ from scratchformer.data.labelled_texts import TextDataConfig, load_classificatio
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS
 from scratchformer.errors import UserError
-from scratchformer.progress import progress_bar
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
 from scratchformer.training.budget import budget_plan, fit_within_budget  # noqa: F401 (re-exported)

@@ -37,17 +37,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 
 from scratchformer.errors import UserError
-from scratchformer.provenance import cpu_model
+from scratchformer.provenance import machine
 
 BUDGET_FILE = "budget.json"
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -69,21 +67,6 @@ def parse_budget(text: str | float | int) -> float:
     if not seconds > 0:
         raise UserError(f"a budget of {text!r} leaves no time to train; give a positive length such as 90s or 15m")
     return seconds
-
-
-def cpu_name() -> str:
-    """The CPU's model name, and how many cores this process may use."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu_model()}, {cores} cores"
-
-
-def machine() -> dict:
-    """What a speed-dependent figure needs beside it: CPU, threads, load (1, 5, 15 min), GPU if any."""
-    out = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
-           "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
-    if torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name()
-    return out
 
 
 class Pace:

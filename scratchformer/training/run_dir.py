@@ -25,7 +25,6 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 import yaml
 
 from scratchformer.errors import UserError
-from scratchformer.provenance import cpu_model, git_commit
+from scratchformer.provenance import describe_machine, git_commit, machine
 from scratchformer.training.checkpoint import CHECKPOINT_NAME, resolve_checkpoint
 
 CONFIG_NAME = "config.yaml"
@@ -105,19 +104,9 @@ def changes_on_resume(saved: dict, resumed: dict, safe: tuple[str, ...], run: st
     return changed
 
 
-def machine() -> str:
-    """One line for results and summaries: the CPU model, its cores, and the load while it ran."""
-    line = f"{cpu_model()}, {os.cpu_count()} cores"
-    if hasattr(os, "getloadavg"):
-        line += ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*os.getloadavg())
-    if torch.cuda.is_available():
-        line += f", GPU {torch.cuda.get_device_name(0)}"
-    return line
-
-
 def environment(device: str) -> dict:
     return {
-        "machine": machine(),
+        "machine": describe_machine(machine()),
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
