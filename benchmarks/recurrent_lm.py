@@ -1,0 +1,161 @@
+"""The recurrent-lm goals, judged over seeds from a finished sweep of the experiment.
+
+    scratchformer experiment recurrent-lm --ptb.source ../shared/data/ptb --seeds 3   # the CPU default
+    python -m benchmarks.recurrent_lm --sweep runs/experiments/recurrent-lm         # writes benchmarks/results/recurrent_lm.json
+
+The goals (issue 17), each judged on the mean over seeds, with the seeds' spread beside it:
+
+  * every trained memory (rmt, linear-*, adapter-*) cuts the first-32 perplexity by >= 5% against
+    no memory (the same seed's base, the same streams);
+  * the hidden-state prefix (the trick, untrained or through a trained map) comes within 2% of RMT's
+    perplexity;
+  * recall across a segment boundary >= 95%, where no memory is at chance;
+  * the CPU default runs in <= 30 minutes per seed (the seed's rows' wall-clock added up: the base's
+    pretraining is in the first variant's).
+
+And the question that is not a goal: does the untrained trick help or harm the first 32 tokens? Its
+first-32 loss minus no memory's, stream by stream, with a paired interval per seed and over seeds.
+This module trains nothing: it reads the rows (derive_changes pairs them, as the experiment does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.common import by_seed, read_rows, report, rounded
+from scratchformer.experiments.harness import config_from_dict
+from scratchformer.experiments.recurrent_lm import UNTRAINED, ExperimentConfig, derive_changes
+from scratchformer.experiments.summary import stats
+
+GOAL_FIRST_CUT = -0.05  # first-32 perplexity change against no memory, at most
+GOAL_VS_RMT = 0.02  # perplexity change against RMT, at most
+GOAL_RECALL = 0.95
+GOAL_MINUTES = 30.0
+ORDER = ("none", "window", "xl", "rmt", "trick-input", "trick-layers", "linear-input", "linear-layers",
+         "adapter-input", "adapter-layers")  # the experiment's order: anchors, then the trick untrained and trained
+METRICS = ("ppl", "ppl_first", "first_vs_none", "first_delta", "ppl_vs_rmt", "recall", "ms_per_token",
+           "trained_params")
+
+
+def over_seeds(rows: list[dict], variant: str, metric: str) -> dict:
+    """Mean, std and 95% interval over seeds (Student t), rounded, with the seeds' own values."""
+    values = by_seed(rows, variant, metric)
+    return {**rounded(stats(list(values.values()))), "per_seed": {str(s): round(v, 4) for s, v in sorted(values.items())}}
+
+
+def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
+    place = {name: i for i, name in enumerate(ORDER)}
+    variants = sorted({r["variant"] for r in rows}, key=lambda v: (place.get(v.rsplit("-k", 1)[0], len(ORDER)), v))
+    table = {v: {m: over_seeds(rows, v, m) for m in METRICS} for v in variants}
+    trained = [v for v in variants if v not in UNTRAINED]
+    hidden = [v for v in variants if v.startswith(("trick-", "linear-", "adapter-"))]
+    seeds = sorted({r["seed"] for r in rows})
+    minutes = {str(s): sum(r["wall_s"] for r in rows if r["seed"] == s) / 60 for s in seeds}
+    chance = 1.0 / cfg.recall.values
+    return {
+        "variants": table,
+        "chance": chance,
+        "recall_examples_per_seed": cfg.recall.examples,
+        "first_cut": {v: table[v]["first_vs_none"]["mean"] <= GOAL_FIRST_CUT for v in trained},
+        "within_rmt": {v: table[v]["ppl_vs_rmt"]["mean"] <= GOAL_VS_RMT for v in hidden},
+        "recall_met": {v: table[v]["recall"]["mean"] >= GOAL_RECALL for v in variants if v != "none"},
+        # - the untrained trick: help (< 0) or harm (> 0), each seed's paired interval over streams
+        "trick": {v: {"delta": table[v]["first_delta"],
+                      "per_seed_ci95": {str(s): round(r["metrics"]["first_delta_ci95"], 4) for s, r in
+                                        ((r["seed"], r) for r in rows if r["variant"] == v)
+                                        if isinstance(r["metrics"].get("first_delta_ci95"), float)}}
+                  for v in variants if v.startswith("trick-")},
+        "minutes_per_seed": {s: round(m, 1) for s, m in minutes.items()},
+        "threads": sorted({r.get("threads") for r in rows}),
+        "load_avg_at_row_ends": [min(r["load_avg"][0] for r in rows), max(r["load_avg"][0] for r in rows)],
+    }
+
+
+def _pm(d: dict, scale: float = 1.0, digits: int = 1, sign: bool = False) -> str:
+    if d["mean"] is None:
+        return "n/a"
+    f = f"{{:{'+' if sign else ''}.{digits}f}}"
+    text = f.format(d["mean"] * scale)
+    if d["std"] is not None:
+        text += f" ± {d['std'] * scale:.{digits}f}"
+    return text
+
+
+def render(results: dict) -> str:
+    """Every variant's figures over seeds, then each goal's verdict."""
+    j, n = results["judged"], results["seeds"]
+    lines = [f"{len(n)} seed(s) ({', '.join(map(str, n))}); mean ± std over seeds. `vs none`: first-32 "
+             "perplexity change against no memory, same seed; `Δ first-32`: first-32 loss minus no memory's "
+             "over the same streams (nats).", "",
+             "| variant | trained params | perplexity | first 32 | vs none, first 32 (%) | Δ first-32 (nats) "
+             "| vs RMT (%) | recall (%) | ms/token |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for v, t in j["variants"].items():
+        lines.append(f"| {v} | {t['trained_params']['mean']:,.0f} | {_pm(t['ppl'], digits=3)} | "
+                     f"{_pm(t['ppl_first'], digits=3)} | {_pm(t['first_vs_none'], 100, 1, True)} | "
+                     f"{_pm(t['first_delta'], digits=3, sign=True)} | {_pm(t['ppl_vs_rmt'], 100, 1, True)} | "
+                     f"{_pm(t['recall'], 100, 1)} | {_pm(t['ms_per_token'], digits=3)} |")
+
+    def listed(verdicts: dict, met: bool) -> str:
+        names = [v for v, ok in verdicts.items() if ok == met]
+        return ", ".join(names) or "none"
+
+    cut, rmt, rec = j["first_cut"], j["within_rmt"], j["recall_met"]
+    none_recall = j["variants"]["none"]["recall"]["mean"] if "none" in j["variants"] else None
+    minutes = j["minutes_per_seed"]
+    lines += ["", "Goals, on the means over seeds:", "",
+              f"- **Every trained memory cuts first-32 perplexity by ≥ 5%: "
+              f"{'met' if all(cut.values()) else 'missed'}** ({sum(cut.values())} of {len(cut)}). "
+              f"Met: {listed(cut, True)}. Missed: {listed(cut, False)}.",
+              f"- **The hidden-state prefix within 2% of RMT's perplexity:** met by {listed(rmt, True)}; "
+              f"missed by {listed(rmt, False)}.",
+              f"- **Recall ≥ 95% where no memory is at chance:** no memory {100 * none_recall:.1f}% "
+              f"(chance {100 * j['chance']:.2f}%, {j['recall_examples_per_seed']} questions a seed); "
+              f"met by {listed(rec, True)}; missed by {listed(rec, False)}.",
+              f"- **CPU default ≤ {GOAL_MINUTES:.0f} minutes per seed: "
+              f"{'met' if max(minutes.values()) <= GOAL_MINUTES else 'missed'}**, "
+              f"{min(minutes.values()):.1f}–{max(minutes.values()):.1f} minutes a seed on "
+              f"{'/'.join(map(str, j['threads']))} thread(s), one run at a time "
+              f"(load average {j['load_avg_at_row_ends'][0]:.1f}–{j['load_avg_at_row_ends'][1]:.1f} at the rows' ends).",
+              "", "The untrained trick (a question, not a goal): first-32 loss minus no memory's, "
+              "mean over seeds, and each seed's paired 95% interval over the streams:", ""]
+    for v, t in j["trick"].items():
+        d = t["delta"]
+        word = "helps" if d["ci95_high"] is not None and d["ci95_high"] < 0 else \
+            "harms" if d["ci95_low"] is not None and d["ci95_low"] > 0 else "within the noise"
+        per = ", ".join(f"{d['per_seed'][s]:+.3f} ± {ci:.3f}" for s, ci in t["per_seed_ci95"].items())
+        lines.append(f"- `{v}`: {d['mean']:+.3f} nats [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] over seeds: "
+                     f"**{word}**" + (f" (per seed: {per})" if per else "") + "."
+                     if d["ci95_low"] is not None else f"- `{v}`: {d['mean']:+.3f} nats (one seed).")
+    lines += ["", f"Rows: {results['n_rows']} runs at commit(s) {', '.join(c[:7] for c in results['row_commits'])}"
+              + (" (some **dirty**)" if results["rows_dirty"] else " (clean)") + "."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweep", default="runs/experiments/recurrent-lm", help="the experiment's folder")
+    parser.add_argument("--results_dir", default=None, help="where NAME.json goes (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    folder = Path(args.sweep)
+    sweep = json.loads((folder / "sweep.json").read_text())
+    cfg = config_from_dict(ExperimentConfig, sweep["config"])
+    rows = derive_changes(cfg, read_rows(folder, "scratchformer experiment recurrent-lm"))
+    result = {
+        "benchmark": "recurrent_lm",
+        "sweep": str(folder),
+        "quick": bool(sweep.get("quick")),
+        "base": cfg.base.init,
+        "n_rows": len(rows),
+        "seeds": sorted({r["seed"] for r in rows}),
+        "row_commits": sorted({r.get("commit") or "unknown" for r in rows}),
+        "rows_dirty": any(r.get("dirty") for r in rows),
+        "judged": judge(rows, cfg),
+    }
+    return report("recurrent_lm", result, results_dir=args.results_dir)
+
+
+if __name__ == "__main__":
+    main()
