@@ -8,6 +8,7 @@ stamps every file (and every row of its `rows`) with the commit and refuses to w
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -93,6 +94,31 @@ def report(name: str, result: dict, quick: bool | None = None, results_dir: Path
 
 # --------------------------------------------------------------------------------------------
 # an experiment's rows, for the benchmarks that judge its goals (benchmarks.perceiver, benchmarks.lm_augmentation)
+
+
+def sweep_parser(doc: str, name: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that judges an experiment's rows: --sweep FOLDER, --results_dir."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweep", default=f"runs/experiments/{name}", help="the experiment's folder")
+    parser.add_argument("--results_dir", default=None, help="where NAME.json goes (default benchmarks/results)")
+    return parser
+
+
+def read_sweep(folder: Path, experiment) -> tuple[object, list[dict], dict]:
+    """An experiment's finished sweep: its config (from FOLDER/sweep.json), its rows derived across
+    rows as the experiment's own table derives them, and what a results file says of those rows."""
+    from scratchformer.experiments.harness import config_from_dict  # late: it needs torch
+
+    folder = Path(folder)
+    sweep = json.loads((folder / "sweep.json").read_text())
+    cfg = config_from_dict(experiment.config, sweep["config"])
+    rows = read_rows(folder, f"scratchformer experiment {experiment.name}")
+    if experiment.derive is not None:  # the row files hold no cross-row figures: derive pairs them
+        rows = experiment.derive(cfg, rows)
+    about = {"sweep": str(folder), "quick": bool(sweep.get("quick")), "n_rows": len(rows),
+             "row_commits": sorted({r.get("commit") or "unknown" for r in rows}),
+             "rows_dirty": any(r.get("dirty") for r in rows)}
+    return cfg, rows, about
 
 
 def read_rows(folder: Path, command: str) -> list[dict]:

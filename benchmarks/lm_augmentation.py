@@ -23,19 +23,16 @@ repository root beside ../shared, as for the experiment). A gain whose interval 
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import by_seed, read_rows, report, rounded
+from benchmarks.common import by_seed, read_sweep, report, rounded, sweep_parser
 from scratchformer.data.lm_ood_texts import load_ood_texts
 from scratchformer.data.play_genres import HISTORY, genre_splits
-from scratchformer.experiments.harness import config_from_dict
-from scratchformer.experiments.lm_augmentation import (GOAL_ID_COST, GOAL_OOD_GAIN, ExperimentConfig,
-                                                      bits_per_char, derive_against_none)
+from scratchformer.experiments.lm_augmentation import (EXPERIMENT, GOAL_ID_COST, GOAL_OOD_GAIN, ExperimentConfig,
+                                                      bits_per_char)
 from scratchformer.experiments.summary import stats
 from scratchformer.tasks.runs import load_language_model
 
@@ -127,22 +124,13 @@ def render(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sweep", default="runs/experiments/lm-augmentation", help="the experiment's folder")
-    parser.add_argument("--results_dir", default=None, help="where NAME.json goes (default benchmarks/results)")
-    args = parser.parse_args(argv)
+    args = sweep_parser(__doc__, EXPERIMENT.name).parse_args(argv)
     folder = Path(args.sweep)
-    sweep = json.loads((folder / "sweep.json").read_text())
-    cfg = config_from_dict(ExperimentConfig, sweep["config"])
-    rows = derive_against_none(cfg, read_rows(folder, "scratchformer experiment lm-augmentation"))  # the row files hold no gain or cost: they pair rows
+    cfg, rows, about = read_sweep(folder, EXPERIMENT)
     chosen, sample = choose(rows)
     result = {
         "benchmark": "lm_augmentation",
-        "sweep": str(folder),
-        "quick": bool(sweep.get("quick")),
-        "n_rows": len(rows),
-        "row_commits": sorted({r.get("commit") or "unknown" for r in rows}),
-        "rows_dirty": any(r.get("dirty") for r in rows),
+        **about,
         "chosen": chosen,
         "sample": sample,
         "held_out": confirm(rows, folder, cfg, chosen),

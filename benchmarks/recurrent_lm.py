@@ -1,7 +1,7 @@
 """The recurrent-lm goals, judged over seeds from a finished sweep of the experiment.
 
     scratchformer experiment recurrent-lm --ptb.source ../shared/data/ptb --seeds 3   # the CPU default
-    python -m benchmarks.recurrent_lm --sweep runs/experiments/recurrent-lm         # writes benchmarks/results/recurrent_lm.json
+    python -m benchmarks.recurrent_lm --sweep runs/experiments/recurrent-lm   # writes benchmarks/results/recurrent_lm.json
 
 The goals (issue 17), each judged on the mean over seeds, with the seeds' spread beside it:
 
@@ -20,13 +20,10 @@ This module trains nothing: it reads the rows (derive_changes pairs them, as the
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
-from benchmarks.common import by_seed, read_rows, report, rounded
-from scratchformer.experiments.harness import config_from_dict
-from scratchformer.experiments.recurrent_lm import UNTRAINED, ExperimentConfig, derive_changes
+from benchmarks.common import by_seed, read_sweep, report, rounded, sweep_parser
+from scratchformer.experiments.recurrent_lm import EXPERIMENT, UNTRAINED, ExperimentConfig
 from scratchformer.experiments.summary import stats
 
 GOAL_FIRST_CUT = -0.05  # first-32 perplexity change against no memory, at most
@@ -42,7 +39,8 @@ METRICS = ("ppl", "ppl_first", "first_vs_none", "first_delta", "ppl_vs_rmt", "re
 def over_seeds(rows: list[dict], variant: str, metric: str) -> dict:
     """Mean, std and 95% interval over seeds (Student t), rounded, with the seeds' own values."""
     values = by_seed(rows, variant, metric)
-    return {**rounded(stats(list(values.values()))), "per_seed": {str(s): round(v, 4) for s, v in sorted(values.items())}}
+    per_seed = {str(s): round(v, 4) for s, v in sorted(values.items())}
+    return {**rounded(stats(list(values.values()))), "per_seed": per_seed}
 
 
 def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
@@ -104,7 +102,7 @@ def render(results: dict) -> str:
 
     cut, rmt, rec = j["first_cut"], j["within_rmt"], j["recall_met"]
     none_recall = j["variants"]["none"]["recall"]["mean"] if "none" in j["variants"] else None
-    minutes = j["minutes_per_seed"]
+    minutes, load = j["minutes_per_seed"], j["load_avg_at_row_ends"]
     lines += ["", "Goals, on the means over seeds:", "",
               f"- **Every trained memory cuts first-32 perplexity by ≥ 5%: "
               f"{'met' if all(cut.values()) else 'missed'}** ({sum(cut.values())} of {len(cut)}). "
@@ -118,7 +116,7 @@ def render(results: dict) -> str:
               f"{'met' if max(minutes.values()) <= GOAL_MINUTES else 'missed'}**, "
               f"{min(minutes.values()):.1f}–{max(minutes.values()):.1f} minutes a seed on "
               f"{'/'.join(map(str, j['threads']))} thread(s), one run at a time "
-              f"(load average {j['load_avg_at_row_ends'][0]:.1f}–{j['load_avg_at_row_ends'][1]:.1f} at the rows' ends).",
+              f"(load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends).",
               "", "The untrained trick (a question, not a goal): first-32 loss minus no memory's, "
               "mean over seeds, and each seed's paired 95% interval over the streams:", ""]
     for v, t in j["trick"].items():
@@ -135,23 +133,13 @@ def render(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sweep", default="runs/experiments/recurrent-lm", help="the experiment's folder")
-    parser.add_argument("--results_dir", default=None, help="where NAME.json goes (default benchmarks/results)")
-    args = parser.parse_args(argv)
-    folder = Path(args.sweep)
-    sweep = json.loads((folder / "sweep.json").read_text())
-    cfg = config_from_dict(ExperimentConfig, sweep["config"])
-    rows = derive_changes(cfg, read_rows(folder, "scratchformer experiment recurrent-lm"))
+    args = sweep_parser(__doc__, EXPERIMENT.name).parse_args(argv)
+    cfg, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
     result = {
         "benchmark": "recurrent_lm",
-        "sweep": str(folder),
-        "quick": bool(sweep.get("quick")),
+        **about,
         "base": cfg.base.init,
-        "n_rows": len(rows),
         "seeds": sorted({r["seed"] for r in rows}),
-        "row_commits": sorted({r.get("commit") or "unknown" for r in rows}),
-        "rows_dirty": any(r.get("dirty") for r in rows),
         "judged": judge(rows, cfg),
     }
     return report("recurrent_lm", result, results_dir=args.results_dir)
