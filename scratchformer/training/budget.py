@@ -42,8 +42,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-
 from scratchformer.errors import UserError
 from scratchformer.provenance import machine
 
