@@ -14,12 +14,18 @@ def test_whole_split_is_the_mean_loss_over_every_prediction():
     model, data = tiny_gpt().eval(), pattern_data(n=1000)
     val = data.tokens["val"].long()  # 200 tokens: 199 predictions
     T = data.context_len
-    # - by hand: each window of T tokens from the start, then the rest
+    assert (len(val) - 1) % T  # a split that windows of T do not tile
+    # - by hand: each window of T tokens from the start, then one window ending at the split's end that
+    #   scores only the predictions left (with a full context, not a short one)
     losses = []
-    for start in range(0, len(val) - 1, T):
+    for start in range(0, len(val) - 1 - T, T):
         chunk = val[start:start + T + 1]
         logits, _ = model(chunk[None, :-1])
         losses.append(F.cross_entropy(logits[0], chunk[1:], reduction="none"))
+    left = len(val) - 1 - sum(len(x) for x in losses)
+    chunk = val[-T - 1:]
+    logits, _ = model(chunk[None, :-1])
+    losses.append(F.cross_entropy(logits[0], chunk[1:], reduction="none")[-left:])
     expected = torch.cat(losses).mean().item()
     out = evaluate_whole_split(model, data, "val", batch_size=3)
     assert out["val_tokens"] == len(val) - 1

@@ -5,8 +5,7 @@
 Offsets come from an explicit torch.Generator, so a checkpoint can store and restore the
 sampling state and a resumed run sees exactly the batches an uninterrupted run would.
 
-`windows` instead walks a split from start to end in windows side by side, so that every
-next-token prediction of the split is made exactly once: the whole split, the same for any model.
+The whole split, every next-token prediction made once, is training/evaluation.stream_loss's.
 """
 
 from __future__ import annotations
@@ -57,21 +56,3 @@ class LMData:
         offsets = starts[:, None] + torch.arange(T + 1)[None, :]  # (B, T+1)
         window = data[offsets].long()  # (B, T+1)
         return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
-
-    def windows(self, split: str, batch_size: int):
-        """Yield (x, y) batches that cover `split` once: windows of T tokens side by side,
-        the last one shorter (in a batch of its own) when the split does not divide evenly.
-
-        Window j predicts tokens j*T + 1 .. j*T + T from the tokens before them in the window,
-        so the len(split) - 1 predictions of the split are each made exactly once."""
-        data, T = self.tokens[split], self.context_len
-        n_full = (len(data) - 1) // T
-        # - the full windows, batch_size at a time
-        for first in range(0, n_full, batch_size):
-            starts = torch.arange(first, min(first + batch_size, n_full)) * T  # (B,)
-            window = data[starts[:, None] + torch.arange(T + 1)[None, :]].long()  # (B, T+1)
-            yield window[:, :-1], window[:, 1:]
-        # - what is left after them: one shorter window
-        tail = data[n_full * T:].long()
-        if len(tail) > 1:
-            yield tail[None, :-1], tail[None, 1:]  # (1, t), (1, t)

@@ -2,6 +2,7 @@
 
     evaluate_loss(model, data, "val", batches=20, batch_size=16)  ->  {"val_loss": ..., "val_bpc": ...}
     evaluate_whole_split(model, data, "val")                      ->  the same keys, over every token
+    stream_loss(model, tokens, context_len, stride)               ->  what evaluate_whole_split computes
 
 The Trainer validates with it during training and `scratchformer eval` calls it on a saved run;
 nothing else is needed to evaluate (no optimizer, no run folder). The batches are drawn from a
@@ -11,7 +12,7 @@ the training stream is never disturbed.
 A few random batches are an estimate: 20 batches of 12 windows of 64 characters put a standard
 error of about 0.015 nats on a Tiny Shakespeare model's loss, as large as the differences one
 may want to read off two models. evaluate_whole_split scores every token of the split once
-(data.windows), so two models evaluated with it are compared on exactly the same predictions.
+(stream_loss), so two models evaluated with it are compared on exactly the same predictions.
 """
 
 from __future__ import annotations
@@ -87,21 +88,15 @@ def stream_loss(model: nn.Module, tokens: torch.Tensor, context_len: int, stride
 
 
 def evaluate_whole_split(model: nn.Module, data, split: str = "val", batch_size: int = 64,
-                         device: torch.device | str = "cpu", autocast=nullcontext) -> dict:
-    """Mean loss over every next-token prediction of `split`, each made once (see data.windows).
+                         device: torch.device | str = "cpu", autocast=nullcontext, stride: int | None = None) -> dict:
+    """Mean loss over every next-token prediction of `split`, each made once: stream_loss over the
+    split's tokens, in windows of data.context_len side by side (stride: overlap them, as stream_loss).
 
     Returns {split}_loss and {split}_bpc as evaluate_loss does, and {split}_tokens, the number of
     predictions averaged over. No sampling: the same model gives the same figure every time."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for x, y in data.windows(split, batch_size):
-        with autocast():
-            logits, _ = model(x.to(device))
-        # - summed, not averaged, per batch: the last window is shorter than the others
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
-    nats = total / count
+    tokens = data.tokens[split]
+    T = data.context_len
+    nats = stream_loss(model, tokens, T, stride or T, batch_size, device, autocast)
+    count = len(tokens) - 1
     chars_per_token = getattr(data, "chars_per_token", {}).get(split, 1.0)
     return {f"{split}_loss": nats, f"{split}_bpc": nats / math.log(2) / chars_per_token, f"{split}_tokens": count}
