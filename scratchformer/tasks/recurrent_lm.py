@@ -105,9 +105,9 @@ class RecallConfig:
     """Values a fact can hold: chance is 1 / values."""
     share: float = 0.5
     """Share of pretraining windows (and of segment boundaries in memory training) that carry a fact.
-    At 0.5 one of three seeds' bases was still at chance on recall after its 1,500 steps; at 1.0 every
-    base learned it, but clean text became foreign to it (perplexity 4.2 against 3.9 without memory,
-    7.6 with a sliding window): 0.5 it stays."""
+    At 0.5 one of three seeds' bases was still at chance on recall after its 1,500 steps; at 1.0 the
+    two bases that finished learned it, but clean text became foreign to them (perplexity 4.2 against
+    3.9 without memory, 7.6 with a sliding window): 0.5 it stays."""
     questions: int = 4
     """Questions after each fact in a pretraining window (one sparse question is not learned in 1,500 steps)."""
     examples: int = 256
