@@ -93,7 +93,7 @@ def report(name: str, result: dict, quick: bool | None = None, results_dir: Path
 
 
 # --------------------------------------------------------------------------------------------
-# an experiment's rows, for the benchmarks that judge its goals (benchmarks.perceiver, benchmarks.lm_augmentation)
+# an experiment's rows, for the benchmarks that judge its goals (perceiver, lm_augmentation, recurrent_lm)
 
 
 def sweep_parser(doc: str, name: str) -> argparse.ArgumentParser:

@@ -136,8 +136,7 @@ def main() -> None:
     presets = opts.presets or CANDIDATES
 
     from scratchformer.data.imdb import IMDbConfig, load_imdb
-    from scratchformer.provenance import machine
-    from scratchformer.provenance import git_commit
+    from scratchformer.provenance import git_commit, machine
 
     commit = git_commit()
     if commit.endswith("-dirty") and not opts.quick:

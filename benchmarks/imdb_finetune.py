@@ -60,8 +60,7 @@ def main() -> None:
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, classifier_run_config
     from scratchformer.tasks.classification import prepare_data, train_classifier
     from scratchformer.tasks.runs import load_language_model
-    from scratchformer.provenance import machine
-    from scratchformer.provenance import git_commit
+    from scratchformer.provenance import git_commit, machine
 
     if args.threads:
         torch.set_num_threads(args.threads)

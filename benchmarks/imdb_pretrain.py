@@ -45,8 +45,7 @@ def main() -> None:
     from scratchformer.cli.main import build_parser
     from scratchformer.errors import config_from_options
     from scratchformer.experiments.imdb_pretrain import ExperimentConfig, stages
-    from scratchformer.provenance import machine
-    from scratchformer.provenance import git_commit
+    from scratchformer.provenance import git_commit, machine
 
     commit = git_commit()
 

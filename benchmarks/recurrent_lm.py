@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.common import by_seed, read_sweep, report, rounded, sweep_parser
-from scratchformer.experiments.recurrent_lm import EXPERIMENT, UNTRAINED, ExperimentConfig
+from scratchformer.experiments.recurrent_lm import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
 
 GOAL_FIRST_CUT = -0.05  # first-32 perplexity change against no memory, at most
@@ -47,7 +47,8 @@ def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
     place = {name: i for i, name in enumerate(ORDER)}
     variants = sorted({r["variant"] for r in rows}, key=lambda v: (place.get(v.rsplit("-k", 1)[0], len(ORDER)), v))
     table = {v: {m: over_seeds(rows, v, m) for m in METRICS} for v in variants}
-    trained = [v for v in variants if v not in UNTRAINED]
+    # - a trained memory is one with parameters of its own (whatever its k, unlike a list of names)
+    trained = [v for v in variants if table[v]["trained_params"]["mean"]]
     hidden = [v for v in variants if v.startswith(("trick-", "linear-", "adapter-"))]
     seeds = sorted({r["seed"] for r in rows})
     minutes = {str(s): sum(r["wall_s"] for r in rows if r["seed"] == s) / 60 for s in seeds}
@@ -61,9 +62,9 @@ def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
         "recall_met": {v: table[v]["recall"]["mean"] >= GOAL_RECALL for v in variants if v != "none"},
         # - the untrained trick: help (< 0) or harm (> 0), each seed's paired interval over streams
         "trick": {v: {"delta": table[v]["first_delta"],
-                      "per_seed_ci95": {str(s): round(r["metrics"]["first_delta_ci95"], 4) for s, r in
-                                        ((r["seed"], r) for r in rows if r["variant"] == v)
-                                        if isinstance(r["metrics"].get("first_delta_ci95"), float)}}
+                      "per_seed_ci95": {str(r["seed"]): round(r["metrics"]["first_delta_ci95"], 4) for r in rows
+                                        if r["variant"] == v
+                                        and isinstance(r["metrics"].get("first_delta_ci95"), float)}}
                   for v in variants if v.startswith("trick-")},
         "minutes_per_seed": {s: round(m, 1) for s, m in minutes.items()},
         "threads": sorted({r.get("threads") for r in rows}),
@@ -101,7 +102,7 @@ def render(results: dict) -> str:
         return ", ".join(names) or "none"
 
     cut, rmt, rec = j["first_cut"], j["within_rmt"], j["recall_met"]
-    none_recall = j["variants"]["none"]["recall"]["mean"] if "none" in j["variants"] else None
+    none_recall = j["variants"]["none"]["recall"]["mean"]  # (no memory is every change's anchor)
     minutes, load = j["minutes_per_seed"], j["load_avg_at_row_ends"]
     lines += ["", "Goals, on the means over seeds:", "",
               f"- **Every trained memory cuts first-32 perplexity by ≥ 5%: "
