@@ -3,6 +3,7 @@
     python -m benchmarks.mfu                        # GPT-2 small, context 1024: eager and compiled, bf16 on a GPU
     python -m benchmarks.mfu --peak_tflops 989      # a device the table below does not know
     python -m benchmarks.mfu --quick                # a tiny GPT on the CPU, seconds (prints, writes nothing)
+    python -m benchmarks.mfu --nanogpt ../nanoGPT   # nanoGPT's own bench.py beside ours, same GPU, same run
 
 Each mode (eager, compiled) trains a fresh GPT of the same seed with our own Trainer, on random
 tokens (throughput does not depend on the text), `warmup` steps and then `steps` timed steps.
@@ -18,15 +19,29 @@ forward and backward pass (3 x forward), attention over the whole score matrix, 
 compute it. The peak is the device's dense bf16 tensor-core figure from its maker's data sheet
 (PEAK_TFLOPS); MFU is reported against it whatever the dtype, as the PaLM paper and nanoGPT do.
 A CPU has no such figure here: give `--peak_tflops` to get an MFU, else it is null.
+
+The anchor (--nanogpt DIR, a checkout of karpathy/nanoGPT, copied, never modified): nanoGPT's own
+bench.py, run in the same invocation on the same GPU with the same batch, on random tokens
+(--real_data=False), once per mode (--compile=False / True). It trains the same shape (GPT-2
+small, context 1024, no biases, tied head) in bf16 and prints the mean time of 20 steps after 10
+burn-in steps; tokens/s and MFU are derived from it with the same FLOPs count and peak as ours
+(its own printed MFU, against an A100's 312 TFLOPs, is kept as `own_mfu_a100`). nanoGPT's code is
+never imported: it runs in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -87,6 +102,37 @@ def time_mode(model_cfg: GPTConfig, compile: bool, args) -> dict:
             "peak_mem_kind": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (all modes so far)"}
 
 
+# bench.py's last line: "time per iteration: 123.4567ms, MFU: 45.67%"
+NANOGPT_LINE = re.compile(r"time per iteration: ([\d.]+)ms, MFU: ([\d.]+)%")
+
+
+def parse_nanogpt_bench(stdout: str) -> tuple[float, float]:
+    """(seconds per step, its own MFU as a fraction) from the output of nanoGPT's bench.py."""
+    match = NANOGPT_LINE.search(stdout)
+    if match is None:
+        raise ValueError("nanoGPT's bench.py printed no 'time per iteration' line; its output ends: "
+                         + stdout.strip()[-300:])
+    return float(match.group(1)) / 1000, float(match.group(2)) / 100
+
+
+def time_nanogpt(nanogpt_dir: Path, compile: bool, args) -> dict:
+    """nanoGPT's bench.py in a copy of its checkout, in its own process: seconds per step."""
+    if not (Path(nanogpt_dir) / "bench.py").is_file():
+        sys.exit(f"error: {nanogpt_dir} is not a nanoGPT checkout (no bench.py); pass the folder of a clone "
+                 "of karpathy/nanoGPT")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = shutil.copytree(nanogpt_dir, Path(tmp) / "nanogpt", ignore=shutil.ignore_patterns(".git"))
+        command = [sys.executable, "bench.py", "--real_data=False", f"--batch_size={args.batch_size}",
+                   f"--compile={compile}", f"--device={args.device if args.device != 'auto' else 'cuda'}"]
+        done = subprocess.run(command, cwd=copy, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: nanoGPT's bench.py failed ({' '.join(command[1:])}): "
+                 + (done.stderr.strip().splitlines() or ["no output"])[-1])
+    step_s, own_mfu = parse_nanogpt_bench(done.stdout)
+    return {"command": " ".join(command[1:]), "compiled": compile, "step_s": step_s, "own_mfu_a100": own_mfu,
+            "timing": "mean of 20 steps after 10 burn-in steps (bench.py's own)"}
+
+
 def summarise(timing: dict, tokens_per_step: int, flops_per_token: float, peak_tflops: float | None) -> dict:
     """tokens/s, achieved TFLOPs and MFU from the median timed step."""
     step = statistics.median(timing["step_s"])
@@ -104,9 +150,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch_size", type=int, default=None, help="sequences per step (default 8; 4 with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per mode (default 20; 3 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first, the first one timed apart "
-                                                                  "(default 5; 2 with --quick)")
+                                                                  "(default 10, as nanoGPT's bench.py; 2 with --quick)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--dtype", default="auto", help="float32, bfloat16, float16 or auto (bf16 on a GPU)")
+    parser.add_argument("--nanogpt", default=None, metavar="DIR",
+                        help="a karpathy/nanoGPT checkout: run its bench.py beside ours (a GPU; not with --quick)")
     parser.add_argument("--peak_tflops", type=float, default=None,
                         help="the device's peak TFLOPs for MFU (default: PEAK_TFLOPS for a known GPU)")
     args = parser.parse_args(argv)
@@ -114,12 +162,14 @@ def main(argv: list[str] | None = None) -> dict:
     args.modes = args.modes or ("eager" if quick else "eager,compiled")
     args.batch_size = args.batch_size or (4 if quick else 8)
     args.steps = args.steps or (3 if quick else 20)
-    args.warmup = args.warmup or (2 if quick else 5)
+    args.warmup = args.warmup or (2 if quick else 10)
     modes = [m.strip() for m in args.modes.split(",")]
     if not set(modes) <= {"eager", "compiled"}:
         parser.error(f"--modes takes eager and/or compiled, got {args.modes!r}")
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be at least 1")
+    if args.nanogpt and quick:
+        parser.error("--nanogpt times GPT-2 small on a GPU; it does not go with --quick")
     if args.peak_tflops is not None and args.peak_tflops <= 0:
         parser.error(f"--peak_tflops must be > 0, got {args.peak_tflops}")
     state = require_clean(quick)
@@ -146,6 +196,20 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if "eager" in results and "compiled" in results:
         result["compiled_speedup"] = round(results["compiled"]["tokens_per_s"] / results["eager"]["tokens_per_s"], 3)
+
+    # - the anchor: nanoGPT's bench.py on the same device, same batch, each mode; the same FLOPs and peak
+    if args.nanogpt:
+        tokens_per_step = args.batch_size * model_cfg.context_len
+        anchor = {}
+        for mode in modes:
+            timing = time_nanogpt(Path(args.nanogpt), mode == "compiled", args)
+            tokens_per_s = tokens_per_step / timing["step_s"]
+            achieved = flops_per_token * tokens_per_s / 1e12
+            anchor[mode] = {**timing, "tokens_per_s": round(tokens_per_s, 1), "achieved_tflops": round(achieved, 4),
+                            "mfu": round(achieved / peak, 5) if peak else None}
+        result["nanogpt"] = anchor
+        result["ours_over_nanogpt"] = {mode: round(results[mode]["tokens_per_s"] / anchor[mode]["tokens_per_s"], 3)
+                                       for mode in modes}
     if quick:
         print(json.dumps(result))
         return result

@@ -39,3 +39,32 @@ def test_bad_modes_are_one_line_errors(capsys):
     with pytest.raises(SystemExit):
         mfu.main(["--quick", "--modes", "fast"])
     assert "--modes takes eager and/or compiled" in capsys.readouterr().err
+
+
+def test_the_nanogpt_anchor_runs_its_bench_py_in_a_copy_and_reads_its_step_time(tmp_path):
+    """A stand-in checkout whose bench.py prints what nanoGPT's prints, and its arguments."""
+    checkout = tmp_path / "nanoGPT"
+    checkout.mkdir()
+    (checkout / "bench.py").write_text(
+        "import sys, pathlib\n"
+        "pathlib.Path('written_here').write_text('x')\n"
+        "print(' '.join(sys.argv[1:]))\n"
+        "print('time per iteration: 250.0000ms, MFU: 40.00%')\n")
+    args = mfu.argparse.Namespace(batch_size=16, device="cuda")
+    timing = mfu.time_nanogpt(checkout, True, args)
+    assert timing["step_s"] == 0.25 and timing["own_mfu_a100"] == 0.4
+    assert timing["command"] == "bench.py --real_data=False --batch_size=16 --compile=True --device=cuda"
+    assert not (checkout / "written_here").exists()  # the checkout itself is never touched
+
+
+def test_nanogpt_output_without_a_timing_line_is_a_clear_error():
+    with pytest.raises(ValueError, match="no 'time per iteration' line"):
+        mfu.parse_nanogpt_bench("Compiling model...\n0/10 loss: 10.9\n")
+
+
+def test_the_nanogpt_anchor_refuses_a_folder_without_bench_py_and_quick(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="not a nanoGPT checkout"):
+        mfu.time_nanogpt(tmp_path, False, mfu.argparse.Namespace(batch_size=8, device="cuda"))
+    with pytest.raises(SystemExit):
+        mfu.main(["--quick", "--nanogpt", str(tmp_path)])
+    assert "does not go with --quick" in capsys.readouterr().err
