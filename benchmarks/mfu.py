@@ -143,6 +143,32 @@ def summarise(timing: dict, tokens_per_step: int, flops_per_token: float, peak_t
             "mfu": round(achieved / peak_tflops, 5) if peak_tflops else None}
 
 
+def render(results: dict) -> str:
+    """The GPU table: ours and nanoGPT's bench.py per mode, tokens/s and MFU, from one invocation."""
+    m, model, anchor = results["machine"], results["model"], results.get("nanogpt", {})
+    lines = ["| mode | scratchformer tokens/s | MFU | nanoGPT's bench.py tokens/s | MFU | ours / nanoGPT | "
+             "our first step (compiling) | our peak memory |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for mode, ours in results["modes"].items():
+        theirs = anchor.get(mode)
+        their_cells = (f"{theirs['tokens_per_s']:,.0f} | {theirs['mfu']:.1%}" if theirs else "not run | –")
+        ratio = f"**{results['ours_over_nanogpt'][mode]:.2f}×**" if theirs else "–"
+        lines.append(f"| {mode}{'' if ours['compiled'] or mode == 'eager' else ' (fell back to eager)'} | "
+                     f"{ours['tokens_per_s']:,.0f} | {ours['mfu']:.1%} | {their_cells} | {ratio} | "
+                     f"{ours['first_step_s']:.1f} s | {ours['peak_mem_mb'] / 1024:.1f} GiB |")
+    speedup = results.get("compiled_speedup")
+    lines += ["", f"GPT-2 small ({model['n_layers']} layers, {model['d_model']} wide, context {model['context_len']}, "
+                  f"{results['modes'][next(iter(results['modes']))]['parameters'] / 1e6:.0f}M parameters), batch "
+                  f"{results['batch_size']}, {results['modes'][next(iter(results['modes']))]['dtype']} autocast, "
+                  f"random tokens; ours: median of {results['steps']} steps after {results['warmup']}, nanoGPT: "
+                  f"its bench.py's mean of 20 after 10. MFU against {results['peak_tflops']:g} TFLOPs "
+                  f"({results['peak_source']}), the same analytic FLOPs per token "
+                  f"({results['flops_per_token_train'] / 1e9:.3f} GFLOPs) for both. One run each on "
+                  f"{results['device_name']} (host {m['cpu']}, {m['cores']} cores, torch {m['torch']})"
+                  + (f"; compiling made our steps {speedup:.2f}× faster." if speedup else ".")]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny GPT on the CPU, eager only (prints, writes nothing)")

@@ -68,3 +68,17 @@ def test_the_nanogpt_anchor_refuses_a_folder_without_bench_py_and_quick(tmp_path
     with pytest.raises(SystemExit):
         mfu.main(["--quick", "--nanogpt", str(tmp_path)])
     assert "does not go with --quick" in capsys.readouterr().err
+
+
+def test_the_table_puts_each_mode_beside_nanogpts_with_the_ratio():
+    timing = {"parameters": 124_000_000, "compiled": True, "dtype": "bfloat16", "first_step_s": 20.0,
+              "peak_mem_mb": 2048.0, "tokens_per_s": 400_000.0, "mfu": 0.35}
+    results = {"machine": {"cpu": "Xeon", "cores": 16, "torch": "2.11"}, "device_name": "NVIDIA H200",
+               "model": {"n_layers": 12, "d_model": 768, "context_len": 1024}, "batch_size": 16, "steps": 20,
+               "warmup": 10, "peak_tflops": 989.4, "peak_source": "data sheet", "flops_per_token_train": 8.5e8,
+               "modes": {"compiled": timing}, "nanogpt": {"compiled": {"tokens_per_s": 500_000.0, "mfu": 0.4}},
+               "ours_over_nanogpt": {"compiled": 0.8}}
+    table = mfu.render(results)
+    assert "| compiled | 400,000 | 35.0% | 500,000 | 40.0% | **0.80×** | 20.0 s | 2.0 GiB |" in table
+    results["modes"]["compiled"] = {**timing, "compiled": False}
+    assert "(fell back to eager)" in mfu.render(results)
