@@ -164,10 +164,11 @@ class RetrievalData:
 @torch.no_grad()
 def answer_accuracy(model, x: torch.Tensor, y: torch.Tensor, context_len: int, batch_size: int = 32) -> float:
     """Share of windows whose answer the model predicts (argmax), reading its last context_len inputs."""
+    device = next(model.parameters()).device
     model.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size, -context_len:], y[i:i + batch_size, -1]  # (b, T'), (b,)
+        xb, yb = x[i:i + batch_size, -context_len:].to(device), y[i:i + batch_size, -1].to(device)  # (b, T'), (b,)
         logits, _ = model(xb, last_only=True)  # (b, 1, V)
         correct += (logits[:, -1].argmax(-1) == yb).sum().item()
     return correct / len(x)

@@ -165,11 +165,12 @@ def bits_per_char(model: GPT, ids: torch.Tensor, length: int, n_chars: int, batc
     evenly over the text (about n_chars bytes in all), divided by the characters those bytes hold."""
     n_windows = max(1, min(n_chars // length, (len(ids) - 1) // length))
     starts = torch.linspace(0, len(ids) - length - 1, n_windows).long()  # (W,) evenly spread
+    device = next(model.parameters()).device
     model.eval()
     bits, chars = 0.0, 0
     for i in range(0, n_windows, batch_size):
         offsets = starts[i:i + batch_size, None] + torch.arange(length + 1)[None, :]  # (b, L+1)
-        window = ids[offsets].long()  # (b, L+1)
+        window = ids[offsets].long().to(device)  # (b, L+1)
         logits, _ = model(window[:, :-1])  # (b, L, V)
         nats = torch.nn.functional.cross_entropy(logits.flatten(0, 1), window[:, 1:].flatten(), reduction="sum")
         bits += nats.item() / math.log(2)

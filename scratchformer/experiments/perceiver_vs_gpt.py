@@ -159,6 +159,7 @@ def bpc_last(model, tokens: torch.Tensor, window: int, positions: int, n_windows
     T, P, ctx = window, positions, model.config.context_len
     ends = torch.linspace(eval_from, len(tokens) - 2, n_windows).long()  # (W,) the same for every model
     windows = tokens[ends[:, None] - T + 1 + torch.arange(T + 1)[None, :]].long()  # (W, T+1): inputs, then one more
+    windows = windows.to(next(model.parameters()).device)
     targets = windows[:, -P:]  # (W, P): the scored characters
     if ctx >= T:
         # - one forward per window; the Perceiver AR returns its N last positions, the GPT all T

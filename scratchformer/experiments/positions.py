@@ -85,11 +85,12 @@ def bits_per_char(model: GPT, tokens: torch.Tensor, length: int, n_chars: int, b
     """Mean loss in bits over consecutive windows of `length` tokens (about n_chars in all)."""
     n_windows = max(1, min(n_chars // length, (len(tokens) - 1) // length))
     starts = torch.arange(n_windows) * length  # (W,) consecutive, non-overlapping
+    device = next(model.parameters()).device
     model.eval()
     total, count = 0.0, 0
     for i in range(0, n_windows, batch_size):
         offsets = starts[i:i + batch_size, None] + torch.arange(length + 1)[None, :]  # (b, L+1)
-        window = tokens[offsets].long()  # (b, L+1)
+        window = tokens[offsets].long().to(device)  # (b, L+1)
         _, loss = model(window[:, :-1], window[:, 1:])
         total += loss.item() * window[:, 1:].numel()
         count += window[:, 1:].numel()
@@ -115,6 +116,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         # - the same weights in a model whose context_len covers the evaluation length
         long_model = GPT(dataclasses.replace(model_cfg, context_len=max(length, model_cfg.context_len)))
         long_model.load_state_dict(model.state_dict())
+        long_model.to(trainer.device)  # (evaluated where it was trained)
         metrics[f"bpc_{length}"] = bits_per_char(long_model, data.tokens["val"], length, cfg.eval_chars)
     return metrics
 

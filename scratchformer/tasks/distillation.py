@@ -185,8 +185,12 @@ def lm_loss(model: nn.Module, data: LMData, split: str = "val", batches: int = 2
             seed: int = 1) -> float:
     """Mean next-token loss in nats over fixed random windows of a split (the same for every model)."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    losses = [model(*data.batch(split, batch_size, generator))[1].item() for _ in range(batches)]
+    losses = []
+    for _ in range(batches):
+        inputs, targets = (t.to(device) for t in data.batch(split, batch_size, generator))
+        losses.append(model(inputs, targets)[1].item())
     return sum(losses) / len(losses)
 
 

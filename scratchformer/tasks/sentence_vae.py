@@ -145,12 +145,23 @@ class KLWeighted:
 # measuring a trained VAE
 
 
+def on_model(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors on the device of the model's weights (batches are collated on the CPU)."""
+    device = next(model.parameters()).device
+    return tuple(t.to(device) for t in tensors)
+
+
+def generator_for(model: torch.nn.Module, seed: int) -> torch.Generator:
+    """A seeded generator on the model's device (the same stream as before on a CPU)."""
+    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+
+
 @torch.no_grad()
 def posteriors(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
-    """mu, logvar (N, Z) of the sentences."""
+    """mu, logvar (N, Z) of the sentences, on the model's device."""
     mus, logvars = [], []
     for start in range(0, len(sentences), batch_size):
-        mu, logvar = model.encode(*data.collate(sentences[start:start + batch_size]))
+        mu, logvar = model.encode(*on_model(model, *data.collate(sentences[start:start + batch_size])))
         mus.append(mu)
         logvars.append(logvar)
     return torch.cat(mus), torch.cat(logvars)
@@ -161,7 +172,7 @@ def language_model_nll(decoder, data: SentenceBatches, sentences: list[list[int]
     """(total NLL in nats, total tokens) of a plain GPT on the sentences."""
     total, tokens = 0.0, 0
     for start in range(0, len(sentences), batch_size):
-        inputs, targets = data.collate(sentences[start:start + batch_size])
+        inputs, targets = on_model(decoder, *data.collate(sentences[start:start + batch_size]))
         logits, _ = decoder(inputs)  # (B, T, V)
         nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
                                                 reduction="sum")
@@ -175,12 +186,12 @@ def measure(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]
     """The VAE's numbers on held-out sentences (see the module docstring); for inject none, the
     plain language model's perplexity only."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    generator = generator_for(model, seed)
     torch.manual_seed(seed)
     if model.encoder is None:
         nll, tokens = 0.0, 0
         for start in range(0, len(sentences), 64):
-            inputs, targets = data.collate(sentences[start:start + 64])
+            inputs, targets = on_model(model, *data.collate(sentences[start:start + 64]))
             nll += float(model.reconstruction_nll(inputs, targets, None).sum())
             tokens += int((targets != -100).sum())
         return {"nll": nll / len(sentences), "ppl": math.exp(nll / tokens)}
@@ -188,7 +199,7 @@ def measure(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]
     tokens = 0
     per_chunk = max(1, sample_chunk // k)  # sentences whose k samples go through the decoder together
     for start in range(0, len(sentences), per_chunk):
-        inputs, targets = data.collate(sentences[start:start + per_chunk])  # (b, T)
+        inputs, targets = on_model(model, *data.collate(sentences[start:start + per_chunk]))  # (b, T)
         b = inputs.size(0)
         tokens += int((targets != -100).sum())
         mu, logvar = model.encode(inputs, targets)  # (b, Z)
@@ -221,14 +232,14 @@ def show(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], 
          steps: int = 6, seed: int = 0) -> str:
     """Markdown: greedy sentences from z ~ N(0, I), and from points between two sentences' posterior means."""
     eos = data.eos_id
-    generator = torch.Generator().manual_seed(seed)
+    generator = generator_for(model, seed)
     text = ["## Samples from the prior (greedy decoding)", ""]
-    z = torch.randn(n_samples, model.Z, generator=generator)
+    z = torch.randn(n_samples, model.Z, generator=generator, device=generator.device)
     for ids in model.generate(z, eos, eos, max_len=40):
         text.append(f"- {' '.join(to_words(tokenizer, ids))}")
     a, b = sentences[0], sentences[1]
     mu, _ = posteriors(model, data, [a, b])
-    t = torch.linspace(0, 1, steps)[:, None]  # (steps, 1)
+    t = torch.linspace(0, 1, steps, device=mu.device)[:, None]  # (steps, 1)
     path = (1 - t) * mu[0] + t * mu[1]  # (steps, Z)
     text += ["", "## Interpolation between two held-out sentences", "",
              f"- from: {' '.join(to_words(tokenizer, a))}", f"- to: {' '.join(to_words(tokenizer, b))}", ""]
@@ -258,6 +269,7 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
 
     mu_train, _ = posteriors(model, data, train)
     mu_val, _ = posteriors(model, data, val)
+    mu_train, mu_val = mu_train.cpu(), mu_val.cpu()  # (for scikit-learn; decoding moves them back)
     probe = LogisticRegression(max_iter=2000).fit(mu_train.numpy(), train_labels)
     probe_acc = float(probe.score(mu_val.numpy(), val_labels))
     # - the text classifier: bag of words, on the training sentences' words
@@ -272,8 +284,8 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
     mu = mu_val[:len(chosen)]  # (n, Z)
     moved = mu - 2 * ((mu @ w + b) / (w @ w))[:, None] * w  # (n, Z)
     eos = data.eos_id
-    recon = model.generate(mu, eos, eos, max_len=40)
-    transfer = model.generate(moved, eos, eos, max_len=40)
+    recon = model.generate(*on_model(model, mu), eos, eos, max_len=40)
+    transfer = model.generate(*on_model(model, moved), eos, eos, max_len=40)
     target = [1 - y for y in val_labels[:len(chosen)]]
     read = lambda sents: text_clf.predict(vectorizer.transform([" ".join(to_words(tokenizer, s)) for s in sents]))
     flips, flips_base = read(transfer) == target, read(recon) == target
