@@ -217,7 +217,7 @@ VARIANTS: dict[str, dict] = {
 ADD_ONE = ["baseline"] + [f"plus-{n}" for n in TRICKS]
 REMOVE_ONE = ["best"] + [f"minus-{n}" for n in TRICKS if n not in DEVICE_TRICKS]
 
-# --scale gpu (untried here: no GPU was lent): a GPT-2-small shape with the same switches
+# --scale gpu: a GPT-2-small shape with the same switches (one 45 s smoke run on an H200: docs/cramming.md)
 SCALES = {
     "cpu": {},
     "gpu": {"model.d_model": 768, "model.n_heads": 12, "model.n_layers": 12, "model.context_len": 1024,

@@ -29,7 +29,7 @@ and against training FLOPs (bpc_vs_time.png, bpc_vs_flops.png).
     scratchformer experiment perceiver-vs-gpt --list
     scratchformer experiment perceiver-vs-gpt --seeds 3                   # the CPU scale: contexts 1,024, 4,096
     scratchformer experiment perceiver-vs-gpt --variants perceiver256-T4096,gpt256,gpt4096 --seeds 3
-    scratchformer experiment perceiver-vs-gpt --scale gpu --seeds 3       # contexts up to 8,192 (untried here)
+    scratchformer experiment perceiver-vs-gpt --scale gpu --seeds 3       # contexts up to 8,192 (untried at this size)
 
 The long-range task that separates the models is its own experiment, `perceiver-retrieval`.
 """
@@ -315,7 +315,7 @@ CPU_VARIANTS = variants([1024, 4096], [64, 128, 256])
 GPU_VARIANTS = variants([8192], [256, 512])
 VARIANTS = {**CPU_VARIANTS, **GPU_VARIANTS}
 
-# --scale gpu (untried here: no GPU was lent): a GPT-2-small-like width, bf16 and compile, on
+# --scale gpu (untried at this size; only --quick ran on a GPU): a GPT-2-small-like width, bf16 and compile, on
 # contexts of 8,192 by default
 SCALES = {
     "cpu": {},
