@@ -129,9 +129,32 @@ def read_rows(folder: Path, command: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in rows]
 
 
+def over_seeds_text(d: dict, digits: int = 3, scale: float = 1.0, sign: bool = False, spread: str = "std") -> str:
+    """A stats() dict as text: "mean ± std" (spread="std") or "mean [low, high]" (spread="ci95",
+    the 95% interval of the mean); the mean alone for one seed, "n/a" for none."""
+    if d["mean"] is None:
+        return "n/a"
+    number = f"{{:{'+' if sign else ''}.{digits}f}}".format
+    text = number(d["mean"] * scale)
+    if spread == "std" and d["std"] is not None:
+        text += f" ± {d['std'] * scale:.{digits}f}"
+    elif spread == "ci95" and d["ci95_low"] is not None:
+        text += f" [{number(d['ci95_low'] * scale)}, {number(d['ci95_high'] * scale)}]"
+    return text
+
+
 def rounded(d: dict, digits: int = 4) -> dict:
     """d with its float values rounded (a results file need not carry 17 digits)."""
     return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def over_seeds(values: dict[int, float]) -> dict:
+    """{seed: value} -> n, mean, std and the 95% interval of the mean (Student t), rounded, with the
+    seeds' own values."""
+    from scratchformer.experiments.summary import stats  # late: the renderers need no torch
+
+    per_seed = {str(s): round(v, 4) for s, v in sorted(values.items())}
+    return {**rounded(stats(list(values.values()))), "per_seed": per_seed}
 
 
 def by_seed(rows: list[dict], variant: str, metric: str) -> dict[int, float]:

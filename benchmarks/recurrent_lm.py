@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.common import by_seed, read_sweep, report, rounded, sweep_parser
+from benchmarks.common import by_seed, over_seeds, over_seeds_text, read_sweep, report, sweep_parser
 from scratchformer.experiments.recurrent_lm import EXPERIMENT, ExperimentConfig
-from scratchformer.experiments.summary import stats
 
 GOAL_FIRST_CUT = -0.05  # first-32 perplexity change against no memory, at most
 GOAL_VS_RMT = 0.02  # perplexity change against RMT, at most
@@ -36,17 +35,10 @@ METRICS = ("ppl", "ppl_first", "first_vs_none", "first_delta", "ppl_vs_rmt", "re
            "trained_params")
 
 
-def over_seeds(rows: list[dict], variant: str, metric: str) -> dict:
-    """Mean, std and 95% interval over seeds (Student t), rounded, with the seeds' own values."""
-    values = by_seed(rows, variant, metric)
-    per_seed = {str(s): round(v, 4) for s, v in sorted(values.items())}
-    return {**rounded(stats(list(values.values()))), "per_seed": per_seed}
-
-
 def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
     place = {name: i for i, name in enumerate(ORDER)}
     variants = sorted({r["variant"] for r in rows}, key=lambda v: (place.get(v.rsplit("-k", 1)[0], len(ORDER)), v))
-    table = {v: {m: over_seeds(rows, v, m) for m in METRICS} for v in variants}
+    table = {v: {m: over_seeds(by_seed(rows, v, m)) for m in METRICS} for v in variants}
     # - a trained memory is one with parameters of its own (whatever its k, unlike a list of names)
     trained = [v for v in variants if table[v]["trained_params"]["mean"]]
     hidden = [v for v in variants if v.startswith(("trick-", "linear-", "adapter-"))]
@@ -72,16 +64,6 @@ def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
     }
 
 
-def _pm(d: dict, scale: float = 1.0, digits: int = 1, sign: bool = False) -> str:
-    if d["mean"] is None:
-        return "n/a"
-    f = f"{{:{'+' if sign else ''}.{digits}f}}"
-    text = f.format(d["mean"] * scale)
-    if d["std"] is not None:
-        text += f" ± {d['std'] * scale:.{digits}f}"
-    return text
-
-
 def render(results: dict) -> str:
     """Every variant's figures over seeds, then each goal's verdict."""
     j, n = results["judged"], results["seeds"]
@@ -92,10 +74,11 @@ def render(results: dict) -> str:
              "| vs RMT (%) | recall (%) | ms/token |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for v, t in j["variants"].items():
-        lines.append(f"| {v} | {t['trained_params']['mean']:,.0f} | {_pm(t['ppl'], digits=3)} | "
-                     f"{_pm(t['ppl_first'], digits=3)} | {_pm(t['first_vs_none'], 100, 1, True)} | "
-                     f"{_pm(t['first_delta'], digits=3, sign=True)} | {_pm(t['ppl_vs_rmt'], 100, 1, True)} | "
-                     f"{_pm(t['recall'], 100, 1)} | {_pm(t['ms_per_token'], digits=3)} |")
+        cells = [f"{t['trained_params']['mean']:,.0f}", over_seeds_text(t["ppl"], 3),
+                 over_seeds_text(t["ppl_first"], 3), over_seeds_text(t["first_vs_none"], 1, 100, True),
+                 over_seeds_text(t["first_delta"], 3, sign=True), over_seeds_text(t["ppl_vs_rmt"], 1, 100, True),
+                 over_seeds_text(t["recall"], 1, 100), over_seeds_text(t["ms_per_token"], 3)]
+        lines.append(f"| {v} | {' | '.join(cells)} |")
 
     def listed(verdicts: dict, met: bool) -> str:
         names = [v for v, ok in verdicts.items() if ok == met]

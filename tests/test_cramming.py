@@ -15,7 +15,7 @@ from scratchformer.data.ptb import PTBConfig, load_ptb
 from scratchformer.errors import UserError
 from scratchformer.experiments.cramming import (BEST, DEVICE_TRICKS, EXPERIMENT, TRICKS, VARIANTS, ExperimentConfig,
                                                 baseline_model, baseline_train, derive)
-from scratchformer.experiments.harness import get_dotted, scaled, with_overrides
+from scratchformer.experiments.harness import chosen_variants, get_dotted, scaled, with_overrides
 from scratchformer.tasks.cramming import fraction_of_way, time_to_target
 from scratchformer.training.evaluation import stream_loss
 
@@ -111,6 +111,15 @@ def test_each_plus_variant_changes_one_trick_and_each_minus_variant_puts_one_bac
         cfg = scaled(EXPERIMENT, ExperimentConfig(), scale)
         assert all(with_overrides(cfg, v) for v in VARIANTS.values())
     assert baseline_model().position == "learned" and baseline_train().schedule == "cosine"
+
+
+def test_on_a_gpu_every_variant_trains_in_bf16_compiled_and_the_device_tricks_are_not_run():
+    gpu = scaled(EXPERIMENT, ExperimentConfig(), "gpu")
+    assert gpu.train.dtype == "bfloat16" and gpu.train.compile and gpu.model.n_layers == 12
+    assert chosen_variants(EXPERIMENT, None, "gpu") == [v for v in VARIANTS if v not in ("plus-bf16", "plus-compile")]
+    assert chosen_variants(EXPERIMENT, None, "cpu") == list(VARIANTS)
+    cpu = scaled(EXPERIMENT, ExperimentConfig(), "cpu")
+    assert cpu.train.dtype == "float32" and not cpu.train.compile
 
 
 def test_derive_measures_each_run_against_the_baseline_and_its_anchor_of_the_same_seed(tmp_path):

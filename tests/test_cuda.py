@@ -1,6 +1,7 @@
 """The GPU paths: the fused attention, the KV cache, bf16 autocast, torch.compile and Muon on CUDA.
 
-Skipped without a GPU (CI has none); scripts/device_check.sh runs them on a lent one. On CPUs the
+Skipped without a GPU (CI has none); scripts/device_check.sh runs them on a lent one (they passed
+on an H200 with torch 2.11; a GPU without bf16 fails the bf16 ones). On CPUs the
 same behaviour is covered by test_gpt, test_attention, test_generate and test_trainer.
 """
 
@@ -87,9 +88,11 @@ def test_a_gpu_run_is_generated_from_on_the_cpu(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("To be")
 
 
-def test_the_mfu_benchmark_measures_a_known_gpu():
-    from benchmarks.mfu import main
+def test_the_mfu_benchmark_times_both_modes_on_the_gpu():
+    from benchmarks.mfu import main, peak_tflops_of
 
-    result = main(["--quick", "--device", "cuda", "--modes", "eager,compiled"])
+    # - a GPU the peak table does not know gets a stand-in peak: the test is of the timing, not the table
+    peak = [] if peak_tflops_of(torch.cuda.get_device_name()) else ["--peak_tflops", "100"]
+    result = main(["--quick", "--device", "cuda", "--modes", "eager,compiled", *peak])
     assert result["peak_tflops"] is not None and result["modes"]["compiled"]["compiled"]
     assert all(0 < mode["mfu"] < 1 for mode in result["modes"].values())

@@ -4,7 +4,7 @@
     config.yaml      the resolved config (every field, after presets and overrides; the real
                      architecture of the model, vocab_size included); updated by each resume
     command.txt      the command line that started the run
-    env.json         git commit, versions of Python / PyTorch, device, host
+    env.json         git commit, the machine (CPU, cores, threads, load, GPU, host), versions, device
     metrics.jsonl    one JSON object per logged step (train and validation)
     checkpoint.pt    the latest checkpoint (see checkpoint.py)
     resumes.jsonl    one line per resume: when, from which step, the command, what changed
@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
 from scratchformer.errors import UserError
@@ -105,18 +104,11 @@ def changes_on_resume(saved: dict, resumed: dict, safe: tuple[str, ...], run: st
 
 
 def environment(device: str) -> dict:
-    return {
-        "machine": describe_machine(machine()),
-        "git_commit": git_commit(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "host": platform.node(),
-        "device": device,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "threads": torch.get_num_threads(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    """env.json: provenance.machine()'s fields (CPU, cores, threads, load, GPU, host, versions), the
+    same as one line, the commit, the platform, the device the run uses and when it started."""
+    m = machine()
+    return {**m, "machine": describe_machine(m), "git_commit": git_commit(), "platform": platform.platform(),
+            "device": device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def json_safe(record: dict) -> dict:

@@ -1,0 +1,50 @@
+"""benchmarks.cramming: the add-one and remove-one ablations judged over seeds from a sweep's rows."""
+
+import json
+
+import pytest
+
+from benchmarks import cramming as bench
+from scratchformer.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 80)
+    out = folder / "cramming"
+    assert main(["experiment", "cramming", "--quick", "--seeds", "2", "--steps", "12", "--data.corpus", str(corpus),
+                 "--variants", "minus-muon,baseline,plus-relu2,best", "--out_dir", str(out)]) == 0
+    return out
+
+
+def test_each_variant_is_measured_against_its_anchor_of_the_same_seed(sweep, tmp_path):
+    result = bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path)])
+    assert json.loads((tmp_path / "cramming.json").read_text())["judged"] == json.loads(json.dumps(result["judged"]))
+    j = result["judged"]
+    # - the ablations' order: the baseline, what is added to it, best, what is removed from it
+    assert list(j["variants"]) == ["baseline", "plus-relu2", "best", "minus-muon"]
+    assert result["seeds"] == [0, 1] and result["corpus"] == "corpus.txt"
+    rows = {(r["variant"], r["seed"]): r["metrics"] for r in
+            map(json.loads, (sweep / "rows.jsonl").read_text().splitlines())}
+    for variant, anchor in (("plus-relu2", "baseline"), ("minus-muon", "best")):
+        expected = {str(s): round(rows[variant, s]["val_loss_whole"] - rows[anchor, s]["val_loss_whole"], 4)
+                    for s in (0, 1)}
+        assert j["variants"][variant]["delta_whole"]["per_seed"] == expected
+    assert j["variants"]["baseline"]["delta_whole"]["mean"] == 0.0 == j["variants"]["best"]["delta_whole"]["mean"]
+    # - each trick: relu2 only added, muon only removed
+    assert set(j["tricks"]["relu2"]) == {"added"} and set(j["tricks"]["muon"]) == {"removed"}
+    table = bench.render(json.loads((tmp_path / "cramming.json").read_text()))
+    assert "| plus-relu2 |" in table and "| muon | not run |" in table and "| relu2 |" in table
+
+
+def test_a_change_is_called_within_the_noise_when_its_interval_holds_zero():
+    def change(low, high):
+        return {"ci95_low": low, "ci95_high": high}
+
+    assert bench.verdict(change(-0.2, -0.1)) == "helps" and bench.verdict(change(0.1, 0.2)) == "harms"
+    assert bench.verdict(change(-0.1, 0.1)) == "within the noise"
+    assert bench.verdict(change(None, None)) == "one seed"
+    # - a removed trick whose removal raises the loss helped
+    assert bench.verdict(change(0.1, 0.2), lower_is_better=False) == "helps"
