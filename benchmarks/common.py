@@ -113,6 +113,11 @@ def read_sweep(folder: Path, experiment) -> tuple[object, list[dict], dict]:
     sweep = json.loads((folder / "sweep.json").read_text())
     cfg = config_from_dict(experiment.config, sweep["config"])
     rows = read_rows(folder, f"scratchformer experiment {experiment.name}")
+    # - a row's run_dir is relative to where the sweep ran (derive reads files there, e.g. curves)
+    ran_in = Path(sweep.get("cwd", "."))
+    for r in rows:
+        if r.get("run_dir") and not Path(r["run_dir"]).is_absolute() and (ran_in / r["run_dir"]).exists():
+            r["run_dir"] = str(ran_in / r["run_dir"])
     if experiment.derive is not None:  # the row files hold no cross-row figures: derive pairs them
         rows = experiment.derive(cfg, rows)
     about = {"sweep": str(folder), "quick": bool(sweep.get("quick")), "n_rows": len(rows),

@@ -1,6 +1,7 @@
 """benchmarks.cramming: the add-one and remove-one ablations judged over seeds from a sweep's rows."""
 
 import json
+import os
 
 import pytest
 
@@ -13,10 +14,16 @@ def sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     corpus = folder / "corpus.txt"
     corpus.write_text("To be, or not to be, that is the question.\n" * 80)
-    out = folder / "cramming"
-    assert main(["experiment", "cramming", "--quick", "--seeds", "2", "--steps", "12", "--data.corpus", str(corpus),
-                 "--variants", "minus-muon,baseline,plus-relu2,best", "--out_dir", str(out)]) == 0
-    return out
+    # - run from the sweep's own folder with a relative --out_dir, as a user does: its rows' run_dir
+    #   are then relative to there, and the benchmark, run from elsewhere, must still find the curves
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert main(["experiment", "cramming", "--quick", "--seeds", "2", "--steps", "12", "--data.corpus",
+                     str(corpus), "--variants", "minus-muon,baseline,plus-relu2,best", "--out_dir", "cramming"]) == 0
+    finally:
+        os.chdir(here)
+    return folder / "cramming"
 
 
 def test_each_variant_is_measured_against_its_anchor_of_the_same_seed(sweep, tmp_path):
@@ -33,6 +40,9 @@ def test_each_variant_is_measured_against_its_anchor_of_the_same_seed(sweep, tmp
                     for s in (0, 1)}
         assert j["variants"][variant]["delta_whole"]["per_seed"] == expected
     assert j["variants"]["baseline"]["delta_whole"]["mean"] == 0.0 == j["variants"]["best"]["delta_whole"]["mean"]
+    # - the time to the target is read off each run's curve: the baseline reaches its own loss at its end
+    assert j["variants"]["baseline"]["reached_target"] == "2 of 2"
+    assert j["variants"]["baseline"]["speedup_to_target"]["mean"] == 1.0
     # - each trick: relu2 only added, muon only removed
     assert set(j["tricks"]["relu2"]) == {"added"} and set(j["tricks"]["muon"]) == {"removed"}
     table = bench.render(json.loads((tmp_path / "cramming.json").read_text()))
