@@ -33,6 +33,7 @@ from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
 from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.training.evaluation import stream_loss
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
@@ -82,19 +83,12 @@ def prepare_data(cfg: ExperimentConfig):
 
 @torch.no_grad()
 def bits_per_char(model: GPT, tokens: torch.Tensor, length: int, n_chars: int, batch_size: int = 4) -> float:
-    """Mean loss in bits over consecutive windows of `length` tokens (about n_chars in all)."""
+    """Mean loss in bits over consecutive windows of `length` tokens (about n_chars in all): the
+    stream of the first n_windows * length + 1 tokens, in windows side by side, on the model's device."""
     n_windows = max(1, min(n_chars // length, (len(tokens) - 1) // length))
-    starts = torch.arange(n_windows) * length  # (W,) consecutive, non-overlapping
+    stream = tokens[:n_windows * length + 1]  # (every prediction of it made once)
     device = next(model.parameters()).device
-    model.eval()
-    total, count = 0.0, 0
-    for i in range(0, n_windows, batch_size):
-        offsets = starts[i:i + batch_size, None] + torch.arange(length + 1)[None, :]  # (b, L+1)
-        window = tokens[offsets].long().to(device)  # (b, L+1)
-        _, loss = model(window[:, :-1], window[:, 1:])
-        total += loss.item() * window[:, 1:].numel()
-        count += window[:, 1:].numel()
-    return total / count / math.log(2)
+    return stream_loss(model, stream, length, stride=length, batch_size=batch_size, device=device) / math.log(2)
 
 
 def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
