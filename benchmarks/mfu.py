@@ -156,10 +156,10 @@ def render(results: dict) -> str:
         lines.append(f"| {mode}{'' if ours['compiled'] or mode == 'eager' else ' (fell back to eager)'} | "
                      f"{ours['tokens_per_s']:,.0f} | {ours['mfu']:.1%} | {their_cells} | {ratio} | "
                      f"{ours['first_step_s']:.1f} s | {ours['peak_mem_mb'] / 1024:.1f} GiB |")
-    speedup = results.get("compiled_speedup")
+    speedup, first = results.get("compiled_speedup"), next(iter(results["modes"].values()))
     lines += ["", f"GPT-2 small ({model['n_layers']} layers, {model['d_model']} wide, context {model['context_len']}, "
-                  f"{results['modes'][next(iter(results['modes']))]['parameters'] / 1e6:.0f}M parameters), batch "
-                  f"{results['batch_size']}, {results['modes'][next(iter(results['modes']))]['dtype']} autocast, "
+                  f"{first['parameters'] / 1e6:.0f}M parameters), batch "
+                  f"{results['batch_size']}, {first['dtype']} autocast, "
                   f"random tokens; ours: median of {results['steps']} steps after {results['warmup']}, nanoGPT: "
                   f"its bench.py's mean of 20 after 10. MFU against {results['peak_tflops']:g} TFLOPs "
                   f"({results['peak_source']}), the same analytic FLOPs per token "
