@@ -13,6 +13,7 @@ import pytest
 
 import harness_fixture
 from harness_fixture import EXPERIMENT
+from scratchformer.cli.experiment import given_keys
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import HARNESS_OPTIONS, config_from_dict, config_hash, scaled, with_overrides
@@ -63,6 +64,23 @@ def test_a_scale_changes_only_what_was_not_given():
     given = with_overrides(EXPERIMENT.config(), {"train.max_steps": 7})
     assert scaled(EXPERIMENT, given, "gpu").train.max_steps == 7
     assert scaled(EXPERIMENT, EXPERIMENT.config(), "cpu") == EXPERIMENT.config()
+
+
+def test_an_option_given_that_a_variant_sets_otherwise_is_named_in_a_warning(tmp_path, capsys):
+    given = with_overrides(EXPERIMENT.config(), {"model.d_model": 12, "train.lr": 2e-3})
+    sweep(EXPERIMENT, given, SweepOptions(out_dir=str(tmp_path / "sweep"), seeds=1))
+    err = capsys.readouterr().err
+    # - wide sets d_model=16 over the 12 given: named once; small leaves it, and lr is set by no variant
+    assert "warning: variant 'wide' sets model.d_model=16 over the model.d_model=12 given" in err
+    assert err.count("warning:") == 1 and "train.lr" not in err
+    # - nothing given: no warning
+    sweep(EXPERIMENT, None, SweepOptions(out_dir=str(tmp_path / "defaults"), seeds=1))
+    assert "warning:" not in capsys.readouterr().err
+    # - the command line knows an option was given even at its default value (d_model 8)
+    sweep(EXPERIMENT, None, SweepOptions(out_dir=str(tmp_path / "defaults"), seeds=1), given_keys={"model.d_model"})
+    assert "sets model.d_model=16 over the model.d_model=8 given" in capsys.readouterr().err
+    assert {"model.norm", "train.lr", "budget"} <= given_keys(["cramming", "--model.norm", "layernorm",
+                                                             "--train.lr=3e-3", "--budget", "2m"])
 
 
 def test_stats_give_mean_std_and_a_student_t_interval():

@@ -45,7 +45,17 @@ def add_arguments(parser) -> None:
         sub.add_subcommand(name, child, help=module.EXPERIMENT.help)
 
 
-def run(args) -> None:
+def given_keys(argv: list[str]) -> set[str]:
+    """The dotted options given on this command line or in its --config, default values included
+    (parsed again without the defaults filled in)."""
+    parser = ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    given = parser.parse_args(argv, defaults=False)
+    return set(given[given.name].as_flat().__dict__)
+
+
+def run(args, argv: list[str] | None = None) -> None:
     exp = experiment(args.name)
     options = args[args.name]
-    sweep(exp, config_from_options(exp.config, options), config_from_options(SweepOptions, options))
+    sweep(exp, config_from_options(exp.config, options), config_from_options(SweepOptions, options),
+          given_keys(argv) if argv is not None else None)

@@ -241,6 +241,23 @@ def scaled(experiment: Experiment[C], cfg: C, scale: str, quick: bool = False) -
     return with_overrides(cfg, keep)
 
 
+def overridden_by_variants(experiment: Experiment[C], cfg: C, variants: list[str],
+                           given_keys: set[str] | None = None) -> list[str]:
+    """One line per option given that a chosen variant sets to something else: the variant wins,
+    since its overrides are applied last, so the user is told. given_keys: the dotted options given
+    (the command line knows them, default values included); None: those where cfg differs from the
+    experiment's defaults."""
+    default, lines = experiment.config(), []
+    for variant in variants:
+        for key, value in experiment.variants[variant].items():
+            given = get_dotted(cfg, key)
+            was_given = key in given_keys if given_keys is not None else given != get_dotted(default, key)
+            if was_given and given != value:
+                lines.append(f"variant {variant!r} sets {key}={value!r} over the {key}={given!r} given "
+                             "(variants' overrides are applied last)")
+    return lines
+
+
 # --------------------------------------------------------------------------------------------
 # the grid
 

@@ -29,10 +29,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from scratchformer.errors import UserError
+from scratchformer.errors import UserError, warn
 from scratchformer.experiments.harness import (SCALES, Cell, Experiment, as_dict, check_no_other_config,
                                                chosen_variants, config_from_dict, default_out_dir, describe, execute,
-                                               finished, grid, read_json, scaled, write_atomic)
+                                               finished, grid, overridden_by_variants, read_json, scaled,
+                                               write_atomic)
 from scratchformer.experiments.summary import WALL, plot_metric, summarise, summary_csv, summary_markdown
 
 LAUNCHERS = ("local", "slurm")
@@ -91,10 +92,13 @@ class SweepOptions:
 # the sweep
 
 
-def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None) -> list[dict] | None:
+def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None,
+          given_keys: set[str] | None = None) -> list[dict] | None:
     """Run the grid (or submit it), skipping finished runs; tabulate and plot; return the summary rows.
 
     cfg: the config before the scale and the variants (default: the experiment's defaults).
+    given_keys: the dotted options the user gave (for a warning where a variant overrides one);
+    None: those where cfg differs from the defaults.
     Returns None when nothing was tabulated (--list, or a submitted SLURM array).
     """
     options = options or SweepOptions()
@@ -103,13 +107,16 @@ def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None)
     if options.list:
         print(listing(experiment))
         return None
-    cfg = scaled(experiment, cfg if cfg is not None else experiment.config(), options.scale, options.quick)
+    given = cfg if cfg is not None else experiment.config()
+    variants = chosen_variants(experiment, options.variants, options.scale)
+    for line in overridden_by_variants(experiment, given, variants, given_keys):
+        warn(line)
+    cfg = scaled(experiment, given, options.scale, options.quick)
     out = Path(options.out_dir) if options.out_dir else default_out_dir(experiment)
     if options.quick and not options.out_dir:
         out = out.with_name(out.name + "-quick")
     seeds = options.seeds or experiment.seeds
     threads = experiment.threads if options.threads is None else options.threads
-    variants = chosen_variants(experiment, options.variants, options.scale)
     cells = grid(experiment, cfg, variants, seeds, out)
     check_no_other_config(cells)
     sweep_file = write_sweep(experiment, cfg, options, variants, seeds, threads, out)
