@@ -49,7 +49,8 @@ from benchmarks.common import RandomTokens, load_average, peak_rss_mb, report, r
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.provenance import machine
-from scratchformer.training.trainer import TrainConfig, Trainer, resolve_device
+from scratchformer.devices import resolve_device
+from scratchformer.training.trainer import TrainConfig, Trainer
 
 # GPT-2 small (124M parameters with the tied head), as nanoGPT trains it, in our fast path
 GPT2_SMALL = dict(vocab_size=50304, context_len=1024, d_model=768, n_heads=12, n_layers=12, dropout=0.0, bias=False)

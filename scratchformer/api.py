@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from scratchformer.devices import model_device
 from scratchformer.errors import UserError, config_from_options
 
 
@@ -98,7 +99,7 @@ class Run:
             cfg = SamplingConfig(**sampling)
         except (TypeError, ValueError) as e:
             raise UserError(f"invalid sampling option: {e}") from None
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         out = generate(self.model, torch.tensor([ids], device=device), cfg)  # (1, T + max_new_tokens)
         return self.tokenizer.decode(out[0].tolist())
 
@@ -117,7 +118,7 @@ class Run:
         if not splits.get(split):
             raise UserError(f"the corpus has no {split!r} split")
         data = LMData.from_text(splits, self.tokenizer, self.model.config.context_len)
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         seed = (self.state.get("run_config") or {}).get("train", {}).get("seed", 0) + 1  # the Trainer's validation batches
         return evaluate_loss(self.model, data, split, batches, batch_size, seed=seed, device=device)
 

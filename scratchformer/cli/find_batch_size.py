@@ -53,7 +53,7 @@ def run(args) -> None:
     from scratchformer.cli.find_lr import model_and_data
     from scratchformer.errors import UserError
     from scratchformer.training.batch_size import accumulation_for, find_max_batch, measure_noise_scale
-    from scratchformer.training.trainer import resolve_device
+    from scratchformer.devices import resolve_device
 
     if args.budget_mb is not None and args.budget_mb <= 0:
         raise UserError(f"--budget_mb must be positive, got {args.budget_mb}")

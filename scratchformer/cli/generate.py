@@ -44,7 +44,7 @@ def run(args) -> None:
     from scratchformer.errors import UserError
     from scratchformer.models.generate import generate_stream
     from scratchformer.tasks.runs import load_language_model
-    from scratchformer.training.trainer import resolve_device
+    from scratchformer.devices import resolve_device
 
     resolve_device(args.device)  # a missing GPU is one line, before any model is read
     if args.init is not None:  # pretrained weights instead of a run

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
+from scratchformer.devices import model_device
+
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789#?="  # filler and keys: letters; values: digits
 STOI = {c: i for i, c in enumerate(ALPHABET)}
 LETTERS = torch.tensor([STOI[c] for c in "abcdefghijklmnopqrstuvwxyz"])  # (26,)
@@ -164,7 +166,7 @@ class RetrievalData:
 @torch.no_grad()
 def answer_accuracy(model, x: torch.Tensor, y: torch.Tensor, context_len: int, batch_size: int = 32) -> float:
     """Share of windows whose answer the model predicts (argmax), reading its last context_len inputs."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.eval()
     correct = 0
     for i in range(0, len(x), batch_size):

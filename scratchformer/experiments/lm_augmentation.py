@@ -48,6 +48,7 @@ from scratchformer.data.lm_data import LMData
 from scratchformer.data.lm_ood_texts import SHARED, OODTextsConfig, load_ood_texts, read_mix_corpus
 from scratchformer.data.play_genres import HISTORY, genre_splits
 from scratchformer.data.tokenizers import ByteTokenizer
+from scratchformer.devices import model_device
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
@@ -165,7 +166,7 @@ def bits_per_char(model: GPT, ids: torch.Tensor, length: int, n_chars: int, batc
     evenly over the text (about n_chars bytes in all), divided by the characters those bytes hold."""
     n_windows = max(1, min(n_chars // length, (len(ids) - 1) // length))
     starts = torch.linspace(0, len(ids) - length - 1, n_windows).long()  # (W,) evenly spread
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.eval()
     bits, chars = 0.0, 0
     for i in range(0, n_windows, batch_size):

@@ -50,6 +50,7 @@ import torch
 from scratchformer.data.corpus import CorpusConfig, load_splits
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
+from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.flops import sequence_flops
@@ -159,7 +160,7 @@ def bpc_last(model, tokens: torch.Tensor, window: int, positions: int, n_windows
     T, P, ctx = window, positions, model.config.context_len
     ends = torch.linspace(eval_from, len(tokens) - 2, n_windows).long()  # (W,) the same for every model
     windows = tokens[ends[:, None] - T + 1 + torch.arange(T + 1)[None, :]].long()  # (W, T+1): inputs, then one more
-    windows = windows.to(next(model.parameters()).device)
+    windows = windows.to(model_device(model))
     targets = windows[:, -P:]  # (W, P): the scored characters
     if ctx >= T:
         # - one forward per window; the Perceiver AR returns its N last positions, the GPT all T

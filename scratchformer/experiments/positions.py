@@ -31,6 +31,7 @@ import torch
 from scratchformer.data.corpus import CorpusConfig, load_splits
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
+from scratchformer.devices import model_device
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.evaluation import stream_loss
@@ -87,7 +88,7 @@ def bits_per_char(model: GPT, tokens: torch.Tensor, length: int, n_chars: int, b
     stream of the first n_windows * length + 1 tokens, in windows side by side, on the model's device."""
     n_windows = max(1, min(n_chars // length, (len(tokens) - 1) // length))
     stream = tokens[:n_windows * length + 1]  # (every prediction of it made once)
-    device = next(model.parameters()).device
+    device = model_device(model)
     return stream_loss(model, stream, length, stride=length, batch_size=batch_size, device=device) / math.log(2)
 
 

@@ -21,6 +21,7 @@ from scratchformer.data.token_cache import encode_cached, learn_tokenizer_cached
 from scratchformer.data.labelled_texts import TextDataConfig, load_classification_data
 from scratchformer.data.text_batches import BatchingConfig, ClassificationData, pad_batch, truncate
 from scratchformer.data.tokenizers import TOKENIZERS
+from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
@@ -166,7 +167,7 @@ def probabilities(model: Classifier, data: ClassificationData, split: str, batch
     dtype: bfloat16 or float16 runs the forward passes under autocast (as the model was trained).
     """
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     probs = torch.zeros(len(data.ids[split]), model.config.n_classes)
     for indices, (tokens, _, mask) in data.in_order(split, batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):

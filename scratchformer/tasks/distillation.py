@@ -33,6 +33,7 @@ from scratchformer.data.imdb import IMDb, IMDbConfig, load_imdb
 from scratchformer.data.lm_data import LMData
 from scratchformer.data.text_batches import ClassificationData, pad_batch
 from scratchformer.data.transfer_set import AugmentConfig, augment
+from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig, generate
 from scratchformer.models.lstm import LSTMClassifier, LSTMClassifierConfig, LSTMLM, LSTMLMConfig
@@ -72,7 +73,7 @@ class DistillationData:
     def teacher_logits(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if not self.use_teacher:
             return torch.empty(0)
-        device = next(self.teacher.parameters()).device
+        device = model_device(self.teacher)
         if mask is None:
             logits, _ = self.teacher(tokens.to(device))  # (B, T, V)
         else:
@@ -155,7 +156,7 @@ def tokens_per_second(model: nn.Module, batch_size: int, seq_len: int, vocab_siz
 
     One warm-up call, then calls until both `repeats` and `min_seconds` are reached."""
     model = model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     tokens = torch.randint(0, vocab_size, (batch_size, seq_len), device=device)  # (B, T)
     model(tokens)  # warm-up: allocations, kernel choice
     calls, start = 0, time.perf_counter()
@@ -185,7 +186,7 @@ def lm_loss(model: nn.Module, data: LMData, split: str = "val", batches: int = 2
             seed: int = 1) -> float:
     """Mean next-token loss in nats over fixed random windows of a split (the same for every model)."""
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(batches):
@@ -446,7 +447,7 @@ def long_window_loss(model: nn.Module, tokens: torch.Tensor, window: int, n_wind
     if stride is not None and context_len is not None and not 1 <= stride <= context_len:
         raise ValueError(f"stride must be in 1 .. context_len ({context_len}), got {stride}")
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     n_windows = min(n_windows, (len(tokens) - 1) // window)
     if n_windows < 1:
         raise UserError(f"the text has {len(tokens)} tokens, fewer than one window of {window} (+1)")

@@ -19,6 +19,7 @@ import torch
 
 from scratchformer.core.position_schemes import POSITIONS
 from scratchformer.data.length_tasks import IGNORE, LengthTaskConfig, LengthTaskData, to_batch
+from scratchformer.devices import model_device
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.lstm import LSTMLM, LSTMLMConfig
 from scratchformer.training.interrupt import TrainingInterrupted
@@ -67,7 +68,7 @@ def sequence_accuracy(model, pairs: list[tuple[str, str]], batch_size: int = 100
     (teacher-forced: each answer token is predicted from the true tokens before it)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     right = 0
     for b in range(0, len(pairs), batch_size):
         x, y = to_batch(pairs[b:b + batch_size])  # (B, T) each

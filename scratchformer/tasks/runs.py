@@ -20,7 +20,7 @@ from scratchformer.data.tokenizers import tokenizer_from_dict
 from scratchformer.errors import UserError
 from scratchformer.models.registry import DESCRIPTIONS, LANGUAGE_MODELS, build_model
 from scratchformer.training.checkpoint import load_checkpoint, load_weights
-from scratchformer.training.trainer import resolve_device
+from scratchformer.devices import resolve_device
 
 # - which command uses a run of each kind (for the message when a run is given to another one)
 COMMANDS = {

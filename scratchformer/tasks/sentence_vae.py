@@ -30,6 +30,7 @@ from scratchformer.core.latent import (active_units, gaussian_kl, importance_wei
                                        mutual_information, sample)
 from scratchformer.data.sentences import (Sentences, SentenceBatches, SentencesConfig, encode, end_of_sentence,
                                           word_tokenizer)
+from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.sentence_vae import SentenceVAE
@@ -147,13 +148,13 @@ class KLWeighted:
 
 def on_model(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The tensors on the device of the model's weights (batches are collated on the CPU)."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     return tuple(t.to(device) for t in tensors)
 
 
 def generator_for(model: torch.nn.Module, seed: int) -> torch.Generator:
     """A seeded generator on the model's device (the same stream as before on a CPU)."""
-    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return torch.Generator(device=model_device(model)).manual_seed(seed)
 
 
 @torch.no_grad()

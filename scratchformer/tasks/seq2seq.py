@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from scratchformer.data.seq2seq_tasks import Seq2SeqData, Seq2SeqTaskConfig
+from scratchformer.devices import model_device
 from scratchformer.models.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from scratchformer.tasks.runs import load_run
 from scratchformer.training.checkpoint import unwrap
@@ -68,7 +69,7 @@ def exact_match(model: EncoderDecoder, data: Seq2SeqData, pairs: list[tuple[str,
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
         src, _, _ = data.tensors(chunk)
-        src = src.to(next(model.parameters()).device)
+        src = src.to(model_device(model))
         answers = model.greedy(src) if beam_size == 1 else model.beam_search(src, beam_size)
         right += sum(data.vocab.decode(a) == target for a, (_, target) in zip(answers, chunk))
     return right / len(pairs)

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from scratchformer.devices import resolve_device
 from scratchformer.errors import UserError, warn
 from scratchformer.progress import progress_bar
 from scratchformer.training import distributed, tracking
@@ -211,26 +212,6 @@ def check_before_training(cfg: TrainConfig, quiet: bool = False) -> TrainConfig:
         say(f"checkpoint_interval {cfg.checkpoint_interval} is longer than the run ({cfg.max_steps} steps): "
             "the only checkpoint is written at the end")
     return cfg
-
-
-def resolve_device(name: str) -> torch.device:
-    """A torch.device from cpu, cuda, cuda:N, mps or auto; a UserError when it is not on this machine."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU on this machine; "
-                            "use cpu (or auto, which picks a GPU when there is one)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} "
-                            "CUDA GPU(s), numbered from 0")
-    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise UserError(f"device {name!r} asked for, but PyTorch sees no Apple GPU (MPS) here; use cpu or auto")
-    return device
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
