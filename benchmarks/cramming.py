@@ -4,6 +4,13 @@
         --data.corpus ../shared/data/tinyshakespeare.txt --variants baseline,plus-...,best,minus-...
     python -m benchmarks.cramming --sweep runs/experiments/cramming   # writes benchmarks/results/cramming.json
 
+    # best against best without zero-init and RMSNorm, and without each, in one sweep:
+    scratchformer experiment cramming --budget 2m --seeds 3 --jobs 2 --threads 1 \\
+        --data.corpus ../shared/data/tinyshakespeare.txt \\
+        --variants baseline,best,minus-zero_init,minus-rmsnorm,minus-zero_init+rmsnorm \\
+        --out_dir runs/experiments/cramming-lean
+    python -m benchmarks.cramming --sweep runs/experiments/cramming-lean --name cramming_lean
+
 Two ablations (issue 15): each trick added to the nanoGPT-style baseline (plus-TRICK, against
 `baseline`) and each removed from the best recipe (minus-TRICK, against `best`). Per variant, over
 seeds (mean, std and the 95% interval of the mean, Student t):
@@ -46,7 +53,7 @@ def verdict(change: dict, lower_is_better: bool = True) -> str:
 def judge(rows: list[dict]) -> dict:
     present = {r["variant"] for r in rows}
     order = ["baseline", *(f"plus-{t}" for t in TRICKS), "best", *(f"minus-{t}" for t in TRICKS)]
-    variants = [v for v in order if v in present]
+    variants = [v for v in order if v in present] + sorted(present - set(order))  # then minus-A+B and the like
     table = {}
     for v in variants:
         t = {m: over_seeds(by_seed(rows, v, m)) for m in METRICS}
@@ -77,6 +84,31 @@ def _ci(d: dict, digits: int = 3, sign: bool = False) -> str:
 
 def render(results: dict) -> str:
     """Both ablations, every variant over seeds, then each trick's verdict."""
+    j = results["judged"]
+    lines = [variant_table(results), "",
+             "Each trick, from the Δ's interval (added: below 0 helps; removed: above 0 means it helped):", "",
+             "| trick | added to the baseline | removed from best |", "| --- | --- | --- |"]
+    for trick, e in j["tricks"].items():
+        cells = [f"{e[k]['verdict']} ({e[k]['delta_whole']['mean']:+.3f})" if k in e and
+                 e[k]["delta_whole"]["mean"] is not None else "not run" for k in ("added", "removed")]
+        lines.append(f"| {trick} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines + ["", machine_line(results)])
+
+
+def render_lean(results: dict) -> str:
+    """A sweep of a few variants (cramming_lean.json: best without the tricks that did not earn
+    their place): the variants over seeds, and the verdict on each change against best."""
+    j = results["judged"]
+    lines = [variant_table(results), ""]
+    for v, t in j["variants"].items():
+        if v.startswith("minus-") and t["delta_whole"]["mean"] is not None:
+            lines.append(f"- {v} against best: {verdict(t['delta_whole'])} ({_ci(t['delta_whole'], sign=True)} "
+                         "nats/char; below 0: better than best)")
+    return "\n".join(lines + ["", machine_line(results)])
+
+
+def variant_table(results: dict) -> str:
+    """Every variant over seeds: losses, the change against its anchor, the time to the target."""
     j, seeds = results["judged"], results["seeds"]
     lines = [f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), budget {results['budget']} of training each "
              f"(evaluation apart), {results['corpus']}. Mean [95% interval of the mean, Student t] over seeds. "
@@ -89,29 +121,30 @@ def render(results: dict) -> str:
         lines.append(f"| {v} | {_ci(t['val_loss_whole'])} | {_ci(t['delta_whole'], sign=True)} | "
                      f"{_ci(t['val_loss'])} | {t['steps']['mean']:,.0f} | {_ci(t['time_to_target_s'], 1)} | "
                      f"{t['reached_target']} | {_ci(t['speedup_to_target'], 2)} | {t['tokens_per_s']['mean']:,.0f} |")
-    lines += ["", "Each trick, from the Δ's interval (added: below 0 helps; removed: above 0 means it helped):", "",
-              "| trick | added to the baseline | removed from best |", "| --- | --- | --- |"]
-    for trick, e in j["tricks"].items():
-        cells = [f"{e[k]['verdict']} ({e[k]['delta_whole']['mean']:+.3f})" if k in e and
-                 e[k]["delta_whole"]["mean"] is not None else "not run" for k in ("added", "removed")]
-        lines.append(f"| {trick} | {cells[0]} | {cells[1]} |")
-    load = j["load_avg_at_row_ends"]
-    commits = ", ".join(c[:7] for c in results["row_commits"])
-    lines += ["", f"{results['n_rows']} runs on {', '.join(j['cpu'])}, {'/'.join(map(str, j['threads']))} "
-              f"thread(s) each; load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends. Rows at commit(s) "
-              f"{commits}" + (" (some **dirty**)" if results["rows_dirty"] else " (clean)") + "."]
     return "\n".join(lines)
 
 
+def machine_line(results: dict) -> str:
+    j = results["judged"]
+    load = j["load_avg_at_row_ends"]
+    commits = ", ".join(c[:7] for c in results["row_commits"])
+    return (f"{results['n_rows']} runs on {', '.join(j['cpu'])}, {'/'.join(map(str, j['threads']))} "
+            f"thread(s) each; load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends. Rows at commit(s) "
+            f"{commits}" + (" (some **dirty**)" if results["rows_dirty"] else " (clean)") + ".")
+
+
 def main(argv=None) -> dict:
-    args = sweep_parser(__doc__, EXPERIMENT.name).parse_args(argv)
+    parser = sweep_parser(__doc__, EXPERIMENT.name)
+    parser.add_argument("--name", default="cramming", choices=("cramming", "cramming_lean"),
+                        help="the results file: cramming (both ablations) or cramming_lean (a few variants)")
+    args = parser.parse_args(argv)
     cfg, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
     if cfg.task != "shakespeare":
         raise SystemExit(f"error: this judges the character-level ablations; the sweep is --task {cfg.task}")
     result = {"benchmark": "cramming", **about, "budget": cfg.budget,
               "corpus": "the built-in plays" if cfg.data.corpus == BUILTIN else Path(cfg.data.corpus).name,
               "seeds": sorted({r["seed"] for r in rows}), "judged": judge(rows)}
-    return report("cramming", result, results_dir=args.results_dir)
+    return report(args.name, result, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -168,7 +168,7 @@ def test_quick_crams_shakespeare_characters_within_the_budget(tmp_path):
     assert main(["experiment", "cramming", "--quick", "--seeds", "1", "--budget", "1.5s", "--data.corpus", str(corpus),
                  "--out_dir", str(out)]) == 0
     rows = rows_of(out)
-    assert set(rows) == {"baseline", "plus-relu2", "best", "minus-muon"}
+    assert set(rows) == {"baseline", "plus-relu2", "best", "minus-muon", "minus-zero_init+rmsnorm"}
     for r in rows.values():
         m = r["metrics"]
         assert m["val_loss"] < math.log(20) and m["steps"] > 5 and m["train_s"] <= 1.5 + 1.0

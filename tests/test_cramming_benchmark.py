@@ -19,8 +19,9 @@ def sweep(tmp_path_factory):
     here = os.getcwd()
     os.chdir(folder)
     try:
+        variants = "minus-muon,baseline,plus-relu2,best,minus-zero_init+rmsnorm"
         assert main(["experiment", "cramming", "--quick", "--seeds", "2", "--steps", "12", "--data.corpus",
-                     str(corpus), "--variants", "minus-muon,baseline,plus-relu2,best", "--out_dir", "cramming"]) == 0
+                     str(corpus), "--variants", variants, "--out_dir", "cramming"]) == 0
     finally:
         os.chdir(here)
     return folder / "cramming"
@@ -30,12 +31,13 @@ def test_each_variant_is_measured_against_its_anchor_of_the_same_seed(sweep, tmp
     result = bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path)])
     assert json.loads((tmp_path / "cramming.json").read_text())["judged"] == json.loads(json.dumps(result["judged"]))
     j = result["judged"]
-    # - the ablations' order: the baseline, what is added to it, best, what is removed from it
-    assert list(j["variants"]) == ["baseline", "plus-relu2", "best", "minus-muon"]
+    # - the ablations' order: the baseline, what is added to it, best, what is removed from it, the rest
+    assert list(j["variants"]) == ["baseline", "plus-relu2", "best", "minus-muon", "minus-zero_init+rmsnorm"]
     assert result["seeds"] == [0, 1] and result["corpus"] == "corpus.txt"
     rows = {(r["variant"], r["seed"]): r["metrics"] for r in
             map(json.loads, (sweep / "rows.jsonl").read_text().splitlines())}
-    for variant, anchor in (("plus-relu2", "baseline"), ("minus-muon", "best")):
+    for variant, anchor in (("plus-relu2", "baseline"), ("minus-muon", "best"),
+                            ("minus-zero_init+rmsnorm", "best")):
         expected = {str(s): round(rows[variant, s]["val_loss_whole"] - rows[anchor, s]["val_loss_whole"], 4)
                     for s in (0, 1)}
         assert j["variants"][variant]["delta_whole"]["per_seed"] == expected
@@ -47,6 +49,15 @@ def test_each_variant_is_measured_against_its_anchor_of_the_same_seed(sweep, tmp
     assert set(j["tricks"]["relu2"]) == {"added"} and set(j["tricks"]["muon"]) == {"removed"}
     table = bench.render(json.loads((tmp_path / "cramming.json").read_text()))
     assert "| plus-relu2 |" in table and "| muon | not run |" in table and "| relu2 |" in table
+
+
+def test_a_few_variants_go_to_a_results_file_of_their_own(sweep, tmp_path):
+    result = bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path), "--name", "cramming_lean"])
+    assert (tmp_path / "cramming_lean.json").is_file() and not (tmp_path / "cramming.json").exists()
+    text = bench.render_lean(json.loads((tmp_path / "cramming_lean.json").read_text()))
+    assert "| minus-zero_init+rmsnorm |" in text and "| trick |" not in text
+    change = result["judged"]["variants"]["minus-zero_init+rmsnorm"]["delta_whole"]
+    assert f"- minus-zero_init+rmsnorm against best: {bench.verdict(change)}" in text
 
 
 def test_a_change_is_called_within_the_noise_when_its_interval_holds_zero():
