@@ -76,6 +76,51 @@ def test_a_missing_file_names_the_option_and_null_leaves_a_text_out(tmp_path):
                                history="x")) == []
 
 
+def test_download_fetches_each_canonical_file_once_and_checks_it(tmp_path, monkeypatch):
+    import dataclasses
+    import hashlib
+    import shutil
+    import urllib.request
+
+    from scratchformer.data import lm_ood_texts, ptb, sentiment_ood
+
+    # - the "internet": PTB's three files, the tweets and the BBC archive, each served from a fixture
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name in ptb.SPLITS.values():
+        (remote / name).write_text(PTB)
+    served = {ptb.PTB_URL.format(name=n): remote / n for n in ptb.SPLITS.values()}
+    served[sentiment_ood.FILES["tweets"].url] = make_tweets(remote)
+    served[sentiment_ood.BBC_URL] = make_bbc_archive(remote)
+    fetched = []
+
+    def fake_urlretrieve(url, dest, reporthook=None):
+        fetched.append(url)
+        shutil.copy(served[url], dest)
+
+    def sha(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", fake_urlretrieve)
+    monkeypatch.setattr(ptb, "PTB_SHA256", {n: sha(remote / n) for n in ptb.SPLITS.values()})
+    tweets_spec = sentiment_ood.FILES["tweets"]
+    tweets_spec = dataclasses.replace(tweets_spec, sha256=sha(served[tweets_spec.url]))
+    monkeypatch.setitem(sentiment_ood.FILES, "tweets", tweets_spec)
+    monkeypatch.setattr(lm_ood_texts, "download_archive", lambda cache: make_archive(tmp_path / "imdb"))
+    cfg = OODTextsConfig(history=False, ptb="download", imdb="download", tweets="download", bbc="download",
+                         cache_dir=str(tmp_path / "cache"))
+    texts = load_ood_texts(cfg)
+    assert texts["ptb"] == read_ptb(remote / "ptb.valid.txt", cfg.max_chars)
+    assert texts["tweets"] == read_tweets(served[tweets_spec.url], cfg.max_chars, seed=0)
+    assert texts["bbc"] == read_bbc_news(served[sentiment_ood.BBC_URL], cfg.max_chars, seed=0)
+    assert texts["imdb"] and "<br" not in texts["imdb"]
+    # - a second load reads the cache; a cached file that no longer matches its checksum is refused
+    assert load_ood_texts(cfg) == texts and len(fetched) == 5  # PTB's three files, the tweets, the BBC archive
+    (tmp_path / "cache" / "sentiment_ood" / tweets_spec.filename).write_text("tampered")
+    with pytest.raises(UserError, match="sha256"):
+        load_ood_texts(cfg)
+
+
 def test_a_file_that_is_no_ptb_or_imdb_text_is_refused(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(UserError, match="holds no text"):

@@ -8,8 +8,10 @@ Each reader turns one source into one plain text, documents separated by a blank
     tweets    tweets (the VADER study's 4,200, all of them: no label is needed)
     bbc       BBC News articles (Greene & Cunningham 2006)
 
-The tweets and BBC News are read by data/sentiment_ood.py, which also downloads them (with their
-checksums) for the sentiment experiment; here each is a local path.
+Each source is a local path, or "download": its canonical file, fetched once into `cache_dir` and
+checked against its published sha256 by the module that owns it (PTB's ptb.valid.txt by data/ptb.py,
+IMDb's archive by data/imdb.py, the tweets and BBC News by data/sentiment_ood.py; the BBC's authors
+publish no checksum). The defaults are the course's copies in ../shared/data.
 
 A document collection (imdb, tweets, bbc) is shuffled with a fixed seed, so the text read is a
 sample of the whole collection and the same on every run; each is cut to `max_chars` (the
@@ -28,9 +30,10 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from scratchformer.data import ptb
 from scratchformer.data.corpus import read_text_file
-from scratchformer.data.imdb import read_reviews
-from scratchformer.data.sentiment_ood import FILES, read_bbc, read_vader
+from scratchformer.data.imdb import download_archive, read_reviews
+from scratchformer.data.sentiment_ood import BBC_URL, FILES, download, read_bbc, read_vader
 from scratchformer.errors import UserError
 
 SHARED = "../shared/data"
@@ -44,13 +47,17 @@ class OODTextsConfig:
     history: bool = True
     """Shakespeare's histories (held out of training by genre)."""
     ptb: str | None = f"{SHARED}/ptb/ptb.valid.txt"
-    """A Penn Treebank text file (one sentence a line), e.g. ptb.valid.txt of Mikolov's simple-examples."""
+    """A Penn Treebank text file (one sentence a line), e.g. ptb.valid.txt of Mikolov's simple-examples,
+    or 'download' (that file)."""
     imdb: str | None = f"{SHARED}/aclImdb.tar.gz"
-    """The IMDb archive (.tar.gz) or an extracted aclImdb/ folder: its labelled test reviews are read."""
+    """The IMDb archive (.tar.gz) or an extracted aclImdb/ folder: its labelled test reviews are read; or 'download'."""
     tweets: str | None = f"{SHARED}/sentiment_ood/tweets_GroundTruth.txt"
-    """The VADER study's tweets file (id, valence, text; tab-separated)."""
+    """The VADER study's tweets file (id, valence, text; tab-separated); or 'download'."""
     bbc: str | None = f"{SHARED}/bbc_news.tar.gz"
-    """BBC News: the archive bbc_news.tar.gz (bbc/TOPIC/NNN.txt) or its extracted folder."""
+    """BBC News: the archive bbc_news.tar.gz (bbc/TOPIC/NNN.txt), bbc-fulltext.zip or its extracted
+    folder; or 'download'."""
+    cache_dir: str = "~/.cache/scratchformer"
+    """Where a source given as 'download' is kept."""
     max_chars: int = 300_000
     """Each text is cut to this many characters (after the shuffle of its documents)."""
     seed: int = 0
@@ -61,13 +68,31 @@ class OODTextsConfig:
             raise ValueError(f"max_chars must be at least 1, got {self.max_chars}")
 
 
-def existing(path: str, option: str) -> Path:
+def existing(path: str, option: str, can_download: bool = False) -> Path:
     """The path, or a one-line error that names the option to fix (or to set to null)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise UserError(f"the out-of-distribution text --{option} {path} does not exist; give its path, "
-                        f"or --{option} null to leave it out")
+                        f"{'download, ' if can_download else ''}or --{option} null to leave it out")
     return p
+
+
+def located(path: str, name: str, cache_dir: str) -> Path:
+    """Source `name`'s file: the path as given, or with 'download' its canonical file in cache_dir
+    (downloaded once, then checked against its published sha256 on every use)."""
+    if path != "download":
+        return existing(path, f"ood.{name}", can_download=True)
+    cache = Path(cache_dir).expanduser()
+    if name == "ptb":
+        return ptb.download(cache / "ptb") / ptb.SPLITS["val"]
+    if name == "imdb":
+        return download_archive(cache)
+    if name == "tweets":
+        spec = FILES["tweets"]
+        return download(spec.url, cache / "sentiment_ood" / spec.filename, spec.sha256)
+    if name == "bbc":
+        return download(BBC_URL, cache / "bbc-fulltext.zip", None)  # (its authors publish no checksum)
+    raise UserError(f"--ood.{name} has no download; give a local path")
 
 
 def join_documents(documents: list[str], max_chars: int, seed: int, held_out: bool = False) -> str:
@@ -149,13 +174,13 @@ def load_ood_texts(cfg: OODTextsConfig, history: str | None = None, held_out: bo
     if cfg.history and history is not None and not held_out:
         texts["history"] = history  # whole: the evaluation samples windows across all of it
     if cfg.ptb is not None:
-        texts["ptb"] = read_ptb(cfg.ptb, cfg.max_chars, held_out)
+        texts["ptb"] = read_ptb(located(cfg.ptb, "ptb", cfg.cache_dir), cfg.max_chars, held_out)
     if cfg.imdb is not None:
-        texts["imdb"] = read_imdb_reviews(cfg.imdb, cfg.max_chars, cfg.seed, held_out)
+        texts["imdb"] = read_imdb_reviews(located(cfg.imdb, "imdb", cfg.cache_dir), cfg.max_chars, cfg.seed, held_out)
     if cfg.tweets is not None:
-        texts["tweets"] = read_tweets(cfg.tweets, cfg.max_chars, cfg.seed, held_out)
+        texts["tweets"] = read_tweets(located(cfg.tweets, "tweets", cfg.cache_dir), cfg.max_chars, cfg.seed, held_out)
     if cfg.bbc is not None:
-        texts["bbc"] = read_bbc_news(cfg.bbc, cfg.max_chars, cfg.seed, held_out)
+        texts["bbc"] = read_bbc_news(located(cfg.bbc, "bbc", cfg.cache_dir), cfg.max_chars, cfg.seed, held_out)
     # - a held-out part can be empty (a source no longer than the sample): say so, not score nothing
     empty = [name for name, text in texts.items() if held_out and len(text) < 2]
     if empty:
