@@ -46,10 +46,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import RandomTokens, load_average, peak_rss_mb, report, require_clean
+from scratchformer.devices import resolve_device
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.provenance import machine
-from scratchformer.devices import resolve_device
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 # GPT-2 small (124M parameters with the tied head), as nanoGPT trains it, in our fast path
