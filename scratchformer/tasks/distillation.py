@@ -42,6 +42,7 @@ from scratchformer.tasks.language_model import restrict_to_vocabulary
 from scratchformer.tasks.runs import load_language_model
 from scratchformer.training.checkpoint import CHECKPOINT_NAME
 from scratchformer.training.distillation import IGNORE, DistillLossConfig, distillation_loss
+from scratchformer.training.evaluation import evaluate_loss
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 UNIGRAM_SAMPLE = 100_000  # training tokens kept to draw augmentation swaps from (their frequencies, not all of them)
@@ -185,14 +186,8 @@ def speed(prefix: str, model: nn.Module, seq_len: int, vocab_size: int) -> dict:
 def lm_loss(model: nn.Module, data: LMData, split: str = "val", batches: int = 20, batch_size: int = 16,
             seed: int = 1) -> float:
     """Mean next-token loss in nats over fixed random windows of a split (the same for every model)."""
-    model.eval()
-    device = model_device(model)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(batches):
-        inputs, targets = (t.to(device) for t in data.batch(split, batch_size, generator))
-        losses.append(model(inputs, targets)[1].item())
-    return sum(losses) / len(losses)
+    result = evaluate_loss(model, data, split, batches, batch_size, seed=seed, device=model_device(model))
+    return result[f"{split}_loss"]
 
 
 # --------------------------------------------------------------------------------------------
