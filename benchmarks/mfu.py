@@ -8,8 +8,8 @@
 Each mode (eager, compiled) trains a fresh GPT of the same seed with our own Trainer, on random
 tokens (throughput does not depend on the text), `warmup` steps and then `steps` timed steps.
 The first step is timed apart: with torch.compile that is where compiling happens (compile_s).
-A step's time ends when its loss reaches the host (`loss.item()` inside the step waits for the
-device), so the GPU's queue is never left out of it.
+A step's time ends when its loss and gradient norm reach the host (the step's one read-back waits
+for the device), so the GPU's queue is never left out of it.
 
     tokens/s  = batch_size * context_len / (median seconds per timed step)
     MFU       = FLOPs per token * tokens/s / the device's peak FLOPs per second

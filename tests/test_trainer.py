@@ -47,6 +47,19 @@ def test_accumulation_matches_the_large_batch():
     assert big_losses == pytest.approx([r["loss"] for r in small.history if "loss" in r], rel=1e-5)
 
 
+def test_a_step_reads_the_device_once_however_many_micro_batches(monkeypatch):
+    """The loss adds up on the device; the loss and the gradient norm come back in one read
+    (on a GPU each read waits for the queue to drain)."""
+    trainer = Trainer(tiny_gpt(), tiny_cfg(max_steps=2, batch_size=8, grad_accum=4), pattern_data())
+    reads = []
+    for name in ("item", "tolist", "__float__"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda t, *a, _real=real, _name=name: reads.append(_name) or _real(t, *a))
+    out = trainer.train_step()
+    assert reads == ["tolist"]
+    assert isinstance(out["loss"], float) and isinstance(out["grad_norm"], float) and out["loss"] > 0
+
+
 class NaNAt(nn.Module):
     """Wraps a model and returns a NaN loss from training step `bad_step` on (or while `poison`)."""
 

@@ -43,10 +43,14 @@ def check_finite(loss: float, grad_norm: float, step: int, on_nan: str, check_gr
     return False
 
 
+def gathered(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor: an FSDP-sharded DTensor is gathered over the ranks, any other tensor is itself."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
 def norm(t: torch.Tensor) -> torch.Tensor:
     """The 2-norm as a plain tensor (an FSDP-sharded DTensor's norm is gathered over the ranks)."""
-    n = t.detach().float().norm()
-    return n.full_tensor() if hasattr(n, "full_tensor") else n
+    return gathered(t.detach().float().norm())
 
 
 def layer_name(param_name: str) -> str:

@@ -46,7 +46,7 @@ from scratchformer.progress import progress_bar
 from scratchformer.training import distributed, tracking
 from scratchformer.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from scratchformer.training.evaluation import evaluate_loss
-from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite
+from scratchformer.training.grad_stats import GradStats, NonFiniteError, check_finite, gathered
 from scratchformer.training.interrupt import StopSignal
 from scratchformer.training.optim import build_optimizer, check_optimizer
 from scratchformer.training.ramps import ramp_steps, ramp_value, round_up
@@ -382,7 +382,8 @@ class Trainer:
         cfg, accum = self.cfg, self.cfg.grad_accum
         stats_step = self.stats is not None and (self.step + 1) % cfg.stats_interval == 0
         self.model.train()
-        total_loss, tokens, first_sq = 0.0, 0, None
+        # - the loss adds up on the device: reading it back (.item()) per micro-batch would wait for the GPU
+        total_loss, tokens, first_sq = torch.zeros((), device=self.device), 0, None
         for i in range(accum):
             batch = self.next_batch()
             # - under torchrun, gradients are averaged across processes on the last micro-batch only
@@ -392,7 +393,7 @@ class Trainer:
                 # - dividing by grad_accum makes the summed gradient the mean over the big batch
                 loss = loss / accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
-            total_loss += loss.item()
+            total_loss += loss.detach().float()
             tokens += batch[0].numel() * self.dist.world_size
             if stats_step and i == 0 and self.measures_noise:
                 # - one micro-batch's gradient: the small-batch sample for the noise scale
@@ -401,7 +402,9 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         layer_norms = self.stats.layer_grad_norms() if stats_step else {}
         # - clip the global gradient norm (max_norm=inf just measures it)
-        grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf")))
+        norm_t = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))
+        # - one host sync per step: the loss and the norm come back together (the NaN guard needs both)
+        total_loss, grad_norm = torch.stack([total_loss, gathered(norm_t).float().to(total_loss.device)]).tolist()
         lr = self.lr_at(self.step)
         out = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "tokens": tokens}
         # - a NaN/inf never reaches the weights: stop (an error) or skip this step
