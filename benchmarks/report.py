@@ -1,7 +1,8 @@
 """Render the README's figure tables from the results files, and check that they agree.
 
-    python -m benchmarks.report             # rewrite the tables in README.md from benchmarks/results/
+    python -m benchmarks.report             # rewrite the tables in README.md and docs/*.md from benchmarks/results/
     python -m benchmarks.report --check     # exit 1 when a table differs from what its results file gives
+    python -m benchmarks.report --file F    # the same for one Markdown file only
 
 The convention, for every benchmark:
 
@@ -28,6 +29,11 @@ The convention, for every benchmark:
 
 `--check` also fails when a results file that a table is rendered from records no commit, or
 records code with uncommitted changes ("dirty": true): a figure names the code that produced it.
+
+Its own results file, benchmarks/results/report.json, is the inventory of what was rendered: each
+document, its tables, and the commit and date of the results file behind each. It is written by a
+render of every document (no --file) from a clean tree, after the tables already agree; when the
+render changed a document, commit it and run again.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ import re
 import sys
 from pathlib import Path
 from typing import Callable
+
+from benchmarks import common
+from scratchformer.provenance import source_state
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -83,9 +92,10 @@ def provenance(name: str, results: dict, link: str) -> str:
     return f"<sub>Rendered by `python -m benchmarks.report` from [{name}.json]({link}): {code}{when}.</sub>"
 
 
-def render_text(text: str, results_dir: Path, link_dir: str, find: Callable[[str], Renderer] = find_renderer
-                ) -> tuple[str, list[str]]:
-    """`text` with every marked block rendered afresh, and the problems found (missing commits, dirty code)."""
+def render_text(text: str, results_dir: Path, link_dir: str, find: Callable[[str], Renderer] = find_renderer,
+                sources: dict | None = None) -> tuple[str, list[str]]:
+    """`text` with every marked block rendered afresh, and the problems found (missing commits, dirty code).
+    `sources`, when given, collects each table's name -> the results it was rendered from."""
     opened = OPENING.findall(text)
     closed = [m.group("name") for m in BLOCK.finditer(text)]
     if sorted(opened) != sorted(closed):
@@ -99,6 +109,8 @@ def render_text(text: str, results_dir: Path, link_dir: str, find: Callable[[str
         if not path.exists():
             raise ReportError(f"a table is rendered from {path}, which does not exist; run its benchmark")
         results = json.loads(path.read_text())
+        if sources is not None:
+            sources[name] = results
         if not results.get("commit") or results["commit"] == "unknown":
             problems.append(f"{path.name} records no commit: rerun its benchmark from a clean tree")
         elif results.get("dirty"):
@@ -111,33 +123,67 @@ def render_text(text: str, results_dir: Path, link_dir: str, find: Callable[[str
     return BLOCK.sub(block, text), problems
 
 
+def documents() -> list[Path]:
+    """README.md and every docs/*.md that holds a rendered table."""
+    docs = sorted(p for p in (REPO / "docs").glob("*.md") if OPENING.search(p.read_text(encoding="utf-8")))
+    return [REPO / "README.md", *docs]
+
+
+def inventory(path: Path, sources: dict[str, dict]) -> dict:
+    """One document's entry in report.json: each table and the commit and date of its results file."""
+    return {"file": os.path.relpath(path.resolve(), REPO),
+            "tables": [{"name": name, "commit": results.get("commit"), "recorded": results.get("recorded")}
+                       for name, results in sources.items()]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is out of date")
-    parser.add_argument("--file", type=Path, default=REPO / "README.md", help="the Markdown file (default README.md)")
+    parser.add_argument("--file", type=Path, default=None,
+                        help="one Markdown file (default: README.md and every docs/*.md with a table)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results folder")
     args = parser.parse_args(argv)
-    text = args.file.read_text(encoding="utf-8")
-    link_dir = os.path.relpath(args.results.resolve(), args.file.resolve().parent)
-    try:
-        rendered, problems = render_text(text, args.results, link_dir)
-    except ReportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    names = [m.group("name") for m in BLOCK.finditer(text)]
-    if not args.check:
-        if rendered != text:
-            args.file.write_text(rendered, encoding="utf-8")
-        print(f"{args.file.name}: {len(names)} table(s) rendered ({', '.join(names) or 'none'})")
-    else:
-        if rendered != text:
-            diff = difflib.unified_diff(text.splitlines(), rendered.splitlines(), "README as it is",
-                                        "README as the results give it", lineterm="", n=1)
+    problems: list[str] = []
+    entries, changed = [], False
+    for path in [args.file] if args.file is not None else documents():
+        text = path.read_text(encoding="utf-8")
+        link_dir = os.path.relpath(args.results.resolve(), path.resolve().parent)
+        try:
+            sources: dict[str, dict] = {}
+            rendered, found = render_text(text, args.results, link_dir, sources=sources)
+        except ReportError as error:
+            print(f"error: {path.name}: {error}", file=sys.stderr)
+            return 2
+        problems += found
+        names = list(sources)
+        if not args.check:
+            if rendered != text:
+                path.write_text(rendered, encoding="utf-8")
+                changed = True
+            print(f"{path.name}: {len(names)} table(s) rendered ({', '.join(names) or 'none'})")
+        elif rendered != text:
+            diff = difflib.unified_diff(text.splitlines(), rendered.splitlines(), f"{path.name} as it is",
+                                        f"{path.name} as the results give it", lineterm="", n=1)
             print("\n".join(list(diff)[:60]))
-            problems.append(f"{args.file.name} disagrees with benchmarks/results/: run python -m benchmarks.report")
+            problems.append(f"{path.name} disagrees with benchmarks/results/: run python -m benchmarks.report")
+        entries.append(inventory(path, sources))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
+    if not args.check and args.file is None and not problems:
+        record(entries, changed, args.results)
     return 1 if problems else 0
+
+
+def record(entries: list[dict], changed: bool, results_dir: Path) -> None:
+    """Write report.json, the inventory of every rendered document, when the tree is clean and nothing changed."""
+    state = source_state()
+    if changed or state["dirty"]:
+        print("report.json not written: the tree has uncommitted changes (the tables just rendered, or others); "
+              "commit them and run python -m benchmarks.report again", file=sys.stderr)
+        return
+    common.report("report", {"documents": entries, "tables": sum(len(e["tables"]) for e in entries),
+                             "results_files": sorted({t["name"] for e in entries for t in e["tables"]})},
+                  results_dir=results_dir, state=state)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""benchmarks.report: the README's tables are what the results files say."""
+"""benchmarks.report: the README's and the docs' tables are what the results files say; report.json lists them."""
 
 import json
 
@@ -26,6 +26,16 @@ def write_results(folder, name, **fields):
     (folder / f"{name}.json").write_text(json.dumps(fields))
 
 
+def write_generate_results(folder):
+    """A results file that benchmarks.shakespeare_char.render_generate renders, from commit abc."""
+    write_results(folder, "shakespeare_char_generate", commit="abc", dirty=False, recorded="2026-12-03",
+                  machine={"cpu": "a CPU"}, load_before=[0.5, 0.4, 0.3], load_after=[0.6, 0.4, 0.3],
+                  generation={"recipe_4x128_1thread": {"params": 800_000, "threads": 1,
+                                                       "tokens_per_s_with_cache": 1292.0,
+                                                       "tokens_per_s_without_cache": 203.0,
+                                                       "speedup": 6.3, "speedup_min": 6.1, "speedup_max": 6.6}})
+
+
 def test_a_marked_block_is_rendered_from_its_results_file_and_the_rest_is_kept(tmp_path):
     write_results(tmp_path, "speed", commit="0123456789abcdef", dirty=False, recorded="2026-12-03T10:00:00Z",
                   tokens_per_s=18075)
@@ -43,12 +53,7 @@ def test_check_fails_when_readme_and_results_disagree_and_passes_once_rendered(t
     results.mkdir()
     readme = tmp_path / "README.md"
     readme.write_text(README.replace("speed", "shakespeare_char_generate"))
-    write_results(results, "shakespeare_char_generate", commit="abc", dirty=False, recorded="2026-12-03",
-                  machine={"cpu": "a CPU"}, load_before=[0.5, 0.4, 0.3], load_after=[0.6, 0.4, 0.3],
-                  generation={"recipe_4x128_1thread": {"params": 800_000, "threads": 1,
-                                                       "tokens_per_s_with_cache": 1292.0,
-                                                       "tokens_per_s_without_cache": 203.0,
-                                                       "speedup": 6.3, "speedup_min": 6.1, "speedup_max": 6.6}})
+    write_generate_results(results)
     args = ["--file", str(readme), "--results", str(results)]
     assert report.main(["--check", *args]) == 1
     assert "disagrees" in capsys.readouterr().err
@@ -60,6 +65,33 @@ def test_check_fails_when_readme_and_results_disagree_and_passes_once_rendered(t
     data["generation"]["recipe_4x128_1thread"]["tokens_per_s_with_cache"] = 1300.0
     (results / "shakespeare_char_generate.json").write_text(json.dumps(data))
     assert report.main(["--check", *args]) == 1
+
+
+def test_a_render_of_every_document_from_a_clean_tree_writes_the_inventory(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(README.replace("speed", "shakespeare_char_generate"))
+    write_generate_results(results)
+    monkeypatch.setattr(report, "documents", lambda: [readme])
+    clean = {"commit": "def", "dirty": False}
+    # - the first render changes the README: nothing is recorded until that is committed
+    monkeypatch.setattr(report, "source_state", lambda: {**clean, "dirty": True})
+    assert report.main(["--results", str(results)]) == 0
+    assert not (results / "report.json").exists() and "not written" in capsys.readouterr().err
+    monkeypatch.setattr(report, "source_state", lambda: clean)
+    assert report.main(["--results", str(results)]) == 0
+    written = json.loads((results / "report.json").read_text())
+    assert written["commit"] == "def" and written["tables"] == 1
+    assert written["results_files"] == ["shakespeare_char_generate"]
+    assert written["documents"][0]["tables"] == [
+        {"name": "shakespeare_char_generate", "commit": "abc", "recorded": "2026-12-03"}]
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tables"] == 1
+    # - --check and --file never write it
+    (results / "report.json").unlink()
+    assert report.main(["--check", "--results", str(results)]) == 0
+    assert report.main(["--file", str(readme), "--results", str(results)]) == 0
+    assert not (results / "report.json").exists()
 
 
 def test_results_without_a_commit_or_from_dirty_code_fail_the_check(tmp_path):
