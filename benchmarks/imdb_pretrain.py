@@ -16,8 +16,10 @@ trains the same classifier from scratch for the same 15 minutes, which shows wha
 Both stages are time-budgeted, so what they reach depends on the machine: the results carry the
 commit, the CPU and its load, and each stage's budget record (steps taken, the schedule's refits,
 warm-up and pace; from RUN/lm/budget.json and RUN/classifier/budget.json). A rerun that takes the
-same steps whatever the machine's speed replays those records (`--budget_from RUN` in
-scratchformer.training.budget; the experiment must pass it to both stages).
+same steps, with the same schedule, whatever the machine's speed replays those records:
+
+    scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml \
+        --data.source ../shared/data/aclImdb.tar.gz --budget_from benchmarks/results/imdb_pretrain.json
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def render(results: dict) -> str:
               f"({100 * results['test_acc']:.2f}% in {results['total_s'] / 60:.1f} minutes). Seed {results['seed']}, "
               f"{results['machine']['cpu']}, {results['machine']['threads']} threads, load average "
               f"{load[0]} at the end; both stages are time-budgeted, so the steps depend on the machine "
-              "(the budget records in the file replay them: `--budget_from`)."]
+              "(`experiment imdb-pretrain --budget_from` this file replays them)."]
     return "\n".join(lines)
 
 

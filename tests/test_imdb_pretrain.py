@@ -111,6 +111,37 @@ def test_experiment_pretrains_then_fine_tunes_a_classifier_and_its_control(tmp_p
     assert len((out / "rows.jsonl").read_text().splitlines()) == 2
 
 
+def test_budget_from_replays_both_stages_of_a_time_budgeted_run(tmp_path, capsys):
+    folder = make_imdb(tmp_path, n_train=40, n_test=10, n_unsup=60)
+    common = ["experiment", "imdb-pretrain", "--data.source", str(folder), "--tokenizer.kind", "word",
+              "--tokenizer.vocab_size", "60", "--lm.d_model", "16", "--lm.n_heads", "2", "--lm.n_layers", "1",
+              "--lm.context_len", "32", "--lm_train.batch_size", "4", "--batching.max_len", "32",
+              "--finetune.warmup_steps", "5", "--threads", "1"]
+    # - run a: both stages end with their time budgets (how far they get depends on the machine)
+    assert main(common + ["--out_dir", str(tmp_path / "a"), "--lm_time_budget_s", "1.5",
+                          "--finetune_time_budget_s", "1.5"]) == 0
+    a = json.loads((tmp_path / "a" / "pretrained" / "seed-0" / "results.json").read_text())
+    budgets = {stage: json.loads((tmp_path / "a" / "pretrained" / "seed-0" / stage / "budget.json").read_text())
+               for stage in ("lm", "classifier")}
+    assert all(b["time_budget_s"] == 1.5 and b["refits"] for b in budgets.values())
+    # - run b replays run a's folder, c a results file holding both records (as the benchmark's does)
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({f"{stage}_budget": b for stage, b in budgets.items()}))
+    for name, source in (("b", tmp_path / "a" / "pretrained" / "seed-0"), ("c", summary)):
+        assert main(common + ["--out_dir", str(tmp_path / name), "--budget_from", str(source)]) == 0
+        again = json.loads((tmp_path / name / "pretrained" / "seed-0" / "results.json").read_text())
+        assert again["lm"]["steps"] == a["lm"]["steps"] and again["finetuned"]["step"] == a["finetuned"]["step"]
+        assert again["lm"]["val_loss"] == pytest.approx(a["lm"]["val_loss"], abs=1e-4)
+        assert again["finetuned"]["val_acc"] == a["finetuned"]["val_acc"]
+        assert again["finetuned"]["budget"]["refits"] == a["finetuned"]["budget"]["refits"]
+    # - a results file without the stage's record: one line, before any work
+    summary.write_text(json.dumps({"lm_budget": budgets["lm"]}))
+    capsys.readouterr()
+    assert main(common + ["--out_dir", str(tmp_path / "d"), "--budget_from", str(summary)]) == 2
+    err = capsys.readouterr().err
+    assert "no classifier_budget record" in err and len(err.strip().splitlines()) == 1
+
+
 def test_train_classifier_init_needs_the_transformer_variant(tmp_path, capsys):
     code = main(["train-classifier", "--data.source", str(tmp_path), "--init", str(tmp_path / "lm"),
                  "--model.variant", "pool"])

@@ -49,6 +49,7 @@ from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunC
                                                 build_tokenizer, fit_within_budget, prepare_data,
                                                 train_classifier)
 from scratchformer.tasks.runs import load_language_model
+from scratchformer.training.budget import BudgetPlan, budget_plan
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
@@ -94,12 +95,26 @@ class ExperimentConfig:
     scratch with the same fine-tuning budget (the `scratch` variant, the control)."""
     final_test: bool = False
     """Read the test split and report test accuracy (a final evaluation only)."""
+    budget_from: str | None = None
+    """Take again the steps of an earlier run instead of the time budgets: its run folder (holding
+    lm/ and classifier/) or its results file (`python -m benchmarks.imdb_pretrain`'s, with
+    lm_budget and classifier_budget). Each stage replays that run's steps and the refits of its
+    schedule, whatever this machine's speed, so a time-budgeted result is reproduced at fixed
+    step counts. The time budgets are then not used."""
 
     def __post_init__(self):
         if self.lm_time_budget_s <= 0 or self.finetune_time_budget_s <= 0:
             raise ValueError("lm_time_budget_s and finetune_time_budget_s must be positive")
         if self.classifier.variant != "transformer":
             raise ValueError(f"classifier.variant must be 'transformer', got {self.classifier.variant!r}")
+        for stage in self.replayed_stages():  # a plan that cannot be read fails here, before any work
+            budget_plan(self.budget_from, stage)
+
+    def replayed_stages(self) -> tuple[str, ...]:
+        """The stages whose steps budget_from gives: both, or the fine-tuning alone for the control."""
+        if not self.budget_from:
+            return ()
+        return ("lm", "classifier") if self.pretrain else ("classifier",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,10 +134,11 @@ def review_stream(texts: list[str], tokenizer) -> list[int]:
     return stream
 
 
-def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
+def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path, replay: BudgetPlan | None = None) -> dict:
     """Stage 2: train the GPT on train/unsup, validate on the validation split's reviews.
 
-    Continues from folder's checkpoint if an earlier attempt left one (with a fresh time budget)."""
+    Continues from folder's checkpoint if an earlier attempt left one (with a fresh time budget).
+    replay: an earlier run's steps to take instead of the time budget."""
     start = time.perf_counter()
     stream = {"train": review_stream(imdb["unsup"].texts, tokenizer),
               "val": review_stream(imdb["val"].texts, tokenizer)}
@@ -140,7 +156,8 @@ def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path) -> dict:
         trainer.resume(folder)
     elif trainer.run_dir is not None:
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    fit = fit_within_budget(trainer, cfg.lm_time_budget_s, fit_schedule=True)  # saves the checkpoint too
+    fit = fit_within_budget(trainer, 0 if replay else cfg.lm_time_budget_s, fit_schedule=True,
+                            replay=replay)  # saves the checkpoint too
     # - fit() validated at its last step, unless the time ran out first: {'val_loss', 'val_bpc'}
     val = {k: v for k, v in fit.items() if k.startswith("val_")} or trainer.evaluate()
     return {"tokens": len(stream["train"]), "encode_s": round(encode_s, 1), "steps": fit["step"],
@@ -159,14 +176,15 @@ def classifier_run_config(cfg: ExperimentConfig, folder: Path, init: Path | None
                                init=str(init) if init else None, fit_schedule_to_budget=True)
 
 
-def classifier_stage(run_cfg: ClassifierRunConfig, tokenizer, data) -> tuple[dict, dict]:
+def classifier_stage(run_cfg: ClassifierRunConfig, tokenizer, data,
+                     replay: BudgetPlan | None = None) -> tuple[dict, dict]:
     """Train a classifier into run_cfg's folder, or read it back if an earlier attempt finished it:
-    (its results, its label probabilities per scored split)."""
+    (its results, its label probabilities per scored split). replay: an earlier run's steps."""
     folder = Path(run_cfg.out_dir) / run_cfg.name
     if (folder / "results.json").exists() and (folder / "probs.pt").exists():
         return json.loads((folder / "results.json").read_text()), torch.load(folder / "probs.pt")
     probs: dict = {}  # split -> (N, K) label probabilities
-    _, result = train_classifier(run_cfg, tokenizer, data, probs_out=probs, resume=True)
+    _, result = train_classifier(run_cfg, tokenizer, data, probs_out=probs, resume=True, replay=replay)
     torch.save(probs, folder / "probs.pt")
     return result, probs
 
@@ -185,6 +203,7 @@ def stages(cfg: ExperimentConfig, root: Path) -> dict:
     'partner' and 'ensemble'}. A stage that finished in an earlier attempt is read back, not redone."""
     start = time.perf_counter()
     results: dict = {}
+    plans = {stage: budget_plan(cfg.budget_from, stage) for stage in cfg.replayed_stages()}  # steps to replay
 
     # 1. data and tokenizer (learned on the labelled training split only; a resumed run keeps its own)
     imdb = load_imdb(cfg.data, final_test=cfg.final_test, unsup=cfg.pretrain)
@@ -202,14 +221,14 @@ def stages(cfg: ExperimentConfig, root: Path) -> dict:
         done = root / "lm" / "results.json"
         if not done.exists():
             done.parent.mkdir(parents=True, exist_ok=True)
-            done.write_text(json.dumps(pretrain(cfg, imdb, tokenizer, root / "lm"), indent=2) + "\n")
+            done.write_text(json.dumps(pretrain(cfg, imdb, tokenizer, root / "lm", plans.get("lm")), indent=2) + "\n")
         results["lm"] = json.loads(done.read_text())
         print(f"pretrained: {json.dumps(results['lm'])}", flush=True)
 
     # 3. fine-tuning, from the language model (or from scratch: the control)
     run_cfg = classifier_run_config(cfg, root / "classifier", init=root / "lm" if cfg.pretrain else None)
     _, data, _ = prepare_data(run_cfg, imdb=imdb, tokenizer=tokenizer)
-    results["finetuned"], probs = classifier_stage(run_cfg, tokenizer, data)
+    results["finetuned"], probs = classifier_stage(run_cfg, tokenizer, data, plans.get("classifier"))
     results["transformer_s"] = results["total_s"] = round(time.perf_counter() - start, 1)
     print(f"fine-tuned: {json.dumps(results['finetuned'])}", flush=True)
 

@@ -25,7 +25,7 @@ from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
-from scratchformer.training.budget import budget_plan, fit_within_budget  # noqa: F401 (re-exported)
+from scratchformer.training.budget import BudgetPlan, budget_plan, fit_within_budget  # noqa: F401 (re-exported)
 from scratchformer.training.run_dir import new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
@@ -183,7 +183,8 @@ def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationData,
                      run_config: dict | None = None, probs_out: dict | None = None,
-                     resume: bool = False, build_model=Classifier) -> tuple[Classifier, dict]:
+                     resume: bool = False, build_model=Classifier,
+                     replay: BudgetPlan | None = None) -> tuple[Classifier, dict]:
     """Train one classifier and measure it: {'val_acc', ['test_acc'], 'params', 'train_s', 'step', ...}.
 
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
@@ -191,6 +192,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     loss (tasks/augmented_classification.py) saves a checkpoint that loads as a plain Classifier.
     resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
     one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
+    replay: the steps of an earlier budgeted run to take again (one stage of a multi-stage run);
+    without it, cfg.budget_from's folder gives them, if set.
     """
     lm = load_language_model(cfg.init, command="train-classifier --init").model if cfg.init is not None else None
     model_cfg = model_config_for(cfg, tokenizer, lm)
@@ -216,7 +219,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
         trainer.resume(folder)
     elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    replay = budget_plan(cfg.budget_from) if cfg.budget_from else None
+    if replay is None and cfg.budget_from:
+        replay = budget_plan(cfg.budget_from)
     fit = fit_within_budget(trainer, 0 if replay else cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget,
                             replay=replay)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),

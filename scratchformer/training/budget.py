@@ -143,12 +143,24 @@ class BudgetPlan:
     """The schedule's end before the first refit (the run's configured max_steps); None: keep the trainer's."""
 
 
-def budget_plan(run: str | Path) -> BudgetPlan:
+def budget_plan(run: str | Path, stage: str | None = None) -> BudgetPlan:
     """The plan of a previous run, from its folder's budget.json (or results.json's 'budget', or,
-    for a run without a budget, the 'step' or 'steps' in results.json)."""
-    folder = Path(run).expanduser()
-    if folder.is_file():
-        folder = folder.parent
+    for a run without a budget, the 'step' or 'steps' in results.json).
+
+    stage: one stage of a run in stages (`experiment imdb-pretrain`'s 'lm' or 'classifier'): the
+    stage's sub-folder of the run folder, or, given a results file such as a benchmark's, its
+    record '{stage}_budget'."""
+    path = Path(run).expanduser()
+    if stage is not None and path.is_file():  # a results file with one budget record per stage
+        record, source = json.loads(path.read_text()).get(f"{stage}_budget"), f"{path} ({stage})"
+        if not isinstance(record, dict) or not isinstance(record.get("steps"), int):
+            raise UserError(f"{path} holds no {stage}_budget record with the steps its {stage} stage took; "
+                            "give the results file of a finished run or its run folder")
+        return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], source,
+                          record.get("max_steps_configured"))
+    folder = path.parent if path.is_file() else path
+    if stage is not None:
+        folder = folder / stage
     record = None
     if (folder / BUDGET_FILE).exists():
         record = json.loads((folder / BUDGET_FILE).read_text())
