@@ -55,6 +55,24 @@ def test_resume_is_exact(corpus, tmp_path):
     assert metrics_steps == list(range(1, 21))  # the metrics file has each step once
 
 
+def test_budget_from_replays_a_budgeted_run_step_for_step(corpus, tmp_path, capsys):
+    """A run ended by a time budget, then replayed from its folder: the same steps, schedule and losses."""
+    cfg = config(corpus, tmp_path, max_steps=100_000, eval_interval=0, log_interval=1, ramp_fraction=0.3,
+                 batch_ramp_start=2, seq_ramp_start=8)  # the ramps follow the refitted max_steps too
+    _, budgeted, first = train_language_model(dataclasses.replace(cfg, name="a", budget="1.5s"))
+    _, replayed, again = train_language_model(dataclasses.replace(cfg, name="b", budget_from=str(tmp_path / "runs" / "a")))
+    # - (how far run a got depends on the machine's load; the replay matches it step for step)
+    assert replayed["step"] == budgeted["step"] > 0 and replayed["budget"]["refits"] == budgeted["budget"]["refits"]
+    assert [r["lr"] for r in again.history if "lr" in r] == [r["lr"] for r in first.history if "lr" in r]
+    assert losses(again.history) == losses(first.history)
+    assert replayed["budget"]["replayed_from"].endswith("a")
+    # - a budget and a replay at once, or a folder without a record of its steps: one line each
+    with pytest.raises(ValueError, match="not both"):
+        dataclasses.replace(cfg, budget="1s", budget_from=str(tmp_path / "runs" / "a"))
+    with pytest.raises(UserError, match="no budget.json"):
+        dataclasses.replace(cfg, budget_from=str(tmp_path / "nowhere"))
+
+
 def test_checkpoint_is_weights_only_and_reloads(corpus, tmp_path):
     folder, result, trainer = train_language_model(config(corpus, tmp_path, max_steps=5))
     state = torch.load(folder / "checkpoint.pt", weights_only=True)  # no pickled objects inside

@@ -24,7 +24,7 @@ from scratchformer.data.tokenizers.byte_bpe import MIN_VOCAB, cached_byte_bpe
 from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.budget import fit_within_budget, parse_budget
+from scratchformer.training.budget import budget_plan, fit_within_budget, parse_budget
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, new_run_folder
@@ -69,6 +69,10 @@ class LMRunConfig:
     and reported apart; compiling counts). The learning-rate schedule and the batch and length ramps
     are fitted to the step time measured after the warm-up, so the run ends fully decayed at the
     budget (max_steps stays the upper bound); the run folder's budget.json records what was done."""
+    budget_from: str | None = None
+    """An earlier budgeted run's folder: take exactly the steps it took, changing max_steps where its
+    schedule was refitted, with no budget. The schedule and ramps follow it step for step, so a
+    time-budgeted result is reproduced at fixed step counts whatever this machine's speed."""
     init: str | None = None
     """Start from pretrained weights (gpt2, gpt2-medium, smollm2, ... or a .gguf file / Hugging Face
     folder); the architecture and tokenizer come from the weights, --model.context_len sets the window."""
@@ -82,6 +86,10 @@ class LMRunConfig:
                              f"got {self.tokenizer_vocab_size}")
         if self.budget is not None:
             parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        if self.budget is not None and self.budget_from is not None:
+            raise ValueError("give budget (train for a time) or budget_from (replay a run's steps), not both")
+        if self.budget_from is not None:
+            budget_plan(self.budget_from)  # a folder without a record of its steps: one line, before any work
         if self.tokenizer == "word" and self.tokenizer_vocab_size < 3:
             raise ValueError(f"tokenizer_vocab_size must be at least 3 for word, got {self.tokenizer_vocab_size}")
 
@@ -192,16 +200,23 @@ def train_language_model(cfg: LMRunConfig, argv: list[str] | None = None) -> tup
             trainer.run_dir.record_resume(trainer.step, changes, argv)
     elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device), argv)
-    if cfg.budget is not None:
-        # - the schedule fitted to the budget; a Ctrl-C inside it raises after the checkpoint is written
+    if cfg.budget is not None or cfg.budget_from is not None:
+        # - the schedule fitted to the budget, or an earlier budgeted run's steps and refits replayed
+        #   with no budget (budget.json then says replayed_from); a Ctrl-C inside either raises
+        #   after the checkpoint is written
+        replay = budget_plan(cfg.budget_from) if cfg.budget_from is not None else None
         try:
-            result = fit_within_budget(trainer, parse_budget(cfg.budget), chunk=50, fit_schedule=True)
+            result = fit_within_budget(trainer, parse_budget(cfg.budget) if replay is None else 0, chunk=50,
+                                       fit_schedule=True, replay=replay)
         except KeyboardInterrupt as stop:
             raise TrainingInterrupted(str(stop)) from None
         budget = result["budget"]
-        compiled = f", compiling {budget['compile_s']:.1f} s of it" if budget.get("compiled") else ""
-        trainer.say(f"budget {cfg.budget}: {result['step']} steps in {budget['train_s']:.1f} s of training{compiled}; "
-                    f"validation {budget['eval_s']:.1f} s apart (not in the budget)")
+        if replay is not None:
+            trainer.say(f"replayed {cfg.budget_from}: {result['step']} steps, the schedule refitted where it was")
+        else:
+            compiled = f", compiling {budget['compile_s']:.1f} s of it" if budget.get("compiled") else ""
+            trainer.say(f"budget {cfg.budget}: {result['step']} steps in {budget['train_s']:.1f} s of training"
+                        f"{compiled}; validation {budget['eval_s']:.1f} s apart (not in the budget)")
     else:
         result = trainer.fit()
     if result.get("interrupted"):  # Ctrl-C / SIGTERM wrote a checkpoint; stop here cleanly
