@@ -187,6 +187,33 @@ def test_a_hard_label_student_never_runs_the_teacher(teacher_run, monkeypatch):
     assert 0 < len(calls) <= 2  # the teacher is scored on the validation split, never run in training
 
 
+def test_the_teacher_labels_each_review_once_and_the_batches_stay_the_same(teacher_run):
+    """Kept logits are the teacher's own on each batch; only reviews never drawn before are read."""
+    from scratchformer.tasks.classification import load_classifier
+    from scratchformer.tasks.distillation import DistillationData, classification_data, encode_reviews
+
+    run, imdb, _ = teacher_run
+    teacher, tokenizer, batching = load_classifier(run)
+    data = classification_data(encode_reviews(tokenizer, imdb), batching, 32)
+    read = []  # rows the teacher reads, batch by batch
+    forward = teacher.forward
+    teacher.forward = lambda tokens, **kw: read.append(tokens.size(0)) or forward(tokens, **kw)
+    kept = DistillationData(data, teacher)
+    g, plain = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    seen, expected = set(), []
+    batches = 3 * len(data.ids["train"]) // 16  # three epochs' worth: most reviews are drawn again
+    for _ in range(batches):
+        tokens, labels, mask, logits = kept.batch("train", 16, g)
+        indices = data.draw("train", 16, plain)  # the same draw, from a generator in the same state
+        assert torch.equal(tokens, data.collate("train", indices)[0]) and torch.equal(labels, data.labels["train"][indices])
+        with torch.no_grad():
+            assert torch.allclose(logits, forward(tokens, padding_mask=mask)[0], atol=1e-5)  # (B, K)
+        expected.append(len(set(indices) - seen))  # reviews never drawn before this batch
+        seen |= set(indices)
+    assert read == [n for n in expected if n]  # the teacher read only reviews it had not labelled
+    assert sum(read) == len(seen) < batches * 16  # each once (the uncached teacher reads every row)
+
+
 def test_a_language_model_run_is_not_a_classification_teacher(tmp_path, teacher_run):
     _, imdb, folder = teacher_run
     lm_folder = lm_teacher(tmp_path)

@@ -97,15 +97,19 @@ class ClassificationData:
         return tokens, self.labels[split][indices], mask
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator):
-        """One random batch. With bucketing: draw bucket_pool batches' worth of random examples,
-        sort them by length, and keep a random window of batch_size neighbours (similar lengths)."""
+        """One random batch: collate(split, draw(split, batch_size, generator))."""
+        return self.collate(split, self.draw(split, batch_size, generator))
+
+    def draw(self, split: str, batch_size: int, generator: torch.Generator) -> list[int]:
+        """The indices of one random batch. With bucketing: draw bucket_pool batches' worth of random
+        examples, sort them by length, and keep a random window of batch_size neighbours (similar lengths)."""
         n = len(self.ids[split])
         if not self.cfg.bucket:
-            return self.collate(split, torch.randint(n, (batch_size,), generator=generator).tolist())
+            return torch.randint(n, (batch_size,), generator=generator).tolist()
         pool = torch.randint(n, (batch_size * self.cfg.bucket_pool,), generator=generator)
         pool = pool[torch.argsort(self.lengths[split][pool], stable=True)]  # shortest first
         start = int(torch.randint(len(pool) - batch_size + 1, (1,), generator=generator))
-        return self.collate(split, pool[start : start + batch_size].tolist())
+        return pool[start : start + batch_size].tolist()
 
     def epoch(self, split: str, batch_size: int, generator: torch.Generator) -> Iterator[tuple]:
         """Every example once, in shuffled batches; with bucketing, each batch holds similar lengths."""

@@ -58,6 +58,10 @@ class DistillationData:
     A classification training batch may first have some of its inputs replaced by augmented ones
     (data.transfer_set.augment), whose label becomes -100: they teach through the teacher only.
     With use_teacher False (a hard-label student) the teacher is not run: an empty tensor stands in.
+    The teacher labels each review once, the first time a batch draws it, and its logits are kept
+    (Tang et al. label their transfer set once): later epochs cost the student's steps alone.
+    Augmented reviews are new every time, and language-model windows start anywhere: those the
+    teacher reads afresh in every batch.
     """
 
     def __init__(self, base, teacher: nn.Module, augment_cfg: AugmentConfig | None = None,
@@ -65,6 +69,7 @@ class DistillationData:
         self.base, self.teacher, self.use_teacher = base, teacher.eval(), use_teacher
         self.augment_cfg, self.augment_share, self.mask_id = augment_cfg, augment_share, mask_id
         self.chars_per_token = getattr(base, "chars_per_token", {})
+        self.kept: dict[str, dict[int, torch.Tensor]] = {}  # split -> review index -> teacher logits (K,)
         self.unigram: list[int] = []
         if augment_share > 0:
             train = [t for s in base.ids["train"] for t in s]
@@ -94,14 +99,32 @@ class DistillationData:
         tokens, mask = pad_batch(rows, self.base.pad_id)  # (B, T) each
         return tokens, labels, mask
 
+    def labelled(self, split: str, indices: list[int], tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits for the reviews at `indices` of split, (B, K): those it has not read
+        yet it reads now (tokens and mask are their batch, (B, T) each), the rest come from before."""
+        if not self.use_teacher:
+            return torch.empty(0)
+        kept = self.kept.setdefault(split, {})
+        new: dict[int, int] = {}  # review not yet labelled -> its first row in the batch
+        for row, i in enumerate(indices):
+            if i not in kept:
+                new.setdefault(i, row)
+        if new:
+            rows = list(new.values())
+            for i, logits in zip(new, self.teacher_logits(tokens[rows], mask[rows])):  # (len(new), K)
+                kept[i] = logits
+        return torch.stack([kept[i] for i in indices])  # (B, K)
+
     def batch(self, split: str, batch_size: int, generator: torch.Generator):
-        batch = self.base.batch(split, batch_size, generator)
-        if len(batch) == 2:  # language modelling: (x, y)
-            return (*batch, self.teacher_logits(batch[0]))
-        tokens, labels, mask = batch
+        if not hasattr(self.base, "draw"):  # language modelling: (x, y) windows at any offset
+            x, y = self.base.batch(split, batch_size, generator)
+            return x, y, self.teacher_logits(x)
+        indices = self.base.draw(split, batch_size, generator)
+        tokens, labels, mask = self.base.collate(split, indices)  # (B, T), (B,), (B, T)
         if split == "train" and self.augment_share > 0:
             tokens, labels, mask = self.augmented(tokens, labels, mask, generator)
-        return tokens, labels, mask, self.teacher_logits(tokens, mask)
+            return tokens, labels, mask, self.teacher_logits(tokens, mask)  # augmented rows: read afresh
+        return tokens, labels, mask, self.labelled(split, indices, tokens, mask)
 
 
 class Distilled(nn.Module):
