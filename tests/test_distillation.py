@@ -205,7 +205,8 @@ def test_the_teacher_labels_each_review_once_and_the_batches_stay_the_same(teach
     for _ in range(batches):
         tokens, labels, mask, logits = kept.batch("train", 16, g)
         indices = data.draw("train", 16, plain)  # the same draw, from a generator in the same state
-        assert torch.equal(tokens, data.collate("train", indices)[0]) and torch.equal(labels, data.labels["train"][indices])
+        assert torch.equal(tokens, data.collate("train", indices)[0])
+        assert torch.equal(labels, data.labels["train"][indices])
         with torch.no_grad():
             assert torch.allclose(logits, forward(tokens, padding_mask=mask)[0], atol=1e-5)  # (B, K)
         expected.append(len(set(indices) - seen))  # reviews never drawn before this batch

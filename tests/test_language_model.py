@@ -60,7 +60,8 @@ def test_budget_from_replays_a_budgeted_run_step_for_step(corpus, tmp_path, caps
     cfg = config(corpus, tmp_path, max_steps=100_000, eval_interval=0, log_interval=1, ramp_fraction=0.3,
                  batch_ramp_start=2, seq_ramp_start=8)  # the ramps follow the refitted max_steps too
     _, budgeted, first = train_language_model(dataclasses.replace(cfg, name="a", budget="1.5s"))
-    _, replayed, again = train_language_model(dataclasses.replace(cfg, name="b", budget_from=str(tmp_path / "runs" / "a")))
+    replay = dataclasses.replace(cfg, name="b", budget_from=str(tmp_path / "runs" / "a"))
+    _, replayed, again = train_language_model(replay)
     # - (how far run a got depends on the machine's load; the replay matches it step for step)
     assert replayed["step"] == budgeted["step"] > 0 and replayed["budget"]["refits"] == budgeted["budget"]["refits"]
     assert [r["lr"] for r in again.history if "lr" in r] == [r["lr"] for r in first.history if "lr" in r]

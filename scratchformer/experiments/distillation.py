@@ -30,8 +30,9 @@ than the hard-label student: then there is no gap to close).
 
 The CPU default trains four students, hard and soft at 1 and 2 layers of 128 units, for 1,500
 steps of 32 reviews (or windows) each; on 2 cores run them two at a time (--jobs 2 --threads 1).
-docs/distillation.md gives its wall-clock. Accuracies and losses are on the validation split (the test split is not read). Speeds are tokens
-read per second on the CPU at batch 1 and 64, for the student and the teacher in the same run.
+docs/distillation.md gives its wall-clock. Accuracies and losses are on the validation split (the
+test split is not read). Speeds are tokens read per second on the CPU at batch 1 and 64, for the
+student and the teacher in the same run.
 """
 
 from __future__ import annotations

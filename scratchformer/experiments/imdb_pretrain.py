@@ -20,6 +20,8 @@ starts afresh). Without a preset, both variants together are budgeted to about 3
 cores (14 minutes of pretraining, 5 of each fine-tuning; not timed end to end); the preset is the
 hour-long recipe whose figures the README reports. Each stage has a time budget; the learning-rate
 schedule is fitted to it, so every run ends with a fully decayed rate whatever the machine's speed.
+--budget_from replays an earlier run's steps instead (its run folder, or the benchmark's results
+file), so a budgeted result is reproduced at fixed step counts on any machine.
 The test split is read only with --final_test true:
 
     scratchformer experiment imdb-pretrain --config configs/imdb_pretrain.yaml \\
