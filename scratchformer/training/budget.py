@@ -156,8 +156,7 @@ def budget_plan(run: str | Path, stage: str | None = None) -> BudgetPlan:
         if not isinstance(record, dict) or not isinstance(record.get("steps"), int):
             raise UserError(f"{path} holds no {stage}_budget record with the steps its {stage} stage took; "
                             "give the results file of a finished run or its run folder")
-        return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], source,
-                          record.get("max_steps_configured"))
+        return plan_of(record, source)
     folder = path.parent if path.is_file() else path
     if stage is not None:
         folder = folder / stage
@@ -170,7 +169,12 @@ def budget_plan(run: str | Path, stage: str | None = None) -> BudgetPlan:
     if not record or not isinstance(record.get("steps"), int):
         raise UserError(f"{folder} holds no {BUDGET_FILE} and no results.json with the steps it took; "
                         "give the folder of a finished run")
-    return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], str(folder),
+    return plan_of(record, str(folder))
+
+
+def plan_of(record: dict, source: str) -> BudgetPlan:
+    """The plan in a budget record (budget.json's contents): its steps, refits and first max_steps."""
+    return BudgetPlan(record["steps"], [tuple(r) for r in record.get("refits", [])], source,
                       record.get("max_steps_configured"))
 
 
