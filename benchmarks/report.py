@@ -123,10 +123,11 @@ def render_text(text: str, results_dir: Path, link_dir: str, find: Callable[[str
     return BLOCK.sub(block, text), problems
 
 
-def documents() -> list[Path]:
-    """README.md and every docs/*.md that holds a rendered table."""
-    docs = sorted(p for p in (REPO / "docs").glob("*.md") if OPENING.search(p.read_text(encoding="utf-8")))
-    return [REPO / "README.md", *docs]
+def documents() -> dict[Path, str]:
+    """README.md and every docs/*.md that holds a rendered table, each with its text (read once)."""
+    texts = {path: path.read_text(encoding="utf-8") for path in sorted((REPO / "docs").glob("*.md"))}
+    readme = REPO / "README.md"
+    return {readme: readme.read_text(encoding="utf-8"), **{p: t for p, t in texts.items() if OPENING.search(t)}}
 
 
 def inventory(path: Path, sources: dict[str, dict]) -> dict:
@@ -145,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problems: list[str] = []
     entries, changed = [], False
-    for path in [args.file] if args.file is not None else documents():
-        text = path.read_text(encoding="utf-8")
+    texts = {args.file: args.file.read_text(encoding="utf-8")} if args.file is not None else documents()
+    for path, text in texts.items():
         link_dir = os.path.relpath(args.results.resolve(), path.resolve().parent)
         try:
             sources: dict[str, dict] = {}

@@ -73,7 +73,7 @@ def test_a_render_of_every_document_from_a_clean_tree_writes_the_inventory(tmp_p
     readme = tmp_path / "README.md"
     readme.write_text(README.replace("speed", "shakespeare_char_generate"))
     write_generate_results(results)
-    monkeypatch.setattr(report, "documents", lambda: [readme])
+    monkeypatch.setattr(report, "documents", lambda: {readme: readme.read_text()})
     clean = {"commit": "def", "dirty": False}
     # - the first render changes the README: nothing is recorded until that is committed
     monkeypatch.setattr(report, "source_state", lambda: {**clean, "dirty": True})
