@@ -74,6 +74,56 @@ def test_objective_classifier_mixes_only_in_training_and_loads_as_a_classifier()
     assert set(model.state_dict()) == set(Classifier(cfg).state_dict())
 
 
+def test_tsa_threshold_rises_from_chance_to_one_on_each_schedule():
+    from scratchformer.models.consistency import tsa_threshold
+
+    for schedule in ("linear", "log", "exp"):
+        end = 1.0 if schedule != "log" else 1.0 - 0.5 * math.exp(-5)  # (log's alpha ends at 1 - exp(-5))
+        assert tsa_threshold(schedule, 1.0, classes=2) == pytest.approx(end)
+        steps = [tsa_threshold(schedule, t / 10, classes=2) for t in range(11)]
+        assert steps == sorted(steps) and steps[0] == pytest.approx(0.5 if schedule != "exp" else 0.5 + 0.5 * math.exp(-5))
+    assert tsa_threshold("linear", 0.5, classes=2) == pytest.approx(0.75)
+    assert tsa_threshold("log", 0.5, classes=4) == pytest.approx((1 - math.exp(-2.5)) * 0.75 + 0.25)
+    # - exp holds the labels back longest, log releases them first
+    assert tsa_threshold("exp", 0.5, 2) < tsa_threshold("linear", 0.5, 2) < tsa_threshold("log", 0.5, 2)
+    assert tsa_threshold("none", 0.0, 2) == 1.0
+
+
+def test_annealed_cross_entropy_leaves_out_reviews_learnt_past_the_threshold():
+    import torch.nn.functional as F
+
+    from scratchformer.models.consistency import annealed_cross_entropy
+
+    logits = torch.tensor([[4.0, 0.0], [0.0, 0.5], [0.0, 3.0]])  # true-label probabilities 0.98, 0.62, 0.05
+    labels = torch.tensor([0, 1, 0])
+    loss, kept = annealed_cross_entropy(logits, labels, threshold=0.9)
+    assert kept.item() == pytest.approx(2 / 3)
+    assert loss.item() == pytest.approx(F.cross_entropy(logits[1:], labels[1:]).item())
+    loss, kept = annealed_cross_entropy(logits, labels, threshold=0.01)  # none kept: no loss, no NaN
+    assert kept.item() == 0 and loss.item() == 0
+    assert annealed_cross_entropy(logits, labels, 1.0)[0].item() == pytest.approx(F.cross_entropy(logits, labels).item())
+
+
+def test_objective_classifier_anneals_over_its_run_and_resumes_where_it_stopped():
+    from scratchformer.models.consistency import annealed_cross_entropy, tsa_threshold
+
+    cfg = ClassifierConfig(variant="pool", vocab_size=20, d_model=8, context_len=16, init_std=1.0, dropout=0.0)
+    torch.manual_seed(0)
+    model = ObjectiveClassifier(cfg, AugmentationConfig(tsa="linear"), total_forwards=10).train()
+    tokens, labels = torch.randint(1, 20, (6, 5)), torch.tensor([0, 1, 0, 1, 0, 1])
+    model.resumed_at(step=2, grad_accum=2)  # 4 of 10 forwards done: progress 0.4
+    logits = model.eval()(tokens)[0]
+    expected = annealed_cross_entropy(logits, labels, tsa_threshold("linear", 0.4, 2))[0]
+    assert model.train()(tokens, labels)[1].item() == pytest.approx(expected.item())
+    assert model.forwards == 5
+    assert set(model.state_dict()) == set(ObjectiveClassifier(cfg, AugmentationConfig()).state_dict())
+    for bad, match in ((dict(tsa="cosine"), "unknown TSA schedule"), (dict(tsa="exp", mixup_alpha=0.4), "mixup")):
+        with pytest.raises(ValueError, match=match):
+            AugmentationConfig(**bad)
+    with pytest.raises(ValueError, match="time budget"):
+        ExperimentConfig(augment=AugmentationConfig(tsa="exp"), time_budget_s=60)
+
+
 def test_quick_sweep_writes_rows_with_ood_metrics_and_derived_numbers(tmp_path, data):
     out = tmp_path / "out"
     assert main(["experiment", "augmentation", "--quick", "--out_dir", str(out), *data]) == 0
@@ -100,8 +150,9 @@ def test_derive_gap_closed_from_the_none_rows():
         return {"variant": variant, "seed": 0, "metrics": {"val_acc": acc}}
     found = {r["variant"]: r["metrics"] for r in derive(ExperimentConfig(), [
         row("bigram-N500-none", 0.70), row("bigram-Nall-none", 0.90), row("bigram-N500-uda", 0.82),
-        row("bigram-N500-eda", 0.74)])}
+        row("bigram-N500-eda", 0.74), row("bigram-N500-uda-tsa", 0.86)])}
     assert found["bigram-N500-uda"]["gap_closed"] == pytest.approx(0.6)
+    assert found["bigram-N500-uda-tsa"]["gap_closed"] == pytest.approx(0.8)
     assert found["bigram-N500-eda"]["gain"] == pytest.approx(0.04) and found["bigram-N500-eda"]["gap_closed"] is None
 
 

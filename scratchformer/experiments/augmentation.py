@@ -14,7 +14,8 @@ The variants, MODEL-N{N}-AUGMENTATION (one line each in VARIANTS):
   augmentations   none, eda (Wei & Zou's four operations, alpha 0.1), token-dropout, span-mask,
                   crop, char-noise, contextual (a language model rewrites spans: needs
                   --augment.contextual_lm), mixup (in embedding space), uda (consistency training
-                  on the 50,000 unlabelled reviews, EDA as the noise, confidence masking and sharpening)
+                  on the 50,000 unlabelled reviews, EDA as the noise, confidence masking and sharpening),
+                  uda-tsa (the same with training-signal annealing, exp schedule: UDA's choice for few labels)
 
 The metrics: validation accuracy (choose on this), test accuracy (with --final_test, for the final
 choices only), accuracy on each labelled out-of-distribution set, the mean gap (in-distribution
@@ -22,7 +23,7 @@ accuracy minus out-of-distribution, in points) and the Amazon gap, expected cali
 in and out of distribution, and AUROC of telling BBC News (and the other sets) from IMDb by
 maximum softmax probability. The in-distribution reference for gaps and AUROC is IMDb validation,
 and IMDb test with --final_test. Derived across rows: each variant's gain over no augmentation
-(same model, N and seed) and, for uda, its share of the gap between supervised N and full supervision.
+(same model, N and seed) and, for uda and uda-tsa, its share of the gap between supervised N and full supervision.
 
     scratchformer experiment augmentation --data.source ../shared/data/aclImdb.tar.gz \\
         --ood.source ../shared/data/sentiment_ood --ood.bbc_source ../shared/data/bbc_news.tar.gz \\
@@ -89,6 +90,9 @@ class ExperimentConfig:
     def __post_init__(self):
         if self.time_budget_s < 0 or self.ood_texts < 0 or self.test_reviews < 0:
             raise ValueError("time_budget_s, ood_texts and test_reviews must be >= 0")
+        if self.augment.tsa != "none" and self.time_budget_s > 0:
+            raise ValueError("augment.tsa anneals over train.max_steps, which a time budget changes: "
+                             "leave time_budget_s at 0 with tsa")
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +148,8 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     data = augmented_data(aug, imdb, tokenizer, base, run.seed, resources)
     probs = {}
     model, result = train_classifier(run_cfg, tokenizer, data, resume=True, probs_out=probs,
-                                     build_model=lambda model_cfg: ObjectiveClassifier(model_cfg, aug))
+                                     build_model=lambda model_cfg: ObjectiveClassifier(
+                                         model_cfg, aug, total_forwards=cfg.train.max_steps * cfg.train.grad_accum))
     # - out of distribution, against IMDb validation (test only for a final evaluation)
     reference = "test" if cfg.final_test else "val"
     rows = evaluate_ood(model, tokenizer, cfg.batching, imdb[reference], ood, in_probs=probs[reference])
@@ -183,6 +188,7 @@ AUGMENTATIONS = {
     "contextual": {"augment.augment": "contextual=0.15"},
     "mixup": {"augment.mixup_alpha": 0.4},
     "uda": {"augment.consistency_weight": 1.0},
+    "uda-tsa": {"augment.consistency_weight": 1.0, "augment.tsa": "exp"},
 }
 
 
@@ -197,7 +203,7 @@ VARIANTS = dict(variant(m, n, a) for m in MODELS for n in BUDGETS for a in AUGME
 #   at N = 500 on both models trained from scratch (contextual needs a language model: --variants)
 CPU_VARIANTS = ([f"bigram-N{n}-{a}" for n in BUDGETS for a in ("none", "eda")]
                 + [f"bigram-N500-{a}" for a in AUGMENTATIONS if a not in ("none", "eda", "contextual")]
-                + [f"transformer-N500-{a}" for a in ("none", "eda", "mixup", "uda")] + ["transformer-Nall-none"])
+                + [f"transformer-N500-{a}" for a in ("none", "eda", "mixup", "uda", "uda-tsa")] + ["transformer-Nall-none"])
 GPU_VARIANTS = [name for name in VARIANTS if not name.endswith("-contextual")]
 
 QUICK_VARIANTS = {name.replace("N500", "N20"): {**VARIANTS[name], "augment.labels": 20} for name in
@@ -224,7 +230,7 @@ def parts(name: str) -> tuple[str, str, str]:
 
 def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     """gain: validation accuracy over the same model, N and seed without augmentation; gap_closed
-    (uda only): (uda - supervised N) / (supervised all - supervised N), from the none rows."""
+    (uda and uda-tsa): (uda - supervised N) / (supervised all - supervised N), from the none rows."""
     acc = {(*parts(r["variant"]), r["seed"]): r["metrics"].get("val_acc") for r in rows}
     out = []
     for r in rows:
@@ -234,7 +240,7 @@ def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
         full = acc.get((model, "all", "none", r["seed"]))
         gain = mine - plain if None not in (mine, plain) and augmentation != "none" else None
         closed = None
-        if augmentation == "uda" and None not in (mine, plain, full) and full > plain:
+        if augmentation.startswith("uda") and None not in (mine, plain, full) and full > plain:
             closed = (mine - plain) / (full - plain)
         out.append(r | {"metrics": r["metrics"] | {"gain": gain, "gap_closed": closed}})
     return out
@@ -244,7 +250,7 @@ METRICS = [
     Metric("val_acc", "%", scale=100, baseline=0.5, headline=True, digits=1, label="IMDb validation accuracy"),
     Metric("test_acc", "%", scale=100, baseline=0.5, digits=1, label="IMDb test accuracy (final choices only)"),
     Metric("gain", "points", scale=100, digits=1, label="validation accuracy over no augmentation"),
-    Metric("gap_closed", "%", scale=100, digits=0, label="uda: share of the gap to full supervision closed"),
+    Metric("gap_closed", "%", scale=100, digits=0, label="uda, uda-tsa: share of the gap to full supervision closed"),
     Metric("ood_acc", "%", scale=100, baseline=0.5, headline=True, digits=1, label="mean out-of-distribution accuracy"),
     *[Metric(f"acc_{s}", "%", scale=100, baseline=0.5, digits=1, label=f"accuracy on {s}") for s in LABELLED],
     Metric("ood_gap", "points", higher_is_better=False, digits=1, label="mean gap, in- minus out-of-distribution"),

@@ -23,7 +23,7 @@ from scratchformer.data.imdb import IMDb, Reviews
 from scratchformer.data.text_batches import ClassificationData
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import Classifier, ClassifierConfig
-from scratchformer.models.consistency import consistency_loss
+from scratchformer.models.consistency import TSA_SCHEDULES, annealed_cross_entropy, consistency_loss, tsa_threshold
 from scratchformer.models.mixup import mixup_loss
 
 
@@ -52,6 +52,8 @@ class AugmentationConfig:
     """Sharpening of the consistency targets (softmax(logits / temperature))."""
     threshold: float = 0.8
     """Confidence masking: unlabelled reviews whose top probability is below this are skipped."""
+    tsa: str = "none"
+    """Training-signal annealing of the labelled loss (UDA): none, linear, log or exp (models/consistency.py)."""
     wordnet: WordNetConfig = field(default_factory=WordNetConfig)
     """Where WordNet comes from (for synonym, insertion and eda)."""
     contextual_lm: str | None = None
@@ -67,6 +69,10 @@ class AugmentationConfig:
                 raise ValueError(f"{name} is a probability and must be in [0, 1], got {getattr(self, name)}")
         if self.mixup_alpha < 0 or self.consistency_weight < 0 or self.temperature <= 0 or self.unlabelled_ratio < 1:
             raise ValueError("mixup_alpha and consistency_weight must be >= 0, temperature > 0, unlabelled_ratio >= 1")
+        if self.tsa not in TSA_SCHEDULES:
+            raise ValueError(f"unknown TSA schedule {self.tsa!r}; choose one of {list(TSA_SCHEDULES)}")
+        if self.tsa != "none" and self.mixup_alpha > 0:
+            raise ValueError("tsa leaves reviews out of the plain cross-entropy, which mixup replaces: use one of them")
 
     @property
     def uses_unlabelled(self) -> bool:
@@ -75,11 +81,20 @@ class AugmentationConfig:
 
 class ObjectiveClassifier(Classifier):
     """A Classifier whose training loss adds mixup and consistency training; in eval mode, or
-    without labels, it is the plain Classifier."""
+    without labels, it is the plain Classifier.
 
-    def __init__(self, cfg: ClassifierConfig, objective: AugmentationConfig):
+    TSA needs the run's progress: the model counts its training forwards against total_forwards
+    (max_steps x grad_accum), and resumed_at(step) sets the count when a checkpoint is resumed.
+    The count is not saved with the weights, so the checkpoint still loads as a plain Classifier."""
+
+    def __init__(self, cfg: ClassifierConfig, objective: AugmentationConfig, total_forwards: int = 1):
         super().__init__(cfg)
         self.objective = objective
+        self.total_forwards, self.forwards = max(total_forwards, 1), 0
+
+    def resumed_at(self, step: int, grad_accum: int = 1) -> None:
+        """Continue TSA's schedule from optimizer step `step` (called after resuming a checkpoint)."""
+        self.forwards = step * grad_accum
 
     def forward(self, tokens, labels=None, padding_mask=None, clean=None, clean_mask=None, noised=None,
                 noised_mask=None):
@@ -88,8 +103,14 @@ class ObjectiveClassifier(Classifier):
         # - the supervised part: plain cross-entropy, or mixup of the pooled features
         if self.objective.mixup_alpha > 0:
             logits, loss = mixup_loss(self, tokens, labels, padding_mask, self.objective.mixup_alpha)
+        elif self.objective.tsa != "none":
+            # - TSA: reviews already learnt past this point of training's threshold teach nothing
+            logits = super().forward(tokens, None, padding_mask)[0]  # (B, K)
+            threshold = tsa_threshold(self.objective.tsa, self.forwards / self.total_forwards, logits.size(-1))
+            loss, _ = annealed_cross_entropy(logits, labels, threshold)
         else:
             logits, loss = super().forward(tokens, labels, padding_mask)
+        self.forwards += 1
         # - the unlabelled part: the noised review should be classified as the clean one
         if clean is not None and self.objective.consistency_weight > 0:
             unsup, _ = consistency_loss(self, clean, clean_mask, noised, noised_mask,
