@@ -152,7 +152,7 @@ def main() -> None:
     print(f"read in {read_s:.0f} s: {split_sizes}", flush=True)
     # - each preset runs its max_steps: no time budget, so the step counts are the settings
     overrides = ["--data.source", str(archive), "--final_test", str(opts.final_test).lower(),
-                 "--out_dir", "runs", "--save", "true", "--time_budget_s", "0"]
+                 "--out_dir", "runs", "--save", "true", "--budget", "null"]
     if opts.quick:
         overrides += ["--train.max_steps", "20"]
     pool = None

@@ -83,7 +83,7 @@ def main() -> None:
                                              f"--finetune.max_steps={args.steps}", *overrides]))
         cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
         run_cfg = dataclasses.replace(classifier_run_config(cfg, Path("runs") / "unused", init=Path(args.lm)),
-                                      time_budget_s=0, fit_schedule_to_budget=False, save=False, final_test=False)
+                                      budget=None, fit_schedule_to_budget=False, save=False, final_test=False)
         if imdb is None:
             imdb = load_imdb(run_cfg.data, final_test=False)
         key = json.dumps(dataclasses.asdict(run_cfg.batching))

@@ -55,7 +55,7 @@ def main() -> None:
                  "--lm_train.seed", str(args.seed), "--finetune.seed", str(args.seed),
                  "--partner.train.seed", str(args.seed)]
     if args.quick:
-        overrides += ["--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]  # (scoring the test split still takes minutes)
+        overrides += ["--lm_budget", "60s", "--finetune_budget", "60s"]  # (scoring the test split still takes minutes)
     cli = build_parser("experiment")
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config",
                                                  str(ROOT / "configs/imdb_pretrain.yaml"), *overrides]))

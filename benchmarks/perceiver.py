@@ -33,6 +33,7 @@ from benchmarks.common import RESULTS, by_seed, read_rows, report, rounded
 from scratchformer.data.retrieval import CHANCE
 from scratchformer.experiments.perceiver_vs_gpt import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
+from scratchformer.training.budget import parse_budget
 
 PERCEIVER, SHORT, FULL = "perceiver256-T4096", "gpt256", "gpt4096"
 GOAL_BPC_MARGIN, GOAL_BPC_NEAR, GOAL_STEP_RATIO = 0.05, 0.03, 0.25
@@ -209,7 +210,7 @@ def main(argv=None) -> dict:
         "variants": variant_table(lm_rows),
         "goals": {**lm_goals(lm_rows), "retrieval": retrieval_goal(retrieval_rows),
                   "generation": generation_goal(Path(args.generate)),
-                  "cpu_time": time_goal(lm_rows, EXPERIMENT.scale_variants["cpu"], ExperimentConfig().budget_s)},
+                  "cpu_time": time_goal(lm_rows, EXPERIMENT.scale_variants["cpu"], parse_budget(ExperimentConfig().budget))},
         "retrieval_accuracy": {v: {k: rounded(stats(list(by_seed(retrieval_rows, v, k).values())))
                                    for k in sorted({m for r in retrieval_rows for m in r["metrics"] if m.startswith("acc_")},
                                                    key=lambda m: int(m[4:]))}

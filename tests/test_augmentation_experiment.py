@@ -121,7 +121,7 @@ def test_objective_classifier_anneals_over_its_run_and_resumes_where_it_stopped(
         with pytest.raises(ValueError, match=match):
             AugmentationConfig(**bad)
     with pytest.raises(ValueError, match="time budget"):
-        ExperimentConfig(augment=AugmentationConfig(tsa="exp"), time_budget_s=60)
+        ExperimentConfig(augment=AugmentationConfig(tsa="exp"), budget="60s")
 
 
 def test_quick_sweep_writes_rows_with_ood_metrics_and_derived_numbers(tmp_path, data):

@@ -112,7 +112,7 @@ def test_budget_from_reproduces_a_budgeted_classifier_run(tmp_path):
     common = ["train-classifier", "--data.source", str(folder), "--out_dir", str(tmp_path / "runs"),
               "--model.variant", "pool", "--model.d_model", "16", "--tokenizer.vocab_size", "60",
               "--train.batch_size", "8", "--train.max_steps", "100000", "--threads", "1"]
-    assert main(common + ["--name", "a", "--time_budget_s", "1.5", "--fit_schedule_to_budget", "true"]) == 0
+    assert main(common + ["--name", "a", "--budget", "1.5s", "--fit_schedule_to_budget", "true"]) == 0
     assert main(common + ["--name", "b", "--budget_from", str(tmp_path / "runs" / "a")]) == 0
     a, b = (json.loads((tmp_path / "runs" / n / "results.json").read_text()) for n in "ab")
     # - (how far run a got depends on the machine's load; the replay matches it step for step)

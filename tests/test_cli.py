@@ -68,7 +68,8 @@ def one_line_error(code, err):
     (["frobnicate"], "unknown command"),
     # - checks of the top-level run configs (not only the nested ones) are one-line errors too
     (["train", "--tokenizer", "morse"], "unknown tokenizer"),
-    (["train-classifier", "--time_budget_s", "-1"], "time_budget_s"),
+    (["train-classifier", "--budget", "0"], "leaves no time"),
+    (["train-classifier", "--budget", "ten minutes"], "not a length of time"),
     (["find-lr", "--tokenizer", "morse"], "unknown tokenizer"),
     (["seq2seq", "train", "--beam_size", "0"], "beam_size"),
 ])

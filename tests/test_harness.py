@@ -53,6 +53,16 @@ def test_dotted_overrides_validate_and_change_the_hash():
     assert config_from_dict(type(cfg), json.loads(json.dumps(harness_fixture.Config().__dict__, default=vars))) == cfg
 
 
+def test_a_sweep_written_with_budgets_in_seconds_still_reads():
+    from scratchformer.experiments import imdb_ablation, imdb_pretrain, perceiver_vs_gpt
+
+    assert config_from_dict(imdb_ablation.ExperimentConfig, {"time_budget_s": 0.0}).budget is None
+    assert config_from_dict(perceiver_vs_gpt.ExperimentConfig, {"budget_s": 120.0}).budget == "120s"
+    old = {"lm_time_budget_s": 2200, "finetune_time_budget_s": 900.0, "partner": {"time_budget_s": 600}}
+    cfg = config_from_dict(imdb_pretrain.ExperimentConfig, old)
+    assert (cfg.lm_budget, cfg.finetune_budget, cfg.partner.budget) == ("2200s", "900s", "600s")
+
+
 def test_no_experiment_option_may_shadow_a_harness_option():
     assert set(HARNESS_OPTIONS) == {f.name for f in dataclasses.fields(SweepOptions)}
     with pytest.raises(ValueError, match="clash"):

@@ -14,6 +14,7 @@ from scratchformer.experiments.imdb_pretrain import ExperimentConfig
 from scratchformer.models.classifier import Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.tasks.classification import fit_within_budget
+from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 LM = dict(d_model=16, n_heads=2, n_layers=2, vocab_size=40, bias=False, norm="rmsnorm")
@@ -89,7 +90,7 @@ def test_experiment_pretrains_then_fine_tunes_a_classifier_and_its_control(tmp_p
             "--lm_train.batch_size", "4", "--batching.max_len", "32", "--final_test", "true",
             # - step counts, not the machine's speed, end each stage (the budgets only cap them)
             "--lm_train.max_steps", "30", "--finetune.max_steps", "40", "--finetune.warmup_steps", "5",
-            "--lm_time_budget_s", "60", "--finetune_time_budget_s", "60"]
+            "--lm_budget", "60s", "--finetune_budget", "60s"]
     assert main(argv) == 0
     rows = {r["variant"]: r["metrics"] for r in map(json.loads, (out / "rows.jsonl").read_text().splitlines())}
     assert rows["pretrained"]["val_acc"] >= 0.8 and "test_acc" in rows["pretrained"]
@@ -118,8 +119,8 @@ def test_budget_from_replays_both_stages_of_a_time_budgeted_run(tmp_path, capsys
               "--lm.context_len", "32", "--lm_train.batch_size", "4", "--batching.max_len", "32",
               "--finetune.warmup_steps", "5", "--threads", "1"]
     # - run a: both stages end with their time budgets (how far they get depends on the machine)
-    assert main(common + ["--out_dir", str(tmp_path / "a"), "--lm_time_budget_s", "1.5",
-                          "--finetune_time_budget_s", "1.5"]) == 0
+    assert main(common + ["--out_dir", str(tmp_path / "a"), "--lm_budget", "1.5s",
+                          "--finetune_budget", "1.5s"]) == 0
     a = json.loads((tmp_path / "a" / "pretrained" / "seed-0" / "results.json").read_text())
     budgets = {stage: json.loads((tmp_path / "a" / "pretrained" / "seed-0" / stage / "budget.json").read_text())
                for stage in ("lm", "classifier")}
@@ -156,7 +157,7 @@ def test_the_preset_validates():
     ns = cli.instantiate(cli.parse_args(["experiment", "imdb-pretrain", "--config", str(preset)]))
     cfg = config_from_options(ExperimentConfig, ns["experiment"]["imdb-pretrain"])
     assert not cfg.classifier.causal and cfg.finetune.layer_lr_decay < 1 and cfg.partner.model.ngram_buckets > 0
-    assert cfg.lm_time_budget_s + cfg.finetune_time_budget_s < 3600 and cfg.pretrain
+    assert parse_budget(cfg.lm_budget) + parse_budget(cfg.finetune_budget) < 3600 and cfg.pretrain
     assert ns["experiment"]["imdb-pretrain"]["variants"] == "pretrained"  # the control only when asked
 
 

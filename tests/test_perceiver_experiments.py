@@ -28,7 +28,7 @@ def corpus(tmp_path):
 def tiny_cfg(corpus, **kw) -> pvg.ExperimentConfig:
     model = PerceiverARConfig(d_model=16, n_heads=2, n_layers=2, context_len=64, n_latents=16, position="rope")
     base = dict(data=CorpusConfig(corpus=corpus), model=model, window=64, eval_from=64, tokens_per_step=256,
-                budget_s=0, eval_windows=4, eval_positions=8, curve_points=2)
+                budget=None, eval_windows=4, eval_positions=8, curve_points=2)
     return pvg.ExperimentConfig(**{**base, **kw, "train": dataclasses.replace(pvg.default_train(), max_steps=6)})
 
 
@@ -55,7 +55,7 @@ def test_every_kind_of_variant_trains_and_is_scored_on_the_same_positions(corpus
 
 
 def test_the_budget_sets_the_steps_and_steps_from_reproduces_them(corpus, tmp_path):
-    cfg = tiny_cfg(corpus, budget_s=1.0)
+    cfg = tiny_cfg(corpus, budget="1s")
     first = pvg.run(cfg, Run("perceiver-vs-gpt", "perceiver16-T64", 0, tmp_path / "a" / "perceiver16-T64" / "seed-0"))
     assert first["steps"] >= 1
     budget = json.loads((tmp_path / "a" / "perceiver16-T64" / "seed-0" / "budget.json").read_text())
@@ -70,7 +70,7 @@ def test_the_budget_sets_the_steps_and_steps_from_reproduces_them(corpus, tmp_pa
 
 
 def test_plan_only_fits_the_steps_without_training_and_other_seeds_replay_them(corpus, tmp_path):
-    cfg = tiny_cfg(corpus, budget_s=1.0, plan_only=True)
+    cfg = tiny_cfg(corpus, budget="1s", plan_only=True)
     plan = pvg.run(cfg, Run("perceiver-vs-gpt", "perceiver16-T64", 0, tmp_path / "plan" / "p"))
     assert set(plan) == {"steps", "measured_step_s"} and plan["steps"] >= 1
     assert not (tmp_path / "plan" / "p" / "curve.json").exists()  # nothing was trained
@@ -78,7 +78,7 @@ def test_plan_only_fits_the_steps_without_training_and_other_seeds_replay_them(c
     rows.mkdir()
     (rows / "perceiver16-T64-seed0.json").write_text(json.dumps({"metrics": {"steps": 4, "measured_step_s": 0.5}}))
     # - seed 2 has no row of its own: it trains for seed 0's count, and its time axis uses seed 0's pace
-    replay = dataclasses.replace(cfg, plan_only=False, budget_s=1.0, steps_from=str(tmp_path / "plan"))
+    replay = dataclasses.replace(cfg, plan_only=False, budget="1s", steps_from=str(tmp_path / "plan"))
     out = pvg.run(replay, Run("perceiver-vs-gpt", "perceiver16-T64", 2, tmp_path / "seed2"))
     assert out["steps"] == 4 and out["paced_train_s"] == pytest.approx(2.0)
     curve = json.loads((tmp_path / "seed2" / "curve.json").read_text())
@@ -124,7 +124,7 @@ def test_bad_input_is_one_sentence(corpus):
 
 def test_retrieval_run_reports_accuracy_at_every_distance(tmp_path):
     model = PerceiverARConfig(d_model=16, n_heads=2, n_layers=2, context_len=64, n_latents=8, position="rope")
-    cfg = retrieval.ExperimentConfig(model=model, distances=[4, 32, 60], tokens_per_step=256, budget_s=0,
+    cfg = retrieval.ExperimentConfig(model=model, distances=[4, 32, 60], tokens_per_step=256, budget=None,
                                      eval_windows=20, train=dataclasses.replace(pvg.default_train(), max_steps=4),
                                      retrieval=retrieval.RetrievalConfig(context_len=64, distance=2, max_distance=64))
     out = retrieval.run(cfg, Run("perceiver-retrieval", "p", 0, tmp_path))

@@ -27,7 +27,7 @@ TASKS = ("lm", "classifier")
 # finder accepts them (so every preset loads) and leaves them out of its --help.
 NOT_FOR_FINDERS = (
     "sample", "out_dir", "name", "prompt", "init",  # a language-model run's sampling and run folder
-    "time_budget_s", "fit_schedule_to_budget", "eval_batch_size", "final_test", "save", "threads",  # a classifier run's
+    "budget", "fit_schedule_to_budget", "eval_batch_size", "final_test", "save", "threads",  # a classifier run's
     *(f"train.{k}" for k in ("max_steps", "lr", "min_lr", "warmup_steps", "schedule", "eval_interval",
                              "eval_batches", "log_interval", "stats_interval", "on_nan", "track", "wandb_project",
                              "parallel", "checkpoint_interval", "progress")),

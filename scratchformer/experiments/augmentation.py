@@ -52,6 +52,7 @@ from scratchformer.tasks.augmented_classification import (AugmentationConfig, Ob
 from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig,
                                                 prepare_data, train_classifier)
 from scratchformer.tasks.ood_evaluation import evaluate_ood
+from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 AUGMENT_TRAIN = {**CLASSIFIER_TRAIN, "max_steps": 300, "warmup_steps": 30, "weight_decay": 0.1}
@@ -78,8 +79,8 @@ class ExperimentConfig:
     """An IMDb-pretrained GPT run (the lm/ folder of `experiment imdb-pretrain`), for the pretrained-* variants."""
     use_pretrained: bool = False
     """Start the transformer from `pretrained` (set by the pretrained-* variants)."""
-    time_budget_s: float = 0.0
-    """Stop a run after this many seconds of training even if steps remain; 0 means no limit."""
+    budget: str | None = None
+    """Stop a run after this long (90s, 5m) of training even if steps remain; None: no limit."""
     ood_texts: int = 2000
     """Score a fixed random sample of at most this many texts of each out-of-distribution set (0: all)."""
     test_reviews: int = 5000
@@ -88,11 +89,13 @@ class ExperimentConfig:
     """Also measure test accuracy, and use IMDb test as the reference of gaps and AUROC (final choices only)."""
 
     def __post_init__(self):
-        if self.time_budget_s < 0 or self.ood_texts < 0 or self.test_reviews < 0:
-            raise ValueError("time_budget_s, ood_texts and test_reviews must be >= 0")
-        if self.augment.tsa != "none" and self.time_budget_s > 0:
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        if self.ood_texts < 0 or self.test_reviews < 0:
+            raise ValueError("ood_texts and test_reviews must be >= 0 (0: all)")
+        if self.augment.tsa != "none" and self.budget is not None:
             raise ValueError("augment.tsa anneals over train.max_steps, which a time budget changes: "
-                             "leave time_budget_s at 0 with tsa")
+                             "give no budget with tsa")
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,7 +131,7 @@ def classifier_run(cfg: ExperimentConfig, run: Run) -> ClassifierRunConfig:
         raise UserError(f"variant {run.variant} starts from an IMDb-pretrained GPT: give --pretrained RUN (the lm/ "
                         "folder of `experiment imdb-pretrain`), or leave the pretrained-* variants out")
     return ClassifierRunConfig(model=cfg.model, train=dataclasses.replace(cfg.train, seed=run.seed), data=cfg.data,
-                               batching=cfg.batching, tokenizer=cfg.tokenizer, time_budget_s=cfg.time_budget_s,
+                               batching=cfg.batching, tokenizer=cfg.tokenizer, budget=cfg.budget,
                                final_test=cfg.final_test, out_dir=str(run.dir.parent), name=run.dir.name,
                                init=cfg.pretrained if cfg.use_pretrained else None)
 

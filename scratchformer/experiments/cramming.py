@@ -108,7 +108,7 @@ class ExperimentConfig:
     curve_points: int = 8
     """Validations along each run, for its time to the target (left out of the budget)."""
     imdb: imdb_pretrain.ExperimentConfig = field(default_factory=imdb_pretrain.ExperimentConfig)
-    """The imdb task: experiment imdb-pretrain's config; its lm_time_budget_s is set from budget."""
+    """The imdb task: experiment imdb-pretrain's config; its lm_budget is set from budget."""
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -136,7 +136,7 @@ def ramped(cfg: ExperimentConfig) -> TrainConfig:
 
 def run_imdb(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     """imdb-pretrain's pretrained variant, its pretraining given the budget and this sweep's schedule."""
-    imdb = dataclasses.replace(cfg.imdb, lm_time_budget_s=parse_budget(cfg.budget),
+    imdb = dataclasses.replace(cfg.imdb, lm_budget=cfg.budget,
                                lm_train=dataclasses.replace(cfg.imdb.lm_train, schedule=cfg.train.schedule))
     metrics = imdb_pretrain.run(imdb, run)
     return {"val_acc": metrics["val_acc"], "lm_val_bpc": metrics.get("lm_val_bpc"), "total_s": metrics.get("total_s")}
@@ -338,6 +338,6 @@ EXPERIMENT = Experiment(
     # - --quick: a tiny model for about two seconds a run (imdb: imdb-pretrain's own quick sizes)
     quick={"budget": "2s", "model.d_model": 16, "model.n_heads": 2, "model.n_layers": 1, "model.context_len": 16,
            "train.batch_size": 4, "train.warmup_steps": 2, "train.eval_batches": 2, "curve_points": 2,
-           **{f"imdb.{k}": v for k, v in imdb_pretrain.EXPERIMENT.quick.items() if k != "lm_time_budget_s"}},
+           **{f"imdb.{k}": v for k, v in imdb_pretrain.EXPERIMENT.quick.items() if k != "lm_budget"}},
     quick_variants=QUICK_VARIANTS,
 )

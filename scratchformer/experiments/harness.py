@@ -223,13 +223,31 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(as_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
 
 
+# budgets were seconds as numbers until 2026-12-05 (0: no limit); a sweep written then still reads
+SECONDS_BUDGETS = {"time_budget_s": "budget", "budget_s": "budget", "lm_time_budget_s": "lm_budget",
+                   "finetune_time_budget_s": "finetune_budget"}
+
+
+def renamed_budgets(data: dict) -> dict:
+    """data with each budget in seconds under its old name turned into a length under its new one."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = renamed_budgets(value)
+        if key in SECONDS_BUDGETS and isinstance(value, (int, float)):
+            key, value = SECONDS_BUDGETS[key], f"{value:g}s" if value > 0 else None
+        out[key] = value
+    return out
+
+
 def config_from_dict(cls: type[C], data: dict) -> C:
-    """Rebuild a (nested) config dataclass from as_dict()'s output, validating it as the CLI does."""
+    """Rebuild a (nested) config dataclass from as_dict()'s output, validating it as the CLI does
+    (a sweep written before budgets were lengths is read with its budgets renamed)."""
     from jsonargparse import ArgumentParser
 
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(cls, "cfg")
-    return parser.instantiate(parser.parse_object({"cfg": data})).cfg
+    return parser.instantiate(parser.parse_object({"cfg": renamed_budgets(data)})).cfg
 
 
 def scaled(experiment: Experiment[C], cfg: C, scale: str, quick: bool = False) -> C:

@@ -11,7 +11,7 @@ accuracy (on a fixed sample of test reviews) is measured only with --final_test 
 small so the whole grid of 6 variants x 3 seeds fits a CPU in about 20 minutes:
 
     scratchformer experiment imdb-ablation --data.source ../shared/data/aclImdb.tar.gz
-    scratchformer experiment imdb-ablation --train.max_steps 1000 --batching.max_len 256 --time_budget_s 0
+    scratchformer experiment imdb-ablation --train.max_steps 1000 --batching.max_len 256 --budget null
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig,
                                                 prepare_data, train_classifier)
+from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 # - a classifier's training (tasks/classification.py), shorter
@@ -46,16 +47,18 @@ class ExperimentConfig:
     batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(max_len=128))
     """How reviews are cut (max_len tokens) and batched."""
     tokenizer: TokenizerConfig = field(default_factory=lambda: TokenizerConfig("word", 20000))
-    time_budget_s: float = 60.0
-    """Stop a run after this many seconds of training even if steps remain; 0 means no limit."""
+    budget: str | None = "60s"
+    """Stop a run after this long (60s, 2m) of training even if steps remain; None (--budget null): no limit."""
     test_reviews: int = 5000
     """With final_test: score a fixed random sample of this many test reviews (0: all 25,000)."""
     final_test: bool = False
     """Also measure test accuracy (a final evaluation only: choose on validation)."""
 
     def __post_init__(self):
-        if self.time_budget_s < 0 or self.test_reviews < 0:
-            raise ValueError("time_budget_s and test_reviews must be >= 0")
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        if self.test_reviews < 0:
+            raise ValueError(f"test_reviews must be >= 0 (0: all), got {self.test_reviews}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +79,7 @@ def load_reviews(cfg: ExperimentConfig):
 def classifier_run(cfg: ExperimentConfig, run: Run) -> ClassifierRunConfig:
     """The classifier run of one (variant, seed), writing into the run's folder."""
     return ClassifierRunConfig(model=cfg.model, train=dataclasses.replace(cfg.train, seed=run.seed), data=cfg.data,
-                               batching=cfg.batching, tokenizer=cfg.tokenizer, time_budget_s=cfg.time_budget_s,
+                               batching=cfg.batching, tokenizer=cfg.tokenizer, budget=cfg.budget,
                                final_test=cfg.final_test, out_dir=str(run.dir.parent), name=run.dir.name)
 
 
@@ -108,7 +111,7 @@ SCALES = {
     "cpu": {},
     "gpu": {"model.d_model": 256, "model.n_heads": 8, "model.n_layers": 4, "model.context_len": 513,
             "batching.max_len": 512, "tokenizer.vocab_size": 30000, "train.max_steps": 4000,
-            "train.device": "auto", "train.dtype": "auto", "time_budget_s": 0.0, "test_reviews": 0},
+            "train.device": "auto", "train.dtype": "auto", "budget": None, "test_reviews": 0},
 }
 
 

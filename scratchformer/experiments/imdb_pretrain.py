@@ -51,7 +51,7 @@ from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunC
                                                 build_tokenizer, fit_within_budget, prepare_data,
                                                 train_classifier)
 from scratchformer.tasks.runs import load_language_model
-from scratchformer.training.budget import BudgetPlan, budget_plan
+from scratchformer.training.budget import BudgetPlan, budget_plan, parse_budget
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
@@ -76,16 +76,16 @@ class ExperimentConfig:
     lm: GPTConfig = field(default_factory=default_lm)
     """The language model; the classifier takes the same architecture."""
     lm_train: TrainConfig = field(default_factory=train_defaults(PRETRAIN_TRAIN))
-    """Pretraining (max_steps is lowered to fit lm_time_budget_s; the seed is the run's)."""
-    lm_time_budget_s: float = 840.0
-    """Seconds of language-model pretraining (the preset configs/imdb_pretrain.yaml: 2,200)."""
+    """Pretraining (max_steps is lowered to fit lm_budget; the seed is the run's)."""
+    lm_budget: str = "14m"
+    """How long the language model pretrains: 90s, 14m, 1h (the preset configs/imdb_pretrain.yaml: 2200s)."""
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(causal=False, dropout=0.1,
                                                                                    attn_dropout=0.0))
     """Classifier options other than the architecture: pooling, causal, dropout."""
     finetune: TrainConfig = field(default_factory=train_defaults(FINETUNE_TRAIN))
-    """Fine-tuning (max_steps is lowered to fit finetune_time_budget_s; the seed is the run's)."""
-    finetune_time_budget_s: float = 300.0
-    """Seconds of fine-tuning (the preset: 900)."""
+    """Fine-tuning (max_steps is lowered to fit finetune_budget; the seed is the run's)."""
+    finetune_budget: str = "5m"
+    """How long the classifier fine-tunes (the preset: 15m)."""
     batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(max_len=400, truncate="both"))
     """How reviews are cut and batched for the classifier."""
     partner: ClassifierRunConfig | None = None
@@ -105,8 +105,8 @@ class ExperimentConfig:
     step counts. The time budgets are then not used."""
 
     def __post_init__(self):
-        if self.lm_time_budget_s <= 0 or self.finetune_time_budget_s <= 0:
-            raise ValueError("lm_time_budget_s and finetune_time_budget_s must be positive")
+        parse_budget(self.lm_budget)  # a budget of 0, or one that is not a length: one line
+        parse_budget(self.finetune_budget)
         if self.classifier.variant != "transformer":
             raise ValueError(f"classifier.variant must be 'transformer', got {self.classifier.variant!r}")
         for stage in self.replayed_stages():  # a plan that cannot be read fails here, before any work
@@ -158,7 +158,7 @@ def pretrain(cfg: ExperimentConfig, imdb, tokenizer, folder: Path, replay: Budge
         trainer.resume(folder)
     elif trainer.run_dir is not None:
         trainer.run_dir.write_start(run_config, str(trainer.device))
-    fit = fit_within_budget(trainer, 0 if replay else cfg.lm_time_budget_s, fit_schedule=True,
+    fit = fit_within_budget(trainer, 0 if replay else parse_budget(cfg.lm_budget), fit_schedule=True,
                             replay=replay)  # saves the checkpoint too
     # - fit() validated at its last step, unless the time ran out first: {'val_loss', 'val_bpc'}
     val = {k: v for k, v in fit.items() if k.startswith("val_")} or trainer.evaluate()
@@ -173,7 +173,7 @@ def classifier_run_config(cfg: ExperimentConfig, folder: Path, init: Path | None
     model = dataclasses.replace(cfg.classifier, **{k: getattr(cfg.lm, k) for k in ARCHITECTURE_FIELDS
                                                    if k != "vocab_size"})
     return ClassifierRunConfig(model=model, train=cfg.finetune, data=cfg.data, batching=cfg.batching,
-                               tokenizer=cfg.tokenizer, time_budget_s=cfg.finetune_time_budget_s,
+                               tokenizer=cfg.tokenizer, budget=cfg.finetune_budget,
                                final_test=cfg.final_test, out_dir=str(folder.parent), name=folder.name,
                                init=str(init) if init else None, fit_schedule_to_budget=True)
 
@@ -281,7 +281,7 @@ SCALES = {
     "gpu": {"lm.d_model": 768, "lm.n_heads": 12, "lm.n_layers": 12, "lm_train.batch_size": 32,
             "lm_train.lr": 3e-3, "lm_train.device": "auto", "lm_train.dtype": "auto", "lm_train.compile": True,
             "finetune.device": "auto", "finetune.dtype": "auto", "finetune.lr": 1e-4,
-            "tokenizer.vocab_size": 16000, "lm_time_budget_s": 3 * 3600.0, "finetune_time_budget_s": 1800.0},
+            "tokenizer.vocab_size": 16000, "lm_budget": "3h", "finetune_budget": "30m"},
 }
 
 
@@ -317,6 +317,6 @@ EXPERIMENT = Experiment(
     seeds=1,
     quick={"tokenizer.kind": "word", "tokenizer.vocab_size": 60, "lm.d_model": 16, "lm.n_heads": 2, "lm.n_layers": 1,
            "lm.context_len": 32, "lm_train.batch_size": 4, "batching.max_len": 32, "lm_train.max_steps": 30,
-           "finetune.max_steps": 40, "finetune.warmup_steps": 5, "lm_time_budget_s": 60.0,
-           "finetune_time_budget_s": 60.0},
+           "finetune.max_steps": 40, "finetune.warmup_steps": 5, "lm_budget": "60s",
+           "finetune_budget": "60s"},
 )

@@ -27,6 +27,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.experiments.perceiver_vs_gpt import KINDS, default_model, default_train, plan, train_budgeted
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
+from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig
 
 DISTANCES = [16, 64, 256, 1024, 2048, 4000]
@@ -53,13 +54,13 @@ class ExperimentConfig:
     tokens_per_step: int = 16384
     """Window characters per step: every model takes tokens_per_step / window sequences per step (a GPT at
     context N reads the last N characters of each)."""
-    budget_s: float = 120.0
-    """Training seconds per run; 0 trains exactly train.max_steps steps."""
+    budget: str | None = "2m"
+    """Training time per run: 90s, 2m, 30m; None (--budget null) trains exactly train.max_steps steps."""
     steps_from: str | None = None
     """A finished sweep folder of this experiment: train each run for the steps its row recorded
     (a seed without a row takes the count of the variant's first recorded seed)."""
     plan_only: bool = False
-    """Fit each run's step count to budget_s and stop before training (a sweep for --steps_from)."""
+    """Fit each run's step count to the budget and stop before training (a sweep for --steps_from)."""
     eval_windows: int = 200
     """Windows scored at each distance."""
     curve_points: int = 2
@@ -78,8 +79,10 @@ class ExperimentConfig:
         if too_far:
             raise ValueError(f"retrieval distances {too_far} are beyond the context ({self.retrieval.context_len} "
                              f"characters); use distances <= {self.retrieval.longest}")
-        if not self.distances or self.eval_windows < 1 or self.budget_s < 0:
-            raise ValueError("give at least one distance, eval_windows >= 1 and budget_s >= 0")
+        if not self.distances or self.eval_windows < 1:
+            raise ValueError("give at least one distance, and eval_windows >= 1")
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
 
 
 def accuracy_at(model, cfg: ExperimentConfig, distance: int, seed: int) -> float:
@@ -161,14 +164,14 @@ EXPERIMENT = Experiment(
     variants=variants(),
     metrics=metrics,
     scales={"cpu": {}, "gpu": {"model.d_model": 768, "model.n_heads": 12, "model.n_layers": 12,
-                               "budget_s": 1800.0, "train.device": "auto", "train.dtype": "auto",
+                               "budget": "30m", "train.device": "auto", "train.dtype": "auto",
                                "train.compile": True, "train.lr": 6e-4, "train.min_lr": 6e-5}},
     seeds=3,
     threads=2,
     figures=accuracy_vs_distance,
     quick={"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 2, "model.n_latents": 8, "model.context_len": 64,
            "distances": [4, 32, 60], "retrieval": RetrievalConfig(context_len=64, distance=2, max_distance=64),
-           "tokens_per_step": 256, "budget_s": 0.0, "train.max_steps": 4, "eval_windows": 20},
+           "tokens_per_step": 256, "budget": None, "train.max_steps": 4, "eval_windows": 20},
     quick_variants={"perceiver8-T64": {"kind": "perceiver_ar", "model.context_len": 64, "model.n_latents": 8},
                     "gpt8": {"kind": "gpt", "model.context_len": 8, "model.n_latents": 8}},
 )

@@ -16,8 +16,8 @@ validation windows of `window` characters (the positions every Perceiver AR pred
 whose context is shorter than the window predicts each of them from its own full context of
 the characters just before it (a sliding window, stride 1), its best use of what it can see.
 
-Each run is trained for `budget_s` seconds of training (evaluation excluded): its step count is
-budget_s over the median step time measured after warm-up steps, and the schedule (warmup, then
+Each run is trained for `budget` (2m, 30m) of training (evaluation excluded): its step count is
+the budget over the median step time measured after warm-up steps, and the schedule (warmup, then
 cosine) is fitted to that count before training starts. The count is recorded in the row; a
 rerun with `--steps_from SWEEP_FOLDER` trains every run for the recorded count instead, so the
 figures are reproducible on any machine. `--plan_only true` measures the paces and fits the step
@@ -56,6 +56,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
+from scratchformer.training.budget import parse_budget
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 KINDS = ("gpt", "perceiver_ar")
@@ -91,13 +92,14 @@ class ExperimentConfig:
     """Window characters per step: every model takes batch_size = tokens_per_step / window sequences per
     step, and a GPT at context N reads N characters of each (so its step costs about what the
     Perceiver AR's latent stack costs: the same positions are predicted)."""
-    budget_s: float = 120.0
-    """Training seconds per run (evaluation excluded); 0 trains exactly train.max_steps steps."""
+    budget: str | None = "2m"
+    """Training time per run (evaluation excluded): 90s, 2m, 30m; None (--budget null) trains exactly
+    train.max_steps steps."""
     steps_from: str | None = None
     """A finished sweep folder of this experiment: train each (variant, seed) for the steps its row recorded
     (a seed without a row takes the count of the variant's first recorded seed)."""
     plan_only: bool = False
-    """Fit each run's step count to budget_s and stop before training (a sweep for --steps_from)."""
+    """Fit each run's step count to the budget and stop before training (a sweep for --steps_from)."""
     eval_positions: int = 64
     """Scored positions at the end of each validation window (at most the smallest n_latents)."""
     eval_windows: int = 48
@@ -123,8 +125,8 @@ class ExperimentConfig:
             raise ValueError(f"eval_from ({self.eval_from}) must be at least the window ({self.window})")
         if self.eval_positions < 1 or self.eval_windows < 1 or self.curve_points < 1:
             raise ValueError("eval_positions, eval_windows and curve_points must be at least 1")
-        if self.budget_s < 0:
-            raise ValueError(f"budget_s must be >= 0 (0: train exactly train.max_steps), got {self.budget_s}")
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,14 +213,14 @@ def plan(cfg: ExperimentConfig, run: Run, data: LMData, vocab_size: int, batch_s
         return json.loads(path.read_text())
     if cfg.steps_from:
         out = recorded_plan(cfg.steps_from, run.variant, run.seed)
-    elif cfg.budget_s == 0:
+    elif cfg.budget is None:
         out = {"steps": cfg.train.max_steps, "from": "train.max_steps", "measured_step_s": None}
     else:
         # - time a throwaway copy of the run (same shapes), after warm-up, then fit the step count
         probe = Trainer(build_model(cfg, vocab_size, run.seed),
                         dataclasses.replace(cfg.train, batch_size=batch_size, max_steps=10**6), data)
         step_s = measure_step_s(probe)
-        out = {"steps": max(1, int(cfg.budget_s / step_s)), "from": f"budget {cfg.budget_s} s",
+        out = {"steps": max(1, int(parse_budget(cfg.budget) / step_s)), "from": f"budget {cfg.budget}",
                "measured_step_s": step_s, "load_1min": os.getloadavg()[0]}
     run.dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
@@ -321,7 +323,7 @@ VARIANTS = {**CPU_VARIANTS, **GPU_VARIANTS}
 SCALES = {
     "cpu": {},
     "gpu": {"model.d_model": 768, "model.n_heads": 12, "model.n_layers": 12, "tokens_per_step": 262144,
-            "budget_s": 1800.0, "train.device": "auto", "train.dtype": "auto", "train.compile": True,
+            "budget": "30m", "train.device": "auto", "train.dtype": "auto", "train.compile": True,
             "train.lr": 6e-4, "train.min_lr": 6e-5, "train.warmup_steps": 200, "eval_windows": 256},
 }
 
@@ -402,7 +404,7 @@ EXPERIMENT = Experiment(
     # - --quick: windows of 128, models of width 16, a few fixed steps
     quick={"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 2, "model.n_latents": 16,
            "model.context_len": 128, "window": 128,
-           "eval_from": 128, "tokens_per_step": 512, "budget_s": 0.0, "train.max_steps": 4, "eval_windows": 4,
+           "eval_from": 128, "tokens_per_step": 512, "budget": None, "train.max_steps": 4, "eval_windows": 4,
            "eval_positions": 8, "curve_points": 2},
     quick_variants=variants([128], [16]),
 )

@@ -25,7 +25,7 @@ from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
-from scratchformer.training.budget import BudgetPlan, budget_plan, fit_within_budget  # noqa: F401 (re-exported)
+from scratchformer.training.budget import BudgetPlan, budget_plan, fit_within_budget, parse_budget  # noqa: F401 (re-exported)
 from scratchformer.training.run_dir import new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
@@ -62,8 +62,8 @@ class ClassifierRunConfig:
     data: TextDataConfig = field(default_factory=TextDataConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    time_budget_s: float = 0.0
-    """Stop training after this many seconds even if max_steps is not reached; 0 means no limit.
+    budget: str | None = None
+    """Stop training after this long (90s, 10m, 1h) even if max_steps is not reached; None: no limit.
     The steps taken depend on the machine's speed: the run folder's budget.json records them."""
     eval_batch_size: int = 128
     """Reviews per batch when measuring accuracy."""
@@ -82,17 +82,17 @@ class ClassifierRunConfig:
     Its tokenizer is used, and its embeddings and blocks start the transformer classifier; the
     architecture (d_model, n_layers, position, ...) comes from it, the rest of --model from here."""
     fit_schedule_to_budget: bool = False
-    """With time_budget_s: lower max_steps, re-estimated as training goes, so the schedule ends with the budget."""
+    """With a budget: lower max_steps, re-estimated as training goes, so the schedule ends with the budget."""
     budget_from: str | None = None
     """A previous run folder: take exactly the steps it took (and its schedule's refits) with no time
-    budget, so a budgeted run is reproduced whatever this machine's speed. Overrides time_budget_s."""
+    budget, so a budgeted run is reproduced whatever this machine's speed. Overrides budget."""
 
     def __post_init__(self):
         if self.init is not None and self.model.variant != "transformer":
             raise ValueError(f"init (a pretrained language model) needs model.variant 'transformer', "
                              f"got {self.model.variant!r}")
-        if self.time_budget_s < 0:
-            raise ValueError(f"time_budget_s must be >= 0, got {self.time_budget_s}")
+        if self.budget is not None:
+            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.eval_batch_size < 1:
@@ -224,8 +224,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
         trainer.run_dir.write_start(run_config, str(trainer.device))
     if replay is None and cfg.budget_from:
         replay = budget_plan(cfg.budget_from)
-    fit = fit_within_budget(trainer, 0 if replay else cfg.time_budget_s, fit_schedule=cfg.fit_schedule_to_budget,
-                            replay=replay)
+    budget_s = 0 if replay or cfg.budget is None else parse_budget(cfg.budget)
+    fit = fit_within_budget(trainer, budget_s, fit_schedule=cfg.fit_schedule_to_budget, replay=replay)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
               "val_loss": fit.get("val_loss"), "budget": fit["budget"]}
     for split in ("val", "test") if cfg.final_test else ("val",):
