@@ -1,0 +1,50 @@
+"""benchmarks.augmentation: the classifier goals judged over seeds, paired by seed, from a sweep's rows."""
+
+import pytest
+
+from benchmarks import augmentation as bench
+from scratchformer.experiments.augmentation import EXPERIMENT, ExperimentConfig
+
+
+def rows_of(accuracy: dict[str, list[float]], amazon_gap: dict[str, list[float]] | None = None) -> list[dict]:
+    """Rows as the harness writes them, derived across rows as the experiment's table derives them."""
+    rows = []
+    for variant, per_seed in accuracy.items():
+        for seed, acc in enumerate(per_seed):
+            gap = (amazon_gap or {}).get(variant, [20.0] * len(per_seed))[seed]
+            rows.append({"variant": variant, "seed": seed, "wall_s": 60.0,
+                         "metrics": {"val_acc": acc, "ood_acc": acc - 0.2, "gap_amazon": gap, "auroc_bbc": 0.7}})
+    return EXPERIMENT.derive(ExperimentConfig(), rows)
+
+
+def test_goals_are_paired_by_seed_and_the_best_is_chosen_on_validation():
+    rows = rows_of({"bigram-N500-none": [0.70, 0.80, 0.75], "bigram-N500-eda": [0.74, 0.84, 0.79],
+                    "bigram-N500-crop": [0.71, 0.81, 0.76], "bigram-N500-uda": [0.80, 0.85, 0.80],
+                    "bigram-Nall-none": [0.90, 0.90, 0.85], "bigram-N100-none": [0.6, 0.6, 0.6]},
+                   amazon_gap={"bigram-N500-none": [20.0, 18.0, 19.0], "bigram-N500-uda": [17.0, 16.0, 17.0]})
+    j = bench.judge(rows)
+    m = j["models"]["bigram"]
+    # - EDA is 4 points above none on every seed: the same gain, no spread, established past 3
+    assert m["eda"]["mean"] == pytest.approx(0.04) and m["eda"]["std"] == pytest.approx(0.0, abs=1e-9)
+    assert m["eda"]["verdict"] == "established"
+    # - uda closes (0.8-0.7)/(0.9-0.7) = 50%, (0.85-0.8)/(0.9-0.8) = 50%, (0.8-0.75)/(0.85-0.75) = 50%
+    assert m["consistency"]["uda"]["mean"] == pytest.approx(0.5) and "uda-tsa" not in m["consistency"]
+    # - chosen on validation: uda (+6.7 points) over eda (+4) and crop (+1); it narrows Amazon by 3, 2 and 2 points
+    assert m["best"]["augmentation"] == "uda"
+    assert m["best"]["amazon_narrowed"]["mean"] == pytest.approx(7 / 3, abs=1e-3) and m["best"]["verdict"] != "missed"
+    assert list(m["augmentations"]) == ["eda", "crop", "uda"]  # the experiment's order
+    assert list(j["accuracy_by_n"]["bigram-none"]) == ["100", "500", "all"]
+    assert j["run_minutes_per_seed"] == {"0": 6.0, "1": 6.0, "2": 6.0}
+    assert "transformer" not in j["models"] and list(j["auroc_bbc_full"]) == ["bigram-Nall-none"]
+
+
+def test_verdicts_and_the_rendered_table():
+    assert bench.verdict({"mean": 0.02, "ci95_low": 0.01}, 0.03) == "missed"
+    assert bench.verdict({"mean": 0.04, "ci95_low": 0.01}, 0.03) == "met on the mean"
+    assert bench.verdict({"mean": 0.04, "ci95_low": None}, 0.03) == "met on the mean"  # one seed: no interval
+    assert bench.verdict({"mean": None, "ci95_low": None}, 0.03) == "not run"
+    rows = rows_of({"transformer-N500-none": [0.7, 0.72], "transformer-N500-eda": [0.72, 0.73]})
+    result = {"judged": bench.judge(rows), "n_rows": len(rows), "row_commits": ["abcdef0123"], "rows_dirty": False}
+    table = bench.render(result)
+    assert "| eda | +1.5 ± 0.7" in table and "EDA gain ≥ 3 points: **missed**" in table
+    assert "(no pretrained rows here)" in table and "abcdef0 (clean)" in table
