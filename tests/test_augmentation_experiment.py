@@ -109,9 +109,9 @@ def test_objective_classifier_anneals_over_its_run_and_resumes_where_it_stopped(
 
     cfg = ClassifierConfig(variant="pool", vocab_size=20, d_model=8, context_len=16, init_std=1.0, dropout=0.0)
     torch.manual_seed(0)
-    model = ObjectiveClassifier(cfg, AugmentationConfig(tsa="linear"), total_forwards=10).train()
+    model = ObjectiveClassifier(cfg, AugmentationConfig(tsa="linear")).train()
     tokens, labels = torch.randint(1, 20, (6, 5)), torch.tensor([0, 1, 0, 1, 0, 1])
-    model.resumed_at(step=2, grad_accum=2)  # 4 of 10 forwards done: progress 0.4
+    model.training_from(step=2, max_steps=5, grad_accum=2)  # 4 of 10 forwards done: progress 0.4
     logits = model.eval()(tokens)[0]
     expected = annealed_cross_entropy(logits, labels, tsa_threshold("linear", 0.4, 2))[0]
     assert model.train()(tokens, labels)[1].item() == pytest.approx(expected.item())

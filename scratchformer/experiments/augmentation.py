@@ -151,8 +151,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     data = augmented_data(aug, imdb, tokenizer, base, run.seed, resources)
     probs = {}
     model, result = train_classifier(run_cfg, tokenizer, data, resume=True, probs_out=probs,
-                                     build_model=lambda model_cfg: ObjectiveClassifier(
-                                         model_cfg, aug, total_forwards=cfg.train.max_steps * cfg.train.grad_accum))
+                                     build_model=lambda model_cfg: ObjectiveClassifier(model_cfg, aug))
     # - out of distribution, against IMDb validation (test only for a final evaluation)
     reference = "test" if cfg.final_test else "val"
     rows = evaluate_ood(model, tokenizer, cfg.batching, imdb[reference], ood, in_probs=probs[reference])

@@ -84,17 +84,17 @@ class ObjectiveClassifier(Classifier):
     without labels, it is the plain Classifier.
 
     TSA needs the run's progress: the model counts its training forwards against total_forwards
-    (max_steps x grad_accum), and resumed_at(step) sets the count when a checkpoint is resumed.
-    The count is not saved with the weights, so the checkpoint still loads as a plain Classifier."""
+    (max_steps x grad_accum), both set by training_from() when training starts or resumes. The
+    count is not saved with the weights, so the checkpoint still loads as a plain Classifier."""
 
-    def __init__(self, cfg: ClassifierConfig, objective: AugmentationConfig, total_forwards: int = 1):
+    def __init__(self, cfg: ClassifierConfig, objective: AugmentationConfig):
         super().__init__(cfg)
         self.objective = objective
-        self.total_forwards, self.forwards = max(total_forwards, 1), 0
+        self.total_forwards, self.forwards = 1, 0
 
-    def resumed_at(self, step: int, grad_accum: int = 1) -> None:
-        """Continue TSA's schedule from optimizer step `step` (called after resuming a checkpoint)."""
-        self.forwards = step * grad_accum
+    def training_from(self, step: int, max_steps: int, grad_accum: int = 1) -> None:
+        """Follow TSA's schedule over a run of max_steps optimizer steps, from step `step` (0, or a resume's)."""
+        self.forwards, self.total_forwards = step * grad_accum, max(max_steps * grad_accum, 1)
 
     def forward(self, tokens, labels=None, padding_mask=None, clean=None, clean_mask=None, noised=None,
                 noised_mask=None):

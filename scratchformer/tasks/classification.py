@@ -190,7 +190,7 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     probs_out: a dict to fill with each scored split's label probabilities, (N, K) (for ensembles).
     build_model: ClassifierConfig -> the model to train; a Classifier subclass with its own training
     loss (tasks/augmented_classification.py) saves a checkpoint that loads as a plain Classifier. If
-    it has resumed_at(step, grad_accum), that is called when a checkpoint is resumed.
+    it has training_from(step, max_steps, grad_accum), that is called before training, after any resume.
     resume: write into out_dir/name even if it exists, continuing from its checkpoint if there is
     one (an experiment's unfinished run) instead of refusing the folder; a time budget starts afresh.
     replay: the steps of an earlier budgeted run to take again (one stage of a multi-stage run);
@@ -218,10 +218,10 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
     run_config["train"] = dataclasses.asdict(trainer.cfg)  # after the checks before training
     if resume and folder is not None and (folder / "checkpoint.pt").exists():
         trainer.resume(folder)
-        if hasattr(model, "resumed_at"):  # (a training loss that follows the run's progress, such as TSA's)
-            model.resumed_at(trainer.step, trainer.cfg.grad_accum)
     elif trainer.run_dir is not None:  # under torchrun only rank 0 has a run folder
         trainer.run_dir.write_start(run_config, str(trainer.device))
+    if hasattr(model, "training_from"):  # (a training loss that follows the run's progress, such as TSA's)
+        model.training_from(trainer.step, trainer.cfg.max_steps, trainer.cfg.grad_accum)
     if replay is None and cfg.budget_from:
         replay = budget_plan(cfg.budget_from)
     budget_s = 0 if replay or cfg.budget is None else parse_budget(cfg.budget)
