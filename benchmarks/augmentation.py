@@ -18,10 +18,24 @@ and, for any model with full-supervision rows, the far-OOD AUROC (BBC News again
 softmax probability; the goal, >= 0.9, is the pretrained model's). All on IMDb validation: the test
 split is for the final choices, with --final_test. A goal is "established" when its whole interval
 is past the bound, "missed" when the mean is short, and otherwise met on the mean only.
+
+The test split, once, for validation's choices: a second sweep of each model's chosen augmentation
+and its anchor (no augmentation), run with --final_test true, given as --final_sweep:
+
+    scratchformer experiment augmentation ... --final_test true \
+        --variants bigram-N500-none,bigram-N500-crop,transformer-N500-none,transformer-N500-uda \
+        --out_dir runs/experiments/augmentation-final-test
+    python -m benchmarks.augmentation --sweep runs/experiments/augmentation \
+        --final_sweep runs/experiments/augmentation-final-test
+
+It reports test accuracy and the Amazon gap (against IMDb test) of the choice, paired by seed, and
+how far the rerun's validation accuracy moved from the sweep's (the same seeds: 0 if training is
+reproducible). A final sweep holding any other variant is refused: the test split is not for choosing.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from benchmarks.common import by_seed, over_seeds, read_sweep, report, sweep_parser
@@ -102,6 +116,41 @@ def judge(rows: list[dict]) -> dict:
             "accuracy_by_n": by_n, "auroc_bbc_full": auroc, "run_minutes_per_seed": minutes}
 
 
+def judge_final(judged: dict, final_rows: list[dict], final_test: bool, folder: str) -> dict:
+    """Validation's choice of each model against no augmentation on the test split, paired by seed,
+    from a sweep run with --final_test; one line and exit if that sweep is not for the final choices."""
+    if not final_test:
+        sys.exit(f"error: the final sweep {folder} was run without --final_test true, so it holds no test "
+                 "accuracy; rerun the chosen variants with --final_test true")
+    chosen = {model: m["best"]["augmentation"] for model, m in judged["models"].items() if "best" in m}
+    allowed = {f"{model}-N{N}-{a}" for model, best in chosen.items() for a in ("none", best)}
+    if extra := sorted({r["variant"] for r in final_rows} - allowed):
+        sys.exit(f"error: the final sweep {folder} scored the test split for {', '.join(extra)}, which validation "
+                 f"did not choose (the choices: {', '.join(f'{m} {a}' for m, a in chosen.items())}); "
+                 "run only the chosen variants and their anchors with --final_test")
+    out = {}
+    for model, best in chosen.items():
+        anchor, mine = f"{model}-N{N}-none", f"{model}-N{N}-{best}"
+        if not (by_seed(final_rows, anchor, "test_acc") and by_seed(final_rows, mine, "test_acc")):
+            continue  # (this model's choice was not scored on test)
+        narrowed = paired(final_rows, mine, anchor, "gap_amazon", sign=-1.0)
+        out[model] = {"augmentation": best,
+                      "test_acc": {a: over_seeds(by_seed(final_rows, f"{model}-N{N}-{a}", "test_acc"))
+                                   for a in ("none", best)},
+                      "test_gain": paired(final_rows, mine, anchor, "test_acc"),
+                      "amazon_narrowed": narrowed, "verdict": verdict(narrowed, GOAL_AMAZON),
+                      "gap_amazon_none": over_seeds(by_seed(final_rows, anchor, "gap_amazon"))}
+    return out
+
+
+def rerun_drift(rows: list[dict], final_rows: list[dict]) -> float | None:
+    """The largest |validation accuracy of the final sweep - the sweep's| over the runs both have."""
+    mine = {(r["variant"], r["seed"]): r["metrics"].get("val_acc") for r in rows}
+    drift = [abs(r["metrics"]["val_acc"] - mine[key]) for r in final_rows
+             if isinstance(mine.get(key := (r["variant"], r["seed"])), float)]
+    return round(max(drift), 4) if drift else None
+
+
 # --------------------------------------------------------------------------------------------
 # the table in docs/augmentation.md
 
@@ -116,12 +165,18 @@ def pts(d: dict, scale: float = 100.0, digits: int = 1) -> str:
     return text
 
 
+def pct(d: dict) -> str:
+    """An accuracy over seeds as 'mean% ± std'."""
+    return f"{d['mean'] * 100:.1f}%" + (f" ± {d['std'] * 100:.1f}" if d["std"] is not None else "")
+
+
 def render(results: dict) -> str:
     """Per model: every augmentation's gains at N = 500, then the goals with their verdicts."""
     j = results["judged"]
     lines = [f"{len(j['seeds'])} seed(s) ({', '.join(map(str, j['seeds']))}); each cell: mean ± std over seeds "
              "[95% interval of the mean, Student t], paired by seed against no augmentation at N = 500 (same model, "
-             "same labelled reviews). IMDb validation; the test split was not read."]
+             "same labelled reviews). IMDb validation; "
+             + ("the test split only below, for the final choices." if results.get("final") else "the test split was not read.")]
     for model, m in j["models"].items():
         a = m["anchor"]
         lines += ["", f"**{model}**, no augmentation at N = {N}: validation {a['val_acc']['mean'] * 100:.1f}%, "
@@ -150,6 +205,19 @@ def render(results: dict) -> str:
                                                   for v, d in j["auroc_bbc_full"].items())
               + ("" if any(v.startswith("pretrained") for v in j["auroc_bbc_full"]) else " (no pretrained rows here)")
               + "."]
+    if final := results.get("final"):
+        lines += ["", f"**The test split, read once** for validation's choices ({len(final['seeds'])} seeds, "
+                  f"{final['n_rows']} runs with `--final_test` at commit(s) "
+                  f"{', '.join(c[:7] for c in final['row_commits'])}"
+                  + (", some **dirty**" if final["rows_dirty"] else ", clean")
+                  + ("" if final["val_drift"] is None else f"; their validation accuracy is within "
+                     f"{final['val_drift'] * 100:.2f} points of the sweep's, run for run") + "):"]
+        for model, f in final["models"].items():
+            best = f["augmentation"]
+            lines.append(f"- {model}: no augmentation {pct(f['test_acc']['none'])}, `{best}` {pct(f['test_acc'][best])} "
+                         f"on IMDb test; gain {pts(f['test_gain'])} points; the Amazon gap against IMDb test "
+                         f"({f['gap_amazon_none']['mean']:.1f} points without augmentation) narrowed by "
+                         f"{pts(f['amazon_narrowed'], scale=1.0)}: **{f['verdict']}** against ≥ {GOAL_AMAZON:.0f}.")
     lines += ["", "Run minutes per seed, summed over its runs (with `--jobs 2` the wall-clock is about half): "
               + ", ".join(f"seed {s} {m}" for s, m in j["run_minutes_per_seed"].items()) + ".", "",
               f"Rows: {results['n_rows']} runs at commit(s) {', '.join(c[:7] for c in results['row_commits'])}"
@@ -158,10 +226,18 @@ def render(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    args = sweep_parser(__doc__, EXPERIMENT.name).parse_args(argv)
+    parser = sweep_parser(__doc__, EXPERIMENT.name)
+    parser.add_argument("--final_sweep", default=None,
+                        help="a sweep of the chosen variants and their anchors run with --final_test true")
+    args = parser.parse_args(argv)
     _, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
-    return report("augmentation", {"benchmark": "augmentation", **about, "judged": judge(rows)},
-                  results_dir=args.results_dir)
+    result = {"benchmark": "augmentation", **about, "judged": judge(rows)}
+    if args.final_sweep:
+        final_cfg, final_rows, final_about = read_sweep(Path(args.final_sweep), EXPERIMENT)
+        result["final"] = {**final_about, "seeds": sorted({r["seed"] for r in final_rows}),
+                           "val_drift": rerun_drift(rows, final_rows),
+                           "models": judge_final(result["judged"], final_rows, final_cfg.final_test, args.final_sweep)}
+    return report("augmentation", result, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

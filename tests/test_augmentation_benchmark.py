@@ -48,3 +48,37 @@ def test_verdicts_and_the_rendered_table():
     table = bench.render(result)
     assert "| eda | +1.5 ± 0.7" in table and "EDA gain ≥ 3 points: **missed**" in table
     assert "(no pretrained rows here)" in table and "abcdef0 (clean)" in table
+
+
+def final_rows_of(test_acc: dict[str, list[float]], val_acc: dict[str, list[float]]) -> list[dict]:
+    """Rows of a --final_test sweep: test accuracy, and the Amazon gap against IMDb test."""
+    return [{"variant": v, "seed": seed, "metrics": {"val_acc": val_acc[v][seed], "test_acc": acc,
+                                                     "gap_amazon": 20.0 - 100 * (acc - 0.7)}}
+            for v, per_seed in test_acc.items() for seed, acc in enumerate(per_seed)]
+
+
+def test_the_test_split_is_read_for_validations_choice_only():
+    val = {"bigram-N500-none": [0.70, 0.80], "bigram-N500-eda": [0.74, 0.84], "bigram-N500-crop": [0.71, 0.81]}
+    rows = rows_of(val)
+    judged = bench.judge(rows)
+    assert judged["models"]["bigram"]["best"]["augmentation"] == "eda"
+    # - the chosen augmentation and its anchor on test: paired by seed; the rerun's validation moved by 0.5 points
+    final = final_rows_of({"bigram-N500-none": [0.70, 0.72], "bigram-N500-eda": [0.73, 0.76]},
+                          {"bigram-N500-none": [0.70, 0.80], "bigram-N500-eda": [0.745, 0.84]})
+    f = bench.judge_final(judged, final, final_test=True, folder="final")["bigram"]
+    assert f["augmentation"] == "eda" and f["test_gain"]["mean"] == pytest.approx(0.035)
+    # - it narrows the Amazon gap by 3 and 4 points: met on the mean; two seeds leave an interval reaching below 2
+    assert f["amazon_narrowed"]["mean"] == pytest.approx(3.5) and f["verdict"] == "met on the mean"
+    assert bench.rerun_drift(rows, final) == pytest.approx(0.005)
+    result = {"judged": judged, "n_rows": 6, "row_commits": ["abcdef0123"], "rows_dirty": False,
+              "final": {"seeds": [0, 1], "n_rows": 4, "row_commits": ["1234567890"], "rows_dirty": False,
+                        "val_drift": 0.005, "models": {"bigram": f}}}
+    table = bench.render(result)
+    assert "**The test split, read once**" in table and "within 0.50 points" in table
+    assert "`eda` 74.5% ± 2.1 on IMDb test" in table and "the test split only below" in table
+    # - a final sweep that scored anything validation did not choose, or ran without --final_test: one line each
+    crop = final + final_rows_of({"bigram-N500-crop": [0.8, 0.8]}, {"bigram-N500-crop": [0.71, 0.81]})
+    with pytest.raises(SystemExit, match="scored the test split for bigram-N500-crop, which validation did not choose"):
+        bench.judge_final(judged, crop, final_test=True, folder="final")
+    with pytest.raises(SystemExit, match="was run without --final_test true"):
+        bench.judge_final(judged, final, final_test=False, folder="final")
