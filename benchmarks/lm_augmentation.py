@@ -28,39 +28,32 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import by_seed, read_sweep, report, rounded, sweep_parser
+from benchmarks.common import by_seed, over_seeds, read_sweep, report, sweep_parser
 from scratchformer.data.lm_ood_texts import load_ood_texts
 from scratchformer.data.play_genres import HISTORY, genre_splits
 from scratchformer.experiments.lm_augmentation import (EXPERIMENT, GOAL_ID_COST, GOAL_OOD_GAIN, ExperimentConfig,
                                                       bits_per_char)
-from scratchformer.experiments.summary import stats
 from scratchformer.tasks.runs import load_language_model
 
 ANCHOR = "none"
 
 
-def interval(values: list[float]) -> dict:
-    """Mean, std and 95% interval over seeds, rounded, with the seeds' own values."""
-    return {**rounded(stats(values)), "per_seed": [round(v, 4) for v in values]}
-
-
-def judged(gain: list[float], cost: list[float]) -> dict:
-    """The goal on one set of paired differences: met on the mean, and whether each bound is established."""
-    g, c = interval(gain), interval(cost)
+def judged(gain: dict[int, float], cost: dict[int, float]) -> dict:
+    """The goal on one set of paired differences ({seed: value}): met on the mean, and whether each bound is established."""
+    g, c = over_seeds(gain), over_seeds(cost)
     return {"ood_gain": g, "id_cost": c,
             "met": g["mean"] >= GOAL_OOD_GAIN and c["mean"] <= GOAL_ID_COST,
             "gain_established": g["ci95_low"] is not None and g["ci95_low"] >= GOAL_OOD_GAIN,
             "cost_established": c["ci95_high"] is not None and c["ci95_high"] <= GOAL_ID_COST,
-            "seeds_meeting": sum(a >= GOAL_OOD_GAIN and b <= GOAL_ID_COST for a, b in zip(gain, cost))}
+            "seeds_meeting": sum(gain[s] >= GOAL_OOD_GAIN and cost[s] <= GOAL_ID_COST for s in gain)}
 
 
 def choose(rows: list[dict]) -> tuple[str, dict]:
     """The best augmentation by the goal, on the rows' own (sample) figures; every variant's figures."""
     table = {}
     for variant in dict.fromkeys(r["variant"] for r in rows if r["variant"] != ANCHOR):
-        seeds = sorted(by_seed(rows, variant, "ood_gain"))  # the seeds with a `none` row beside them
-        table[variant] = judged([by_seed(rows, variant, "ood_gain")[s] for s in seeds],
-                                [by_seed(rows, variant, "id_cost")[s] for s in seeds])
+        # - (the seeds with a `none` row beside them have both)
+        table[variant] = judged(by_seed(rows, variant, "ood_gain"), by_seed(rows, variant, "id_cost"))
     within = [v for v in table if table[v]["id_cost"]["mean"] <= GOAL_ID_COST] or list(table)
     return max(within, key=lambda v: table[v]["ood_gain"]["mean"]), table
 
@@ -84,9 +77,9 @@ def confirm(rows: list[dict], folder: Path, cfg: ExperimentConfig, chosen: str) 
     return {"texts": {n: len(t) for n, t in texts.items()}, "seeds": seeds,
             "bpc": {v: {f"seed{s}": {n: round(b, 4) for n, b in scores[v][s].items()} for s in seeds}
                     for v in scores},
-            "per_text_gain": {n: interval([scores[ANCHOR][s][n] - scores[chosen][s][n] for s in seeds]) for n in ood},
-            **judged([mean_ood[ANCHOR][s] - mean_ood[chosen][s] for s in seeds],
-                     [scores[chosen][s]["test"] - scores[ANCHOR][s]["test"] for s in seeds])}
+            "per_text_gain": {n: over_seeds({s: scores[ANCHOR][s][n] - scores[chosen][s][n] for s in seeds}) for n in ood},
+            **judged({s: mean_ood[ANCHOR][s] - mean_ood[chosen][s] for s in seeds},
+                     {s: scores[chosen][s]["test"] - scores[ANCHOR][s]["test"] for s in seeds})}
 
 
 def _pm(d: dict) -> str:

@@ -29,7 +29,7 @@ import math
 import statistics
 from pathlib import Path
 
-from benchmarks.common import RESULTS, by_seed, read_rows, report, rounded
+from benchmarks.common import RESULTS, by_seed, over_seeds, read_rows, report, rounded
 from scratchformer.data.retrieval import CHANCE
 from scratchformer.experiments.perceiver_vs_gpt import EXPERIMENT, ExperimentConfig
 from scratchformer.experiments.summary import stats
@@ -45,8 +45,7 @@ def paired(rows: list[dict], a: str, b: str, metric: str) -> dict:
     """metric(a) - metric(b) for every seed both finished, with its mean, std and 95% interval."""
     left, right = by_seed(rows, a, metric), by_seed(rows, b, metric)
     seeds = sorted(set(left) & set(right))
-    diffs = [left[s] - right[s] for s in seeds]
-    out = {"seeds": seeds, "per_seed": [round(d, 4) for d in diffs], **rounded(stats(diffs))}
+    out = {"seeds": seeds, **over_seeds({s: left[s] - right[s] for s in seeds})}
     out["noise"] = None if out["n"] < 2 else out["ci95_low"] <= 0 <= out["ci95_high"]
     return out
 

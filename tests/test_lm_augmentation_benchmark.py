@@ -44,8 +44,8 @@ def test_choose_on_the_rows_then_confirm_the_choice_alone_on_held_out_text(sweep
         assert all(0 < b < 9 for b in [*none.values(), *chosen.values()])
         ood = [t for t in none if t != "test"]
         gain = sum(none[t] - chosen[t] for t in ood) / len(ood)
-        assert held["ood_gain"]["per_seed"][seed] == pytest.approx(gain, abs=2e-4)
-        assert held["id_cost"]["per_seed"][seed] == pytest.approx(chosen["test"] - none["test"], abs=2e-4)
+        assert held["ood_gain"]["per_seed"][str(seed)] == pytest.approx(gain, abs=2e-4)
+        assert held["id_cost"]["per_seed"][str(seed)] == pytest.approx(chosen["test"] - none["test"], abs=2e-4)
     table = bench.render(result)
     assert f"**{result['chosen']}** (chosen)" in table and "held-out parts" in table and "test plays" in table
 

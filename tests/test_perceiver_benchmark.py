@@ -30,7 +30,7 @@ def test_goals_from_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "report", lambda name, result: result)
     out = bench.main(["--sweep", str(lm), "--retrieval", str(retrieval), "--generate", str(tmp_path / "none.json")])
     short = out["goals"]["lm_vs_short_gpt"]
-    assert short["per_seed"] == pytest.approx([0.1, 0.1, 0.13]) and short["met"] and short["noise"] is False
+    assert short["per_seed"] == pytest.approx({"0": 0.1, "1": 0.1, "2": 0.13}) and short["met"] and short["noise"] is False
     full = out["goals"]["lm_vs_full_gpt"]
     assert full["mean"] == pytest.approx(0.03) and full["step_time_ratio"] == pytest.approx(0.2)
     assert out["goals"]["retrieval"]["missed_by"] == pytest.approx(0.49)
