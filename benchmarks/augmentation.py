@@ -170,6 +170,15 @@ def pct(d: dict) -> str:
     return f"{d['mean'] * 100:.1f}%" + (f" ± {d['std'] * 100:.1f}" if d["std"] is not None else "")
 
 
+def drift_text(drift: float | None) -> str:
+    """How the final sweep's validation accuracy compares with the sweep's, run for run."""
+    if drift is None:
+        return ""
+    if drift == 0:
+        return "; their validation accuracy is the sweep's, run for run (training is reproducible)"
+    return f"; their validation accuracy is within {drift * 100:.2f} points of the sweep's, run for run"
+
+
 def render(results: dict) -> str:
     """Per model: every augmentation's gains at N = 500, then the goals with their verdicts."""
     j = results["judged"]
@@ -210,8 +219,8 @@ def render(results: dict) -> str:
                   f"{final['n_rows']} runs with `--final_test` at commit(s) "
                   f"{', '.join(c[:7] for c in final['row_commits'])}"
                   + (", some **dirty**" if final["rows_dirty"] else ", clean")
-                  + ("" if final["val_drift"] is None else f"; their validation accuracy is within "
-                     f"{final['val_drift'] * 100:.2f} points of the sweep's, run for run") + "):"]
+                  + f"; IMDb test: {final['test_reviews'] or 'all'} reviews"
+                  + drift_text(final["val_drift"]) + "):"]
         for model, f in final["models"].items():
             best = f["augmentation"]
             lines.append(f"- {model}: no augmentation {pct(f['test_acc']['none'])}, `{best}` {pct(f['test_acc'][best])} "
@@ -235,6 +244,7 @@ def main(argv=None) -> dict:
     if args.final_sweep:
         final_cfg, final_rows, final_about = read_sweep(Path(args.final_sweep), EXPERIMENT)
         result["final"] = {**final_about, "seeds": sorted({r["seed"] for r in final_rows}),
+                           "test_reviews": final_cfg.test_reviews,
                            "val_drift": rerun_drift(rows, final_rows),
                            "models": judge_final(result["judged"], final_rows, final_cfg.final_test, args.final_sweep)}
     return report("augmentation", result, results_dir=args.results_dir)

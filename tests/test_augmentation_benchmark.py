@@ -72,9 +72,10 @@ def test_the_test_split_is_read_for_validations_choice_only():
     assert bench.rerun_drift(rows, final) == pytest.approx(0.005)
     result = {"judged": judged, "n_rows": 6, "row_commits": ["abcdef0123"], "rows_dirty": False,
               "final": {"seeds": [0, 1], "n_rows": 4, "row_commits": ["1234567890"], "rows_dirty": False,
-                        "val_drift": 0.005, "models": {"bigram": f}}}
+                        "val_drift": 0.005, "test_reviews": 5000, "models": {"bigram": f}}}
     table = bench.render(result)
-    assert "**The test split, read once**" in table and "within 0.50 points" in table
+    assert "**The test split, read once**" in table and "within 0.50 points" in table and "5000 reviews" in table
+    assert "is the sweep's, run for run" in bench.render({**result, "final": {**result["final"], "val_drift": 0.0}})
     assert "`eda` 74.5% ± 2.1 on IMDb test" in table and "the test split only below" in table
     # - a final sweep that scored anything validation did not choose, or ran without --final_test: one line each
     crop = final + final_rows_of({"bigram-N500-crop": [0.8, 0.8]}, {"bigram-N500-crop": [0.71, 0.81]})
