@@ -8,7 +8,7 @@ import pytest
 from imdb_fixture import make_imdb
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
-from scratchformer.training.budget import BudgetPlan, Pace, budget_plan, fit_within_budget, parse_budget
+from scratchformer.training.budget import BudgetPlan, Pace, budget_plan, budget_seconds, fit_within_budget, parse_budget
 from scratchformer.training.ramps import ramp_steps, ramp_value
 from scratchformer.training.schedules import cosine
 
@@ -138,6 +138,12 @@ def test_parse_budget_reads_any_length(text, seconds):
 def test_parse_budget_refuses_zero_and_what_is_not_a_length(text, message):
     with pytest.raises(UserError, match=message):
         parse_budget(text)
+
+
+def test_an_optional_budget_is_no_limit_when_absent_and_a_length_otherwise():
+    assert budget_seconds(None) == 0.0 and budget_seconds("15m") == 900.0
+    with pytest.raises(UserError, match="leaves no time"):
+        budget_seconds("0")
 
 
 def test_a_budget_that_cannot_fit_one_step_is_a_one_line_error():

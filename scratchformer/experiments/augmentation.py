@@ -52,7 +52,7 @@ from scratchformer.tasks.augmented_classification import (AugmentationConfig, Ob
 from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig,
                                                 prepare_data, train_classifier)
 from scratchformer.tasks.ood_evaluation import evaluate_ood
-from scratchformer.training.budget import parse_budget
+from scratchformer.training.budget import budget_seconds
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 AUGMENT_TRAIN = {**CLASSIFIER_TRAIN, "max_steps": 300, "warmup_steps": 30, "weight_decay": 0.1}
@@ -89,8 +89,7 @@ class ExperimentConfig:
     """Also measure test accuracy, and use IMDb test as the reference of gaps and AUROC (final choices only)."""
 
     def __post_init__(self):
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
         if self.ood_texts < 0 or self.test_reviews < 0:
             raise ValueError("ood_texts and test_reviews must be >= 0 (0: all)")
         if self.augment.tsa != "none" and self.budget is not None:

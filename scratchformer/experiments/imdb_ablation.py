@@ -27,7 +27,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunConfig, TokenizerConfig,
                                                 prepare_data, train_classifier)
-from scratchformer.training.budget import parse_budget
+from scratchformer.training.budget import budget_seconds
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 # - a classifier's training (tasks/classification.py), shorter
@@ -55,8 +55,7 @@ class ExperimentConfig:
     """Also measure test accuracy (a final evaluation only: choose on validation)."""
 
     def __post_init__(self):
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
         if self.test_reviews < 0:
             raise ValueError(f"test_reviews must be >= 0 (0: all), got {self.test_reviews}")
 

@@ -27,7 +27,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.experiments.perceiver_vs_gpt import KINDS, default_model, default_train, plan, train_budgeted
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
-from scratchformer.training.budget import parse_budget
+from scratchformer.training.budget import budget_seconds
 from scratchformer.training.trainer import TrainConfig
 
 DISTANCES = [16, 64, 256, 1024, 2048, 4000]
@@ -81,8 +81,7 @@ class ExperimentConfig:
                              f"characters); use distances <= {self.retrieval.longest}")
         if not self.distances or self.eval_windows < 1:
             raise ValueError("give at least one distance, and eval_windows >= 1")
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
 
 
 def accuracy_at(model, cfg: ExperimentConfig, distance: int, seed: int) -> float:

@@ -56,7 +56,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
-from scratchformer.training.budget import parse_budget
+from scratchformer.training.budget import budget_seconds, parse_budget
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 KINDS = ("gpt", "perceiver_ar")
@@ -125,8 +125,7 @@ class ExperimentConfig:
             raise ValueError(f"eval_from ({self.eval_from}) must be at least the window ({self.window})")
         if self.eval_positions < 1 or self.eval_windows < 1 or self.curve_points < 1:
             raise ValueError("eval_positions, eval_windows and curve_points must be at least 1")
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.models.classifier import ARCHITECTURE_FIELDS, Classifier, ClassifierConfig, init_from_gpt
 from scratchformer.tasks.runs import load_language_model, load_run
-from scratchformer.training.budget import BudgetPlan, budget_plan, fit_within_budget, parse_budget  # noqa: F401 (re-exported)
+from scratchformer.training.budget import (BudgetPlan, budget_plan, budget_seconds,  # noqa: F401 (re-exported)
+                                           fit_within_budget)
 from scratchformer.training.run_dir import new_run_folder
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
@@ -91,8 +92,7 @@ class ClassifierRunConfig:
         if self.init is not None and self.model.variant != "transformer":
             raise ValueError(f"init (a pretrained language model) needs model.variant 'transformer', "
                              f"got {self.model.variant!r}")
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.eval_batch_size < 1:
@@ -224,8 +224,8 @@ def train_classifier(cfg: ClassifierRunConfig, tokenizer, data: ClassificationDa
         model.training_from(trainer.step, trainer.cfg.max_steps, trainer.cfg.grad_accum)
     if replay is None and cfg.budget_from:
         replay = budget_plan(cfg.budget_from)
-    budget_s = 0 if replay or cfg.budget is None else parse_budget(cfg.budget)
-    fit = fit_within_budget(trainer, budget_s, fit_schedule=cfg.fit_schedule_to_budget, replay=replay)
+    fit = fit_within_budget(trainer, 0 if replay else budget_seconds(cfg.budget),
+                            fit_schedule=cfg.fit_schedule_to_budget, replay=replay)
     result = {"step": fit["step"], "train_s": round(fit["train_s"], 1), "params": model.num_params(),
               "val_loss": fit.get("val_loss"), "budget": fit["budget"]}
     for split in ("val", "test") if cfg.final_test else ("val",):

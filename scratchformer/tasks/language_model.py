@@ -24,7 +24,7 @@ from scratchformer.data.tokenizers.byte_bpe import MIN_VOCAB, cached_byte_bpe
 from scratchformer.errors import UserError
 from scratchformer.models.generate import SamplingConfig
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.budget import budget_plan, fit_within_budget, parse_budget
+from scratchformer.training.budget import budget_plan, budget_seconds, fit_within_budget, parse_budget
 from scratchformer.training.checkpoint import load_checkpoint
 from scratchformer.training.interrupt import TrainingInterrupted
 from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, new_run_folder
@@ -84,8 +84,7 @@ class LMRunConfig:
         if self.tokenizer == "bpe" and self.tokenizer_vocab_size < MIN_VOCAB:
             raise ValueError(f"tokenizer_vocab_size must be at least {MIN_VOCAB} for bpe (256 bytes and a merge), "
                              f"got {self.tokenizer_vocab_size}")
-        if self.budget is not None:
-            parse_budget(self.budget)  # a budget of 0, or one that is not a length: one line
+        budget_seconds(self.budget)  # None, or a length: a budget of 0 or one that is not a length is one line
         if self.budget is not None and self.budget_from is not None:
             raise ValueError("give budget (train for a time) or budget_from (replay a run's steps), not both")
         if self.budget_from is not None:

@@ -67,6 +67,12 @@ def parse_budget(text: str | float | int) -> float:
     return seconds
 
 
+
+def budget_seconds(budget: str | None) -> float:
+    """Seconds in an optional budget: 0.0 (no limit) for None, else parse_budget's (and its one-line errors)."""
+    return 0.0 if budget is None else parse_budget(budget)
+
+
 class Pace:
     """Seconds per training step, measured after the warm-up.
 
