@@ -291,3 +291,15 @@ def test_schedule_plot_gives_each_schedule_its_own_panel_and_no_legend(tmp_path,
     visible = [ax for ax in figures[0].axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in visible) == sorted(SCHEDULES)  # constant no longer hides under warmup
     assert all(ax.get_legend() is None for ax in visible)
+
+
+def test_a_saved_figure_is_written_at_its_dpi_into_a_new_folder_and_closed(tmp_path):
+    import matplotlib.image
+
+    from scratchformer.training.plots import pyplot, save
+
+    plt = pyplot()
+    fig, _ = plt.subplots(figsize=(2, 1))
+    path = save(fig, tmp_path / "new" / "f.png", dpi=50, rect=(0, 0, 0.8, 1))
+    assert matplotlib.image.imread(path).shape[:2] == (50, 100)  # (height, width) pixels: inches x dpi
+    assert not plt.fignum_exists(fig.number)  # closed: a sweep's many figures do not pile up

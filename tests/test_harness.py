@@ -17,7 +17,7 @@ from scratchformer.cli.experiment import given_keys
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import HARNESS_OPTIONS, config_from_dict, config_hash, scaled, with_overrides
-from scratchformer.experiments.summary import stats
+from scratchformer.experiments.summary import seeds_note, stats
 from scratchformer.experiments.sweep import SweepOptions, sweep
 
 TESTS = Path(__file__).resolve().parent
@@ -99,6 +99,14 @@ def test_stats_give_mean_std_and_a_student_t_interval():
     half = 4.303 * 1.0 / math.sqrt(3)  # t(0.975, df=2) = 4.303
     assert s["ci95_low"] == pytest.approx(2 - half) and s["ci95_high"] == pytest.approx(2 + half)
     assert stats([5.0])["std"] is None and stats([])["n"] == 0
+
+
+def test_a_figure_title_says_how_many_seeds_each_variant_averages():
+    rows = lambda counts: [{"variant": v, "seed": s} for v, n in counts.items() for s in range(n)]  # noqa: E731
+    assert seeds_note(rows({"a": 1, "b": 1})) == "one seed"
+    assert seeds_note(rows({"a": 3, "b": 3})) == "mean over 3 seeds"
+    # - a variant with fewer finished seeds is not hidden behind the largest count
+    assert seeds_note(rows({"a": 2, "b": 4})) == "mean over 2-4 seeds per variant"
 
 
 def test_a_sweep_writes_one_row_per_run_a_summary_and_a_plot(tmp_path, capsys):

@@ -46,6 +46,7 @@ from scratchformer.data.sentiment_ood import LABELLED, OODConfig, load_ood
 from scratchformer.data.text_batches import BatchingConfig
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import Experiment, Metric, Run
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.tasks.augmented_classification import (AugmentationConfig, ObjectiveClassifier,
                                                           augmentation_resources, augmented_data)
@@ -53,6 +54,7 @@ from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunC
                                                 prepare_data, train_classifier)
 from scratchformer.tasks.ood_evaluation import evaluate_ood
 from scratchformer.training.budget import budget_seconds
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 AUGMENT_TRAIN = {**CLASSIFIER_TRAIN, "max_steps": 300, "warmup_steps": 30, "weight_decay": 0.1}
@@ -269,17 +271,13 @@ METRICS = [
 def figures(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """accuracy_vs_N.png: validation accuracy against N, one line per (model, augmentation);
     id_vs_ood.png: in- against out-of-distribution accuracy, one point per variant (mean over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     def mean_of(variant: str, key: str):
         values = [r["metrics"][key] for r in rows if r["variant"] == variant and r["metrics"].get(key) is not None]
         return statistics.fmean(values) if values else None
 
-    seeds = len({r["seed"] for r in rows})
-    note = "one seed" if seeds == 1 else f"mean over {seeds} seeds"
+    note = seeds_note(rows)
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     paths = []
     # - accuracy against the label budget, N = all drawn at the size of the training split
@@ -301,10 +299,7 @@ def figures(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("IMDb validation accuracy (%)")
     ax.set_title(f"Accuracy against label budget ({note})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "accuracy_vs_N.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(save(fig, out / "accuracy_vs_N.png", dpi=120))
     # - in against out of distribution, one point per variant
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for v in variants:
@@ -320,10 +315,7 @@ def figures(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("mean out-of-distribution accuracy (%)")
     ax.set_title(f"In- against out-of-distribution accuracy ({note})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "id_vs_ood.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(save(fig, out / "id_vs_ood.png", dpi=120))
     return paths
 
 

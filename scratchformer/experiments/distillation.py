@@ -48,12 +48,14 @@ from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.data.transfer_set import AugmentConfig
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import Experiment, Metric, Run
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.lstm import LSTMClassifierConfig, LSTMConfig, LSTMLMConfig
 from scratchformer.tasks.classification import accuracy, load_classifier, probabilities
 from scratchformer.tasks.distillation import (ClassifierDistillConfig, LMDistillConfig, classification_data,
                                               distill_classifier, distill_language_model, encode_reviews, gap_closed)
 from scratchformer.tasks.runs import load_language_model
 from scratchformer.training.distillation import LOSSES, DistillLossConfig, check_same_vocabulary
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig
 
 TASKS = ("classify", "lm")
@@ -283,10 +285,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 
 def gap_by_size(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """The students' score against their parameters, per loss, with the teacher's as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     key, unit = ("student_loss", "validation loss (nats, lower is better)") if cfg.task == "lm" else \
         ("student_acc", "validation accuracy (%)")
@@ -309,15 +308,10 @@ def gap_by_size(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path
     ax.set_xscale("log")
     ax.set_xlabel("student parameters")
     ax.set_ylabel(unit)
-    seeds = len({r["seed"] for r in rows})
     ax.set_title(f"LSTM students of a {rows[0]['metrics']['teacher_params']:,}-parameter teacher "
-                 f"({'one seed' if seeds == 1 else f'mean over {seeds} seeds'})")
+                 f"({seeds_note(rows)})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "students_vs_size.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "students_vs_size.png", dpi=120)]
 
 
 EXPERIMENT = Experiment(

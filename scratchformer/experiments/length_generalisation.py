@@ -32,8 +32,10 @@ import torch
 
 from scratchformer.data.length_tasks import TASKS, LengthTaskData
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.lstm import LSTMLMConfig
 from scratchformer.tasks.length_generalisation import LengthRunConfig, build_length_model, sequence_accuracy
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 MODELS = ["learned", "sinusoidal", "rope", "alibi", "none", "lstm"]
@@ -119,10 +121,7 @@ def metrics(cfg: LengthRunConfig) -> list[Metric]:
 
 def accuracy_vs_length(cfg: LengthRunConfig, rows: list[dict], out: Path) -> list[Path]:
     """One panel per task: each model's mean accuracy (and each seed) against the test length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     L, lens = cfg.task.train_len, sorted(cfg.task.test_lengths)
     tasks = [t for t in TASKS if any(r["variant"].startswith(f"{t}-") for r in rows)]
@@ -153,24 +152,19 @@ def accuracy_vs_length(cfg: LengthRunConfig, rows: list[dict], out: Path) -> lis
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, fontsize=8, loc="center right")
-    seeds = len({r["seed"] for r in rows})
+    note = seeds_note(rows)
     fig.suptitle(f"Trained on lengths {cfg.task.min_len}..{L}, tested at {', '.join(map(str, lens))} "
-                 f"({'one seed' if seeds == 1 else f'mean over {seeds} seeds; dots: each seed'})")
-    fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 1))
-    path = out / "accuracy_vs_length.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+                 f"({note if note == 'one seed' else f'{note}; dots: each seed'})")
+    return [save(fig, out / "accuracy_vs_length.png", rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 1))]
 
 
 def accuracy_table(cfg: LengthRunConfig, rows: list[dict], out: Path) -> list[Path]:
     """accuracy_table.md: a task per line, a model per column, each cell the mean accuracy at L / 2L / 4L."""
     L, lens = cfg.task.train_len, sorted(cfg.task.test_lengths)
-    seeds = len({r["seed"] for r in rows})
     names = " / ".join(metric_name(n, L)[4:] for n in lens)
     lines = [f"# length-generalisation: accuracy (%) at {names} (lengths {', '.join(map(str, lens))})", "",
              f"Trained on inputs of {cfg.task.min_len}..{L} symbols; "
-             f"{'one seed' if seeds == 1 else f'mean over {seeds} seeds'}. Chance is 50 on the yes/no tasks "
+             f"{seeds_note(rows)}. Chance is 50 on the yes/no tasks "
              "(parity, dyck1, dyck2, counting); blank: not run.", "",
              "| task | " + " | ".join(MODELS) + " |", "| --- |" + " --- |" * len(MODELS)]
     for task in TASKS:

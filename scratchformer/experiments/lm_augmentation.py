@@ -50,7 +50,9 @@ from scratchformer.data.play_genres import HISTORY, genre_splits
 from scratchformer.data.tokenizers import ByteTokenizer
 from scratchformer.devices import model_device
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.gpt import GPT, GPTConfig
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 GOAL_OOD_GAIN = 0.05  # bits per character the best augmentation should take off the mean OOD bpc ...
@@ -211,10 +213,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 
 def id_vs_ood(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """Each augmentation's in-distribution bpc against its mean OOD bpc (mean over seeds, +- one std)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 5))
     points = {}
@@ -242,17 +241,10 @@ def id_vs_ood(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
         ax.set_ylim(ya, yb)
     ax.set_xlabel("validation plays, bits per character (in distribution; lower is better)")
     ax.set_ylabel("mean of the out-of-distribution texts, bits per character")
-    counts = sorted({sum(r["variant"] == v for r in rows) for v in points})
-    seeds = ("one seed" if counts == [1] else f"mean over {counts[0]} seeds" if len(counts) == 1
-             else f"mean over {counts[0]}-{counts[-1]} seeds per variant")
-    ax.set_title(f"Augmentations of a byte-level GPT ({seeds})")
+    ax.set_title(f"Augmentations of a byte-level GPT ({seeds_note([r for r in rows if r['variant'] in points])})")
     if "none" in points:
         ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = out / "id_vs_ood.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "id_vs_ood.png", dpi=120)]
 
 
 # --------------------------------------------------------------------------------------------

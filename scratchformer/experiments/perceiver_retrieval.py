@@ -24,10 +24,12 @@ import torch
 
 from scratchformer.data.retrieval import CHANCE, RetrievalConfig, RetrievalData, answer_accuracy, make_batch
 from scratchformer.experiments.harness import Experiment, Metric, Run
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.experiments.perceiver_vs_gpt import KINDS, default_model, default_train, plan, train_budgeted
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
 from scratchformer.training.budget import budget_seconds
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig
 
 DISTANCES = [16, 64, 256, 1024, 2048, 4000]
@@ -126,10 +128,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 
 def accuracy_vs_distance(cfg: ExperimentConfig, rows: list[dict], out):
     """Each variant's mean accuracy against the distance, with the seeds' range and chance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -145,14 +144,11 @@ def accuracy_vs_distance(cfg: ExperimentConfig, rows: list[dict], out):
     ax.set_ylim(0, 102)
     ax.set_xlabel("distance from the answer back to what it copies (characters)")
     ax.set_ylabel("answer accuracy (%)")
-    seeds = len({r["seed"] for r in rows})
+    note = seeds_note(rows)
     ax.set_title(f"{cfg.retrieval.task} retrieval in windows of {cfg.retrieval.context_len} "
-                 f"({'one seed' if seeds == 1 else f'mean and range of {seeds} seeds'})", fontsize=10)
+                 f"({note if note == 'one seed' else f'{note}; bands: their range'})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_distance.png", dpi=120)
-    plt.close(fig)
-    return [out / "accuracy_vs_distance.png"]
+    return [save(fig, out / "accuracy_vs_distance.png", dpi=120)]
 
 
 EXPERIMENT = Experiment(

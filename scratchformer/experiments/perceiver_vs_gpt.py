@@ -53,10 +53,12 @@ from scratchformer.data.tokenizers import CharTokenizer
 from scratchformer.devices import model_device
 from scratchformer.errors import UserError
 from scratchformer.experiments.harness import Experiment, Metric, Run
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.flops import sequence_flops
 from scratchformer.models.gpt import GPT
 from scratchformer.models.perceiver import PerceiverAR, PerceiverARConfig
 from scratchformer.training.budget import budget_seconds, parse_budget
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 KINDS = ("gpt", "perceiver_ar")
@@ -350,13 +352,10 @@ METRICS = [
 
 def curves(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """bpc against training seconds and against training FLOPs: one curve per variant (mean over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     written = []
-    seeds = len({r["seed"] for r in rows})
+    note = seeds_note(rows)
     for x_key, x_label, name in (("paced_s", "training time at the measured pace (s, evaluation excluded)",
                                   "bpc_vs_time.png"),
                                  ("train_flops", "training FLOPs", "bpc_vs_flops.png")):
@@ -378,13 +377,10 @@ def curves(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
             ax.set_xscale("log")
         ax.set_xlabel(x_label)
         ax.set_ylabel("validation bits per character (lower is better)")
-        ax.set_title(f"Perceiver AR (solid) and GPT (dashed), {'one seed' if seeds == 1 else f'mean of {seeds} seeds'}; "
+        ax.set_title(f"Perceiver AR (solid) and GPT (dashed), {note}; "
                      f"on a quarter of the validation windows", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        written.append(out / name)
+        written.append(save(fig, out / name, dpi=120))
     return written
 
 

@@ -33,8 +33,10 @@ from scratchformer.data.lm_data import LMData
 from scratchformer.data.tokenizers import CharTokenizer
 from scratchformer.devices import model_device
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
+from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.training.evaluation import stream_loss
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 
@@ -153,10 +155,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 
 def bpc_vs_length(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """Each scheme's mean bits per character against the evaluation length (n/a leaves a gap)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -169,15 +168,10 @@ def bpc_vs_length(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Pa
     ax.set_xticks(cfg.eval_lens, [str(n) for n in cfg.eval_lens])
     ax.set_xlabel("evaluation length (characters)")
     ax.set_ylabel("validation bits per character (lower is better)")
-    seeds = len({r["seed"] for r in rows})
     ax.set_title(f"Length extrapolation, trained at context {cfg.model.context_len} "
-                 f"({'one seed' if seeds == 1 else f'mean over {seeds} seeds'})")
+                 f"({seeds_note(rows)})")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside, clear of the lines
-    fig.tight_layout()
-    path = out / "bpc_vs_length.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "bpc_vs_length.png", dpi=120)]
 
 
 EXPERIMENT = Experiment(

@@ -26,6 +26,7 @@ from scratchformer.experiments.harness import Experiment, Metric, Run
 from scratchformer.experiments.summary import t95
 from scratchformer.tasks.recurrent_lm import (FIRST, SegmentLMConfig, base_key, base_model, check_before_training,
                                               load_text, measure)
+from scratchformer.training.plots import pyplot, save
 
 
 @dataclasses.dataclass
@@ -157,10 +158,7 @@ def metrics(cfg: ExperimentConfig) -> list[Metric]:
 def per_position_figure(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """Perplexity against the position in a segment, drawn over two consecutive segments to show the
     boundary (left), and the first 16 positions of a segment up close (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax, near) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
     S = cfg.segment_len
@@ -183,11 +181,7 @@ def per_position_figure(cfg: ExperimentConfig, rows: list[dict], out: Path) -> l
     ax.set_title(f"base {cfg.base.init}: perplexity by position (one seed; dashed: untrained)", fontsize=10)
     near.set_title("the start of a segment, where a memory matters", fontsize=10)
     near.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    path = out / "ppl_by_position.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "ppl_by_position.png")]
 
 
 EXPERIMENT = Experiment(

@@ -41,6 +41,7 @@ from scratchformer.models.sentence_vae import SentenceVAE, SentenceVAEConfig
 from scratchformer.tasks.sentence_vae import (BaseConfig, KLWeighted, base_model, encode_splits, language_model_nll,
                                               measure, sentiment, show)
 from scratchformer.training.kl_annealing import KLAnnealingConfig, kl_weight
+from scratchformer.training.plots import pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 
@@ -188,10 +189,7 @@ METRICS = [
 
 def kl_schedule_figure(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     """kl_schedule.png: the KL weight beta over the training steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = range(cfg.train.max_steps)
     fig, ax = plt.subplots(figsize=(6.5, 2.8))
@@ -199,11 +197,7 @@ def kl_schedule_figure(cfg: ExperimentConfig, rows: list[dict], out: Path) -> li
     ax.set_xlabel("training step")
     ax.set_ylabel("KL weight beta")
     ax.set_title(f"{cfg.annealing.schedule} KL annealing; free bits {cfg.vae.free_bits} nats per dimension")
-    fig.tight_layout()
-    path = out / "kl_schedule.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "kl_schedule.png")]
 
 
 EXPERIMENT = Experiment(

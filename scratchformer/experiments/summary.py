@@ -3,6 +3,7 @@
     summarise(rows, variants, metrics)   -> one entry per (variant, metric): n, mean, std, ci95_low, ci95_high
     summary_csv(summary)                 -> summary.csv
     summary_markdown(...)                -> summary.md: `mean ± std [95% interval]`, "one seed" when n = 1
+    seeds_note(rows)                     -> "one seed", "mean over 3 seeds": what a figure's points average
     plot_metric(...)                     -> METRIC.png: a bar per variant from zero, a dot per seed,
                                             ± one std, the baseline as a dashed line
 
@@ -18,6 +19,7 @@ import statistics
 from pathlib import Path
 
 from scratchformer.experiments.harness import Metric
+from scratchformer.training.plots import pyplot, save
 
 # two-sided 95% quantiles of Student's t, by degrees of freedom (1..30); 1.96 beyond
 T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -106,16 +108,24 @@ def summary_markdown(name: str, metrics: list[Metric], variants: list[str], summ
     return "\n".join(lines) + "\n"
 
 
+def seeds_note(rows: list[dict]) -> str:
+    """What a figure's points average, for its title: "one seed", "mean over 3 seeds", or "mean over
+    2-3 seeds per variant" where the variants have different numbers of finished seeds."""
+    per_variant = sorted({sum(r["variant"] == v for r in rows) for v in {r["variant"] for r in rows}})
+    if per_variant == [1]:
+        return "one seed"
+    if len(per_variant) == 1:
+        return f"mean over {per_variant[0]} seeds"
+    return f"mean over {per_variant[0]}-{per_variant[-1]} seeds per variant"
+
+
 def plot_metric(name: str, m: Metric, variants: list[str], rows: list[dict], summary: list[dict],
                 out: Path) -> Path | None:
     """A bar per variant (the mean), a dot per seed, an error bar of ± one std, the baseline if any.
 
     The bars start at zero (a bar's length is its value), so differences are never magnified; where
     that leaves them hard to see, the dots and the table show them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     entries = {e["variant"]: e for e in summary if e["metric"] == m.name}
     if not any(entries[v]["n"] for v in variants):
@@ -149,10 +159,6 @@ def plot_metric(name: str, m: Metric, variants: list[str], rows: list[dict], sum
     seeds = "one seed" if n_max == 1 else f"{n_max} seeds"
     ax.set_title(f"{name}: {m.label or m.name}\n({better} is better; {seeds})", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside, clear of the bars
-    fig.tight_layout()
-    path = out / f"{m.name}.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / f"{m.name}.png", dpi=120)
 
 

@@ -122,10 +122,12 @@ def plot_runs(runs: list[str | Path], path: str | Path) -> Path:
     return save(fig, path)
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path, dpi: int = 110, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Lay `fig` out (inside `rect`, figure fractions, where a legend sits beside the axes), write it
+    to `path` and close it: a sweep draws many figures, and pyplot keeps every open one alive."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return path
