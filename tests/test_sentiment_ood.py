@@ -1,13 +1,12 @@
 """Out-of-distribution sentiment sets: binarising VADER valences, deduplicating Pang & Lee against
 the movie snippets, BBC News from an archive, downloads with checksums, and bad files."""
 
-import hashlib
 import zipfile
 
 import pytest
 
 from ood_fixture import write_bbc, write_sets
-from scratchformer.data.sentiment_ood import FILES, OODConfig, download, load_ood
+from scratchformer.data.sentiment_ood import FILES, OODConfig, load_ood
 from scratchformer.errors import UserError
 
 def test_vader_sets_are_binarised_by_sign_without_near_neutral(tmp_path):
@@ -43,20 +42,6 @@ def test_bbc_news_from_an_archive_folder_and_zip(tmp_path):
     assert load_ood(OODConfig(bbc_source=str(z), sets=["bbc"])).sets["bbc"].texts == ["A goal."]
     with pytest.raises(UserError, match="holds no BBC News articles"):
         load_ood(OODConfig(bbc_source=str(write_sets(tmp_path / "ood")), sets=["bbc"]))
-
-
-def test_download_is_cached_and_checked(tmp_path):
-    src = tmp_path / "remote.txt"
-    src.write_text("1\t2.0\tgood\n")
-    good = hashlib.sha256(src.read_bytes()).hexdigest()
-    target = download(src.as_uri(), tmp_path / "cache" / "file.txt", good)
-    assert target.read_text() == "1\t2.0\tgood\n"
-    src.unlink()  # a second call reads the cache
-    assert download("file:///nowhere", target, good) == target
-    with pytest.raises(UserError, match="does not match the published sha256"):
-        download("file:///nowhere", target, "0" * 64)
-    with pytest.raises(UserError, match="could not download"):
-        download((tmp_path / "missing").as_uri(), tmp_path / "cache" / "other.txt", good)
 
 
 @pytest.mark.parametrize("name, content, message", [

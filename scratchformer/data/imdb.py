@@ -25,15 +25,14 @@ reviews, with a note. The test split is read only when asked for (`parts=("test"
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import tarfile
-import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scratchformer.data.download import download_file
 from scratchformer.errors import UserError
 from scratchformer.progress import progress_bar
 
@@ -108,48 +107,10 @@ class IMDb:
 # finding the data: download + checksum, or a local path
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_archive(cache_dir: str | Path, url: str = IMDB_URL, sha256: str = IMDB_SHA256) -> Path:
-    """The canonical archive in `cache_dir`, downloaded once; its sha256 is checked every time.
-
-    The download goes to a `.part` file that is renamed only once its checksum is right, so an
-    interrupted or corrupted download never looks like a finished one.
-    """
-    cache = Path(cache_dir).expanduser()
-    target = cache / IMDB_FILENAME
-    if target.exists():
-        if sha256_of(target) != sha256:
-            raise UserError(f"the cached archive {target} does not match the published sha256; "
-                            "delete it and run again to download a fresh copy")
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    print(f"downloading {url} -> {target}")
-    try:
-        with progress_bar(desc="downloading", unit="B", unit_scale=True) as bar:
-            def report(blocks: int, block_size: int, total: int) -> None:
-                bar.total = total if total > 0 else None
-                bar.update(min(blocks * block_size, total if total > 0 else blocks * block_size) - bar.n)
-
-            urllib.request.urlretrieve(url, part, reporthook=report)
-    except OSError as e:
-        part.unlink(missing_ok=True)
-        raise UserError(f"could not download {url} ({e}); download it by hand and pass its path as "
-                        "--data.source") from None
-    got = sha256_of(part)
-    if got != sha256:
-        part.unlink(missing_ok=True)
-        raise UserError(f"the download from {url} has sha256 {got}, not the published {sha256}; "
-                        "it was deleted, try again later or pass a local copy as --data.source")
-    part.rename(target)  # atomic on one file system
-    return target
+    """The canonical archive in `cache_dir`, downloaded once; its sha256 is checked every time (data/download.py)."""
+    return download_file(url, Path(cache_dir).expanduser() / IMDB_FILENAME, sha256,
+                         by_hand="pass its path as --data.source")
 
 
 def resolve_source(cfg: IMDbConfig) -> Path:

@@ -17,13 +17,12 @@ Where the files come from (PTBConfig.source):
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from scratchformer.data.imdb import sha256_of
+from scratchformer.data.download import download_file
 from scratchformer.errors import UserError
 
 EOS = "<eos>"
@@ -94,24 +93,9 @@ class PTBVocabulary:
 def download(cache_dir: str | Path) -> Path:
     """The three files in cache_dir, each downloaded once and checked against its sha256 every time."""
     cache = Path(cache_dir).expanduser()
-    cache.mkdir(parents=True, exist_ok=True)
     for name, sha in PTB_SHA256.items():
-        target = cache / name
-        if not target.exists():
-            part = target.with_name(name + ".part")
-            url = PTB_URL.format(name=name)
-            print(f"downloading {url} -> {target}")
-            try:
-                urllib.request.urlretrieve(url, part)
-            except OSError as e:
-                part.unlink(missing_ok=True)
-                raise UserError(f"could not download {url} ({e}); download the Penn Treebank files by hand and "
-                                "pass their folder as --ptb.source") from None
-            part.rename(target)
-        if sha256_of(target) != sha:
-            target.unlink()
-            raise UserError(f"{target} does not match its published sha256 and was deleted; run again to "
-                            "download a fresh copy, or pass a local folder as --ptb.source")
+        download_file(PTB_URL.format(name=name), cache / name, sha,
+                      by_hand="pass the folder of the three files as --ptb.source")
     return cache
 
 

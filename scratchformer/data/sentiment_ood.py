@@ -32,15 +32,14 @@ Where the files come from (`OODConfig.source`, `OODConfig.bbc_source`):
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import tarfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scratchformer.data.download import download_file
 from scratchformer.data.imdb import Reviews
 from scratchformer.errors import UserError
 
@@ -119,37 +118,11 @@ class OODData:
 # finding the files
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download(url: str, target: Path, sha256: str | None) -> Path:
-    """`target`, downloaded from `url` once (through a .part file) and checked against sha256 if known."""
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
-        print(f"downloading {url} -> {target}")
-        try:
-            urllib.request.urlretrieve(url, part)
-        except OSError as e:
-            part.unlink(missing_ok=True)
-            raise UserError(f"could not download {url} ({e}); download it by hand and pass its folder as "
-                            "the source") from None
-        part.rename(target)
-    if sha256 is not None and sha256_of(target) != sha256:
-        raise UserError(f"{target} does not match the published sha256 of {url}; delete it and run again, "
-                        "or pass a folder with a good copy as the source")
-    return target
-
-
 def labelled_file(name: str, cfg: OODConfig) -> Path:
     spec = FILES[name]
     if cfg.source == "download":
-        return download(spec.url, Path(cfg.cache_dir).expanduser() / "sentiment_ood" / spec.filename, spec.sha256)
+        return download_file(spec.url, Path(cfg.cache_dir).expanduser() / "sentiment_ood" / spec.filename, spec.sha256,
+                             by_hand="pass the folder that holds it as the source")
     path = Path(cfg.source).expanduser() / spec.filename
     if not path.is_file():
         raise UserError(f"{path} does not exist; the out-of-distribution source must be a folder holding "
@@ -292,7 +265,8 @@ def load_ood(cfg: OODConfig) -> OODData:
     if "bbc" in wanted:
         if cfg.bbc_source == "download":
             # - the authors publish no checksum: the archive is checked by its layout only
-            source = download(BBC_URL, Path(cfg.cache_dir).expanduser() / "bbc-fulltext.zip", None)
+            source = download_file(BBC_URL, Path(cfg.cache_dir).expanduser() / "bbc-fulltext.zip",
+                                   by_hand="pass it as the BBC News source")
         else:
             source = Path(cfg.bbc_source).expanduser()
             if not source.exists():

@@ -26,12 +26,12 @@ import hashlib
 import re
 import shutil
 import tarfile
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from scratchformer.data.download import download_file, sha256_of
 from scratchformer.errors import UserError
 
 WORDNET_URL = "https://wordnetcode.princeton.edu/3.0/WNdb-3.0.tar.gz"
@@ -59,30 +59,9 @@ class WordNetConfig:
             raise ValueError("wordnet source must be 'download' or the path of an archive or dict/ folder")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(cache_dir: Path) -> Path:
     """Princeton's archive in cache_dir, downloaded once (to a .part file, renamed when complete)."""
-    target = cache_dir / WORDNET_FILENAME
-    if target.exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    print(f"downloading {WORDNET_URL} -> {target}")
-    try:
-        urllib.request.urlretrieve(WORDNET_URL, part)
-    except OSError as e:
-        part.unlink(missing_ok=True)
-        raise UserError(f"could not download {WORDNET_URL} ({e}); download it by hand and pass its path "
-                        "as the WordNet source") from None
-    part.rename(target)
-    return target
+    return download_file(WORDNET_URL, cache_dir / WORDNET_FILENAME, by_hand="pass its path as the WordNet source")
 
 
 def find_dict(root: Path) -> Path | None:
