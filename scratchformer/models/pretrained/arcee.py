@@ -22,7 +22,6 @@ from scratchformer.models.pretrained import llama
 
 # our MLP name <-> Hugging Face's activation name
 ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu"}
-TOP_NAMES = llama.TOP_NAMES
 BLOCK_NAMES = tuple(n for n in llama.BLOCK_NAMES if not n[0].startswith("mlp.")) + (
     ("mlp.fc_in.weight", "mlp.up_proj.weight"), ("mlp.fc_out.weight", "mlp.down_proj.weight"))
 BLOCK_STACKED = tuple(n for n in llama.BLOCK_STACKED if not n[0].startswith("mlp."))  # k|v only
@@ -38,17 +37,8 @@ def config_from_hf(hf: dict) -> GPTConfig:
 
 
 def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Hugging Face Arcee tensors -> the state dict of GPT(cfg). Consumes `sd`."""
-    take = sd.pop
-    out = {ours: take(theirs) for ours, theirs in TOP_NAMES}
-    for i in range(cfg.n_layers):
-        h, b = f"model.layers.{i}.", f"blocks.{i}."
-        for ours, theirs in BLOCK_NAMES:
-            out[b + ours] = take(h + theirs)
-        for ours, (first, second) in BLOCK_STACKED:
-            out[b + ours] = torch.cat([take(h + first), take(h + second)])
-    out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else take("lm_head.weight")
-    return out
+    """Hugging Face Arcee tensors -> the state dict of GPT(cfg): Llama's mapping with the MLP's names. Consumes `sd`."""
+    return llama.state_dict_from_hf(sd, cfg, BLOCK_NAMES, BLOCK_STACKED)
 
 
 def unsupported(cfg: GPTConfig) -> str | None:
@@ -71,14 +61,5 @@ def config_to_hf(cfg: GPTConfig) -> dict:
 
 
 def state_dict_to_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """The state dict of GPT(cfg) -> Hugging Face Arcee tensors."""
-    out = {theirs: sd[ours] for ours, theirs in TOP_NAMES}
-    for i in range(cfg.n_layers):
-        h, b = f"model.layers.{i}.", f"blocks.{i}."
-        for ours, theirs in BLOCK_NAMES:
-            out[h + theirs] = sd[b + ours]
-        for ours, (first, second) in BLOCK_STACKED:
-            out[h + first], out[h + second] = sd[b + ours].chunk(2)
-    if not cfg.tie_weights:
-        out["lm_head.weight"] = sd["lm_head.weight"]
-    return {k: v.contiguous() for k, v in out.items()}
+    """The state dict of GPT(cfg) -> Hugging Face Arcee tensors: Llama's mapping with the MLP's names."""
+    return llama.state_dict_to_hf(sd, cfg, BLOCK_NAMES, BLOCK_STACKED)

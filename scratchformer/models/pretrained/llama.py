@@ -64,8 +64,10 @@ BLOCK_STACKED = (("attn.kv_proj.weight", ("self_attn.k_proj.weight", "self_attn.
                  ("mlp.fc_in.weight", ("mlp.gate_proj.weight", "mlp.up_proj.weight")))  # (2*d_ff, C)
 
 
-def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Hugging Face Llama tensors -> the state dict of GPT(cfg).
+def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig, block_names: tuple = BLOCK_NAMES,
+                       block_stacked: tuple = BLOCK_STACKED) -> dict[str, torch.Tensor]:
+    """Hugging Face Llama tensors -> the state dict of GPT(cfg). A layout that differs from Llama's only
+    in some block names (arcee.py) passes its own tables.
 
     Consumes `sd` (each tensor is taken out as it is mapped), so a stacked copy never sits in memory
     next to the two tensors it was stacked from.
@@ -74,9 +76,9 @@ def state_dict_from_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str,
     out = {ours: take(theirs) for ours, theirs in TOP_NAMES}
     for i in range(cfg.n_layers):
         h, b = f"model.layers.{i}.", f"blocks.{i}."
-        for ours, theirs in BLOCK_NAMES:
+        for ours, theirs in block_names:
             out[b + ours] = take(h + theirs)
-        for ours, (first, second) in BLOCK_STACKED:
+        for ours, (first, second) in block_stacked:
             out[b + ours] = torch.cat([take(h + first), take(h + second)])
     # - tied checkpoints may omit lm_head.weight, or store a copy of the embedding
     out["lm_head.weight"] = out["tok_emb.weight"] if cfg.tie_weights else take("lm_head.weight")
@@ -109,14 +111,16 @@ def config_to_hf(cfg: GPTConfig) -> dict:
             "torch_dtype": "float32"}
 
 
-def state_dict_to_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """The state dict of GPT(cfg) -> Hugging Face Llama tensors (stacked matrices split in two)."""
+def state_dict_to_hf(sd: dict[str, torch.Tensor], cfg: GPTConfig, block_names: tuple = BLOCK_NAMES,
+                     block_stacked: tuple = BLOCK_STACKED) -> dict[str, torch.Tensor]:
+    """The state dict of GPT(cfg) -> Hugging Face Llama tensors (stacked matrices split in two); the
+    inverse of state_dict_from_hf, with the same tables."""
     out = {theirs: sd[ours] for ours, theirs in TOP_NAMES}
     for i in range(cfg.n_layers):
         h, b = f"model.layers.{i}.", f"blocks.{i}."
-        for ours, theirs in BLOCK_NAMES:
+        for ours, theirs in block_names:
             out[h + theirs] = sd[b + ours]
-        for ours, (first, second) in BLOCK_STACKED:
+        for ours, (first, second) in block_stacked:
             out[h + first], out[h + second] = sd[b + ours].chunk(2)  # equal halves: k|v, gate|up
     if not cfg.tie_weights:
         out["lm_head.weight"] = sd["lm_head.weight"]
