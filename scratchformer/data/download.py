@@ -21,7 +21,7 @@ from scratchformer.progress import progress_bar
 
 
 def sha256_of(path: Path) -> str:
-    """The file's sha256 as hex, read in 1 MiB chunks (archives are larger than they need to be in memory)."""
+    """The file's sha256 as hex, read in 1 MiB chunks (an archive need not fit in memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
