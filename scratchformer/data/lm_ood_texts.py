@@ -32,9 +32,8 @@ from pathlib import Path
 
 from scratchformer.data import ptb
 from scratchformer.data.corpus import read_text_file
-from scratchformer.data.download import download_file
 from scratchformer.data.imdb import download_archive, read_reviews
-from scratchformer.data.sentiment_ood import BBC_URL, FILES, read_bbc, read_vader
+from scratchformer.data.sentiment_ood import FILES, downloaded, read_bbc, read_vader
 from scratchformer.errors import UserError
 
 SHARED = "../shared/data"
@@ -88,13 +87,8 @@ def located(path: str, name: str, cache_dir: str) -> Path:
         return ptb.download(cache / "ptb") / ptb.SPLITS["val"]
     if name == "imdb":
         return download_archive(cache)
-    if name == "tweets":
-        spec = FILES["tweets"]
-        return download_file(spec.url, cache / "sentiment_ood" / spec.filename, spec.sha256,
-                             by_hand=f"pass a local copy as --ood.{name}")
-    if name == "bbc":
-        return download_file(BBC_URL, cache / "bbc-fulltext.zip",  # (its authors publish no checksum)
-                             by_hand=f"pass a local copy as --ood.{name}")
+    if name in ("tweets", "bbc"):
+        return downloaded(name, cache, by_hand=f"pass a local copy as --ood.{name}")
     raise UserError(f"--ood.{name} has no download; give a local path")
 
 

@@ -118,11 +118,21 @@ class OODData:
 # finding the files
 
 
+def downloaded(name: str, cache_dir: str | Path, by_hand: str) -> Path:
+    """Set `name`'s file in cache_dir, downloaded once: a labelled set's (under sentiment_ood/, checked
+    against its sha256), or for "bbc" the BBC News archive (its authors publish no checksum: it is
+    checked by its layout only, when read)."""
+    cache = Path(cache_dir).expanduser()
+    if name == "bbc":
+        return download_file(BBC_URL, cache / "bbc-fulltext.zip", by_hand=by_hand)
+    spec = FILES[name]
+    return download_file(spec.url, cache / "sentiment_ood" / spec.filename, spec.sha256, by_hand=by_hand)
+
+
 def labelled_file(name: str, cfg: OODConfig) -> Path:
     spec = FILES[name]
     if cfg.source == "download":
-        return download_file(spec.url, Path(cfg.cache_dir).expanduser() / "sentiment_ood" / spec.filename, spec.sha256,
-                             by_hand="pass the folder that holds it as the source")
+        return downloaded(name, cfg.cache_dir, by_hand="pass the folder that holds it as the source")
     path = Path(cfg.source).expanduser() / spec.filename
     if not path.is_file():
         raise UserError(f"{path} does not exist; the out-of-distribution source must be a folder holding "
@@ -264,9 +274,7 @@ def load_ood(cfg: OODConfig) -> OODData:
             data.sets[name] = reviews
     if "bbc" in wanted:
         if cfg.bbc_source == "download":
-            # - the authors publish no checksum: the archive is checked by its layout only
-            source = download_file(BBC_URL, Path(cfg.cache_dir).expanduser() / "bbc-fulltext.zip",
-                                   by_hand="pass it as the BBC News source")
+            source = downloaded("bbc", cfg.cache_dir, by_hand="pass it as the BBC News source")
         else:
             source = Path(cfg.bbc_source).expanduser()
             if not source.exists():
