@@ -53,10 +53,10 @@ def test_consistency_is_zero_for_identical_inputs_without_sharpening_and_masks_u
     model = tiny()
     tokens, _, mask = batch()
     loss, kept = consistency_loss(model, tokens, mask, tokens, mask, temperature=1.0, threshold=0.0)
-    assert abs(float(loss)) < 1e-6 and float(kept) == 1.0
+    assert abs(loss.item()) < 1e-6 and float(kept) == 1.0
     # - a threshold above every confidence keeps nothing: no loss, no gradient
     loss, kept = consistency_loss(model, tokens, mask, tokens.flip(0), mask.flip(0), temperature=0.4, threshold=1.01)
-    assert float(loss) == 0.0 and float(kept) == 0.0
+    assert loss.item() == 0.0 and float(kept) == 0.0
 
 
 def test_consistency_gradient_flows_only_through_the_noised_branch():
@@ -66,6 +66,6 @@ def test_consistency_gradient_flows_only_through_the_noised_branch():
     noised = tokens.clone()
     noised[:, 0] = 3
     loss, _ = consistency_loss(model, tokens, mask, noised, mask, temperature=0.4, threshold=0.0)
-    assert float(loss) > 0
+    assert loss.item() > 0
     loss.backward()
     assert model.head.weight.grad is not None and model.head.weight.grad.abs().sum() > 0
