@@ -119,7 +119,7 @@ class OODData:
 
 
 def downloaded(name: str, cache_dir: str | Path, by_hand: str) -> Path:
-    """Set `name`'s file in cache_dir, downloaded once: a labelled set's (under sentiment_ood/, checked
+    """`name`'s file in cache_dir, downloaded once: a labelled set's (under sentiment_ood/, checked
     against its sha256), or for "bbc" the BBC News archive (its authors publish no checksum: it is
     checked by its layout only, when read)."""
     cache = Path(cache_dir).expanduser()
