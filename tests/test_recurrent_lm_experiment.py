@@ -4,6 +4,8 @@ variant, recall at chance without memory, PTB from a folder or a checked downloa
 import json
 import math
 import re
+import threading
+import time
 
 import pytest
 import torch
@@ -87,6 +89,33 @@ def test_recall_is_at_chance_without_memory(tmp_path, corpus):
     # - 600 answers that nothing seen predicts: 25% expected, 4 standard deviations either side
     sd = math.sqrt(0.25 * 0.75 / 600)
     assert abs(scores["recall"] - 0.25) < 4 * sd
+
+
+def test_runs_side_by_side_pretrain_their_shared_base_once(tmp_path, corpus, monkeypatch):
+    # - two variants of one seed at once (--jobs 2): the second waits for the first's base, not training its own
+    from scratchformer.tasks import recurrent_lm as task
+
+    fits, fit = [], task.Trainer.fit
+
+    def slow_fit(trainer):
+        fits.append(trainer.run_dir)
+        time.sleep(0.5)  # the other run starts while this one trains
+        return fit(trainer)
+
+    monkeypatch.setattr(task.Trainer, "fit", slow_fit)
+    cfg = tiny(corpus)
+    got = [None, None]
+
+    def build(i):
+        got[i] = base_model(cfg, 0, tmp_path).model.state_dict()
+
+    runs = [threading.Thread(target=build, args=(i,)) for i in range(2)]
+    for r in runs:
+        r.start()
+    for r in runs:
+        r.join()
+    assert len(fits) == 1 and len(list(tmp_path.glob("base-*"))) == 1
+    assert all(torch.equal(got[0][k], got[1][k]) for k in got[0])
 
 
 def test_recall_puts_the_fact_in_the_previous_segment_and_the_question_early():

@@ -18,6 +18,7 @@ memory that carries the previous segment's fact lets it answer, and no memory le
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
@@ -206,19 +207,24 @@ def base_model(cfg: SegmentLMConfig, seed: int, folder: Path, text: dict[str, st
     torch.manual_seed(seed)
     model = GPT(model_cfg)
     done = run_dir / "base.json"
-    if done.exists():  # pretrained by an earlier variant: the same weights for every variant
-        model.load_state_dict(load_checkpoint(run_dir)["model"])
-    else:
-        trainer = Trainer(model, dataclasses.replace(cfg.base.train, seed=seed),
-                          RecallMix(data, recall, cfg.recall.share, cfg.recall.questions), run_dir=run_dir, tokenizer=tokenizer,
-                          run_config={"model": dataclasses.asdict(model_cfg), "base_key": base_key(cfg, seed)})
-        # - an interrupted pretraining left a checkpoint: continue from it
-        if (run_dir / CHECKPOINT_NAME).exists():
-            trainer.resume(run_dir)
-        result = trainer.fit()
-        if "interrupted" in result:  # Ctrl-C / SIGTERM: a checkpoint is written; stop as the harness does
-            raise KeyboardInterrupt(result["interrupted"])
-        done.write_text(json.dumps({"val_loss": result.get("val_loss"), "steps": trainer.step}))
+    # - runs side by side (--jobs) share the base: one trains it, the others wait for it and then read it
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "pretrain.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():  # pretrained by an earlier variant: the same weights for every variant
+            model.load_state_dict(load_checkpoint(run_dir)["model"])
+        else:
+            trainer = Trainer(model, dataclasses.replace(cfg.base.train, seed=seed),
+                              RecallMix(data, recall, cfg.recall.share, cfg.recall.questions), run_dir=run_dir,
+                              tokenizer=tokenizer,
+                              run_config={"model": dataclasses.asdict(model_cfg), "base_key": base_key(cfg, seed)})
+            # - an interrupted pretraining left a checkpoint: continue from it
+            if (run_dir / CHECKPOINT_NAME).exists():
+                trainer.resume(run_dir)
+            result = trainer.fit()
+            if "interrupted" in result:  # Ctrl-C / SIGTERM: a checkpoint is written; stop as the harness does
+                raise KeyboardInterrupt(result["interrupted"])
+            done.write_text(json.dumps({"val_loss": result.get("val_loss"), "steps": trainer.step}))
     model.eval().requires_grad_(False)
     tokens = {k: v.long() for k, v in data.tokens.items()}  # (LMData keeps them in the smallest integer type)
     return Base(model, tokens, recall, data.chars_per_token.get("val", 1.0))
