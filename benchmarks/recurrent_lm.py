@@ -99,7 +99,7 @@ def render(results: dict) -> str:
               f"- **CPU default ≤ {GOAL_MINUTES:.0f} minutes per seed: "
               f"{'met' if max(minutes.values()) <= GOAL_MINUTES else 'missed'}**, "
               f"{min(minutes.values()):.1f}–{max(minutes.values()):.1f} minutes a seed on "
-              f"{'/'.join(map(str, j['threads']))} thread(s), one run at a time "
+              f"{'/'.join(map(str, j['threads']))} thread(s) a run "
               f"(load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends).",
               "", "The untrained trick (a question, not a goal): first-32 loss minus no memory's, "
               "mean over seeds, and each seed's paired 95% interval over the streams:", ""]
