@@ -1,11 +1,36 @@
 """Run folders: one rule for claiming a folder, for every kind of run, and the resume bookkeeping."""
 
+import multiprocessing
+import time
+
 import pytest
 from toolkit_helpers import tiny_preset
 
 from scratchformer.cli.main import main
 from scratchformer.errors import UserError
-from scratchformer.training.run_dir import RunDir, changes_on_resume, existing_run_folder, flatten, new_run_folder
+from scratchformer.training.run_dir import (RunDir, changes_on_resume, existing_run_folder, flatten, new_run_folder,
+                                            one_at_a_time)
+
+
+def hold_for_a_while(folder, log):
+    with one_at_a_time(folder):
+        log.put(("in", time.monotonic()))
+        time.sleep(0.3)
+        log.put(("out", time.monotonic()))
+
+
+def test_processes_sharing_a_folder_take_turns_in_it(tmp_path):
+    # - two processes (as --jobs starts them) ask for one folder at once: their turns do not overlap
+    ctx = multiprocessing.get_context("spawn")
+    log = ctx.Queue()
+    procs = [ctx.Process(target=hold_for_a_while, args=(tmp_path / "base", log)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    events = sorted((log.get(timeout=5) for _ in range(4)), key=lambda e: e[1])
+    assert [kind for kind, _ in events] == ["in", "out", "in", "out"]
+    assert (tmp_path / "base").is_dir()
 
 
 def test_a_new_run_gets_a_missing_or_empty_folder(tmp_path):

@@ -18,7 +18,6 @@ memory that carries the previous segment's fact lets it answer, and no memory le
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -40,6 +39,7 @@ from scratchformer.errors import UserError
 from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.segment_memory import MemoryConfig, SegmentMemory, build_memory, check_fits
 from scratchformer.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from scratchformer.training.run_dir import one_at_a_time
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 FIRST = 32  # "the first tokens of a segment", where a memory matters most
@@ -109,9 +109,9 @@ class RecallConfig:
     share: float = 0.5
     """Share of pretraining windows (and of segment boundaries in memory training) that carry a fact.
     At 0.5 one of three seeds' bases was still at chance on recall after 1,500 steps (since then the
-    base trains 3,000); at 1.0 the
-    two bases that finished learned it, but clean text became foreign to them (perplexity 4.2 against
-    3.9 without memory, 7.6 with a sliding window): 0.5 it stays."""
+    base trains 3,000, and all three learn it); at 1.0 the two bases that finished learned it, but
+    clean text became foreign to them (perplexity 4.2 against 3.9 without memory, 7.6 with a sliding
+    window): 0.5 it stays."""
     questions: int = 4
     """Questions after each fact in a pretraining window (one sparse question was not learned in 1,500 steps)."""
     examples: int = 256
@@ -208,9 +208,7 @@ def base_model(cfg: SegmentLMConfig, seed: int, folder: Path, text: dict[str, st
     model = GPT(model_cfg)
     done = run_dir / "base.json"
     # - runs side by side (--jobs) share the base: one trains it, the others wait for it and then read it
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "pretrain.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with one_at_a_time(run_dir):
         if done.exists():  # pretrained by an earlier variant: the same weights for every variant
             model.load_state_dict(load_checkpoint(run_dir)["model"])
         else:

@@ -17,7 +17,6 @@ the end of sentence), exp(total NLL / total tokens).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
@@ -36,6 +35,7 @@ from scratchformer.models.gpt import GPT, GPTConfig
 from scratchformer.models.sentence_vae import SentenceVAE
 from scratchformer.training.bleu import corpus_bleu
 from scratchformer.training.kl_annealing import KLAnnealingConfig, kl_weight
+from scratchformer.training.run_dir import one_at_a_time
 from scratchformer.training.trainer import TrainConfig, Trainer
 
 # words a transferred sentence need not keep: the content words are the others
@@ -88,9 +88,7 @@ def base_model(cfg: BaseConfig, data: Sentences, data_cfg: SentencesConfig, seed
     batches = SentenceBatches(encode_splits(data, tokenizer, model_cfg.context_len - 1), end_of_sentence(tokenizer))
     trainer = Trainer(model, train, batches, run_dir=run_dir, tokenizer=tokenizer)
     # - runs side by side (--jobs) share the base: one trains it, the others wait and then read its checkpoint
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "pretrain.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with one_at_a_time(run_dir):
         fit(trainer, run_dir)
     return model.eval(), tokenizer
 

@@ -16,10 +16,12 @@ to start, such as a tracker that could not log in, can be started again under it
 
     folder = new_run_folder(out_dir, name, prefix="imdb")     # refuses runs/NAME if it holds a run
     folder = existing_run_folder("runs/NAME")                   # --resume: must hold a checkpoint
+    with one_at_a_time(folder): ...                             # runs side by side that share one folder
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -27,6 +29,7 @@ import platform
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -70,6 +73,19 @@ def new_run_folder(out_dir: str | Path, name: str | None, prefix: str = "run",
 def existing_run_folder(path: str | Path) -> Path:
     """The folder of a run to continue: a run folder or its checkpoint file, which must exist."""
     return resolve_checkpoint(path).parent
+
+
+@contextmanager
+def one_at_a_time(path: Path):
+    """Hold the folder (made if missing) against other processes until the block ends.
+
+    For a run that several runs side by side (--jobs) need, such as an experiment's pretrained
+    base: the first to arrive trains it, the others wait here and then find it trained.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "folder.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # (released when the file closes, also if the process dies)
+        yield path
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
