@@ -37,3 +37,9 @@ def test_goals_are_judged_on_the_means_over_seeds(sweep, tmp_path):
     assert j["minutes_per_seed"]["1"] == pytest.approx(sum(r["wall_s"] for r in rows) / 60, abs=0.06)
     table = bench.render(json.loads((tmp_path / "recurrent_lm.json").read_text()))
     assert "| rmt |" in table and "within 2% of RMT" in table and "`trick-layers-k1`" in table
+    # - a sweep on another sweep's bases is not timed as a seed, and one without the trick says nothing of it
+    results = json.loads((tmp_path / "recurrent_lm.json").read_text())
+    results["judged"]["trick"] = {}
+    other = bench.render_memory3000(results)
+    assert "memories alone" in other and "CPU default" not in other and "untrained trick" not in other
+    assert "CPU default" in table and "untrained trick" in table
