@@ -107,17 +107,16 @@ def sweep_parser(doc: str, name: str) -> argparse.ArgumentParser:
 def read_sweep(folder: Path, experiment) -> tuple[object, list[dict], dict]:
     """An experiment's finished sweep: its config (from FOLDER/sweep.json), its rows derived across
     rows as the experiment's own table derives them, and what a results file says of those rows."""
-    from scratchformer.experiments.harness import config_from_dict  # late: it needs torch
+    from scratchformer.experiments.harness import config_from_dict, run_folder  # late: they need torch
 
     folder = Path(folder)
     sweep = json.loads((folder / "sweep.json").read_text())
     cfg = config_from_dict(experiment.config, sweep["config"])
     rows = read_rows(folder, f"scratchformer experiment {experiment.name}")
-    # - a row's run_dir is relative to where the sweep ran (derive reads files there, e.g. curves)
-    ran_in = Path(sweep.get("cwd", "."))
+    # - each row's run folder where it is now, as the harness's tables take it (a row records it relative
+    #   to where its run ran): derive reads files there, e.g. curves
     for r in rows:
-        if r.get("run_dir") and not Path(r["run_dir"]).is_absolute() and (ran_in / r["run_dir"]).exists():
-            r["run_dir"] = str(ran_in / r["run_dir"])
+        r["run_dir"] = str(run_folder(folder, r["variant"], r["seed"]))
     if experiment.derive is not None:  # the row files hold no cross-row figures: derive pairs them
         rows = experiment.derive(cfg, rows)
     about = {"sweep": str(folder), "quick": bool(sweep.get("quick")), "n_rows": len(rows),

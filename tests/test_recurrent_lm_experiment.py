@@ -60,6 +60,17 @@ def test_quick_runs_every_variant_on_one_shared_base(tmp_path, corpus, capsys):
     assert (out / "ppl_by_position.png").exists() and (out / "recall.png").exists()
 
 
+def test_a_moved_sweep_folder_keeps_its_paired_intervals(tmp_path, corpus):
+    # - the paired interval reads each run's per-stream losses from its folder: after a move, from the new one
+    args = ["experiment", "recurrent-lm", "--quick", "--seeds", "1", "--corpus", corpus, "--variants", "none,xl"]
+    assert main(args + ["--out_dir", str(tmp_path / "first")]) == 0
+    (tmp_path / "first").rename(tmp_path / "moved")
+    assert main(args + ["--out_dir", str(tmp_path / "moved")]) == 0  # every row finished: only the tables again
+    rows = {r["variant"]: r for r in map(json.loads, (tmp_path / "moved" / "rows.jsonl").read_text().splitlines())}
+    assert rows["xl"]["run_dir"] == str(tmp_path / "moved" / "xl" / "seed-0")
+    assert rows["xl"]["metrics"]["first_delta_ci95"] is not None
+
+
 def test_changes_are_measured_against_the_same_seed():
     rows = [{"variant": v, "seed": s, "metrics": {"ppl_first": f, "ppl": p}}
             for v, s, f, p in (("none", 0, 10.0, 8.0), ("rmt", 0, 9.0, 6.0), ("xl", 0, 9.5, 6.3), ("xl", 1, 9.0, 6.0))]

@@ -309,6 +309,11 @@ def chosen_variants(experiment: Experiment, variants: str | list[str] | None, sc
     return names
 
 
+def run_folder(out: Path, variant: str, seed: int) -> Path:
+    """Where the sweep in folder out keeps a run's files (its row goes to out/rows)."""
+    return out / variant / f"seed-{seed}"
+
+
 def grid(experiment: Experiment[C], cfg: C, variants: list[str], seeds: int, out: Path) -> list[Cell]:
     """Every (variant, seed) in a fixed order: variant by variant, seeds 0..seeds-1."""
     cells = []
@@ -319,7 +324,7 @@ def grid(experiment: Experiment[C], cfg: C, variants: list[str], seeds: int, out
             raise UserError(f"variant {variant!r} of {experiment.name} does not fit the config: {e}") from None
         digest = config_hash(run_cfg)
         for seed in range(seeds):
-            cells.append(Cell(len(cells), variant, seed, run_cfg, digest, out / variant / f"seed-{seed}",
+            cells.append(Cell(len(cells), variant, seed, run_cfg, digest, run_folder(out, variant, seed),
                               out / "rows" / f"{variant}-seed{seed}.json"))
     return cells
 

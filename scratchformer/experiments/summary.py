@@ -152,7 +152,9 @@ def plot_metric(name: str, m: Metric, variants: list[str], rows: list[dict], sum
     top = max([*dots, *(a + b for a, b in zip(means, stds)), (m.baseline or 0) * m.scale, 0.0])
     bottom = min([*dots, *(a - b for a, b in zip(means, stds)), 0.0])
     ax.set_ylim(bottom * 1.12, top * 1.12 if top > 0 else 1)
-    ax.set_xticks(xs, variants, rotation=20 if len(variants) > 6 else 0)
+    # - slanted when the names would run into each other (many variants, or long names)
+    crowded = len(variants) > 6 or sum(map(len, variants)) > 8 * len(variants)
+    ax.set_xticks(xs, variants, rotation=20 if crowded else 0, ha="right" if crowded else "center")
     ax.set_xlabel("variant")
     ax.set_ylabel(m.title())
     better = "higher" if m.higher_is_better else "lower"

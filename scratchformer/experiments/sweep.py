@@ -298,7 +298,9 @@ def run_index(sweep_file: Path, index: int) -> None:
 
 def aggregate(experiment: Experiment, cfg, cells: list[Cell], out: Path) -> list[dict]:
     """Read the grid's rows; write rows.jsonl, summary.csv, summary.md and a PNG per headline metric."""
-    rows = [read_json(c.row_path) for c in cells if finished(c)]
+    # - each row's run folder where it is now (a row records it relative to where its run ran, and the
+    #   sweep's folder may since have moved): derive reads files there, e.g. per-stream losses, curves
+    rows = [read_json(c.row_path) | {"run_dir": str(c.dir)} for c in cells if finished(c)]
     if experiment.derive is not None and rows:
         rows = experiment.derive(cfg, rows)  # metrics that need other rows (docs/experiments.md)
     write_atomic(out / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
