@@ -65,8 +65,8 @@ def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
 
 
 def render(results: dict, bases_made_here: bool = True) -> str:
-    """Every variant's figures over seeds, then each goal's verdict. bases_made_here False: the
-    sweep's bases were made by another sweep, so its rows time the memories alone, not a seed."""
+    """Every variant's figures over seeds, then each goal's verdict. bases_made_here False: some of
+    the sweep's bases were made by another sweep, so its rows do not time a whole seed."""
     j, n = results["judged"], results["seeds"]
     lines = [f"{len(n)} seed(s) ({', '.join(map(str, n))}); mean ± std over seeds. `vs none`: first-32 "
              "perplexity change against no memory, same seed; `Δ first-32`: first-32 loss minus no memory's "
@@ -99,7 +99,8 @@ def render(results: dict, bases_made_here: bool = True) -> str:
               f"met by {listed(rec, True)}; missed by {listed(rec, False)}.",
               (f"- **CPU default ≤ {GOAL_MINUTES:.0f} minutes per seed: "
                f"{'met' if max(minutes.values()) <= GOAL_MINUTES else 'missed'}**, " if bases_made_here else
-               "- **Time, the memories alone** (the bases were made by another sweep and copied): ")
+               "- **Time** (a seed's rows added up; a base made by another sweep and copied is not in them, "
+               "one made here is in its first row): ")
               + f"{min(minutes.values()):.1f}–{max(minutes.values()):.1f} minutes a seed on "
               f"{'/'.join(map(str, j['threads']))} thread(s) a run "
               f"(load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends)."]
@@ -120,7 +121,7 @@ def render(results: dict, bases_made_here: bool = True) -> str:
 
 
 def render_memory3000(results: dict) -> str:
-    """The trained memories with ten times the default's steps, on the default sweep's bases."""
+    """The trained memories with ten times the default's steps, mostly on the default sweep's bases."""
     return render(results, bases_made_here=False)
 
 

@@ -41,5 +41,5 @@ def test_goals_are_judged_on_the_means_over_seeds(sweep, tmp_path):
     results = json.loads((tmp_path / "recurrent_lm.json").read_text())
     results["judged"]["trick"] = {}
     other = bench.render_memory3000(results)
-    assert "memories alone" in other and "CPU default" not in other and "untrained trick" not in other
+    assert "copied is not in them" in other and "CPU default" not in other and "untrained trick" not in other
     assert "CPU default" in table and "untrained trick" in table
