@@ -31,6 +31,7 @@ import torch
 from benchmarks.common import by_seed, over_seeds, read_sweep, report, sweep_parser
 from scratchformer.data.lm_ood_texts import load_ood_texts
 from scratchformer.data.play_genres import HISTORY, genre_splits
+from scratchformer.experiments.harness import run_folder
 from scratchformer.experiments.lm_augmentation import (EXPERIMENT, GOAL_ID_COST, GOAL_OOD_GAIN, ExperimentConfig,
                                                       bits_per_char)
 from scratchformer.tasks.runs import load_language_model
@@ -70,7 +71,7 @@ def confirm(rows: list[dict], folder: Path, cfg: ExperimentConfig, chosen: str) 
     """The chosen variant against `none` on the held-out OOD parts and the test plays, seed by seed."""
     texts = {"test": genre_splits(held_out=HISTORY)["test"], **load_ood_texts(cfg.ood, held_out=True)}
     seeds = sorted(set(by_seed(rows, chosen, "ood_mean")) & set(by_seed(rows, ANCHOR, "ood_mean")))
-    scores = {v: {s: rescore(folder / v / f"seed-{s}", texts, cfg.eval_chars) for s in seeds}
+    scores = {v: {s: rescore(run_folder(folder, v, s), texts, cfg.eval_chars) for s in seeds}
               for v in (ANCHOR, chosen)}
     ood = [name for name in texts if name != "test"]
     mean_ood = {v: {s: statistics.fmean(scores[v][s][n] for n in ood) for s in seeds} for v in scores}

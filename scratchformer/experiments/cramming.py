@@ -245,7 +245,8 @@ def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     """Per row: the target (the baseline's final loss, same seed), the time to it, the change in loss
     against the anchor of the same seed, the speed-up against the baseline; for ptb and imdb the
     fraction of the way from the baseline to the old model."""
-    by = {(r["variant"], r["seed"]): r["metrics"] for r in rows}
+    row_of = {(r["variant"], r["seed"]): r for r in rows}
+    by = {key: r["metrics"] for key, r in row_of.items()}
     out = []
     for r in rows:
         m, seed = dict(r["metrics"]), r["seed"]
@@ -263,7 +264,7 @@ def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
         m["target_loss"] = target
         m["time_to_target_s"] = time_to_target(curve, target) if target is not None else None
         m["steps_to_target"] = time_to_target(curve, target, x="step") if target is not None else None
-        base_curve_path = Path(r.get("run_dir", "")).parent.parent / "baseline" / f"seed-{seed}" / "curve.json"
+        base_curve_path = Path(row_of.get(("baseline", seed), {}).get("run_dir", "")) / "curve.json"
         base_time = time_to_target(json.loads(base_curve_path.read_text()), target) \
             if target is not None and base_curve_path.is_file() else None
         m["speedup_to_target"] = base_time / m["time_to_target_s"] if base_time and m["time_to_target_s"] else None
