@@ -60,6 +60,7 @@ def judge(rows: list[dict], cfg: ExperimentConfig) -> dict:
                   for v in variants if v.startswith("trick-")},
         "minutes_per_seed": {s: round(m, 1) for s, m in minutes.items()},
         "threads": sorted({r.get("threads") for r in rows}),
+        "jobs": sorted({r["jobs"] for r in rows if r.get("jobs")}),  # runs side by side (rows record it since 2026-12-05)
         "load_avg_at_row_ends": [min(r["load_avg"][0] for r in rows), max(r["load_avg"][0] for r in rows)],
     }
 
@@ -102,8 +103,9 @@ def render(results: dict, bases_made_here: bool = True) -> str:
                "- **Time** (a seed's rows added up; a base made by another sweep and copied is not in them, "
                "one made here is in its first row): ")
               + f"{min(minutes.values()):.1f}–{max(minutes.values()):.1f} minutes a seed on "
-              f"{'/'.join(map(str, j['threads']))} thread(s) a run "
-              f"(load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends)."]
+              f"{'/'.join(map(str, j['threads']))} thread(s) a run"
+              + (f", {'/'.join(map(str, j['jobs']))} run(s) side by side" if j.get("jobs") else "")
+              + f" (load average {load[0]:.1f}–{load[1]:.1f} at the rows' ends)."]
     if j["trick"]:
         lines += ["", "The untrained trick (a question, not a goal): first-32 loss minus no memory's, "
                   "mean over seeds, and each seed's paired 95% interval over the streams:", ""]

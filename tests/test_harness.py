@@ -173,6 +173,8 @@ def test_a_killed_worker_then_a_rerun_with_jobs_computes_each_row_once(tmp_path,
     found = {(r["variant"], r["seed"]): r for r in rows(out)}
     assert len(found) == 2 and found[("small", 1)]["metrics"]["first_step"] == 11  # from the step-10 checkpoint
     assert found[("small", 1)]["peak_mem_scope"] in ("run", "process") and (out / "summary.md").exists()
+    # - each row says how the machine was shared: two runs side by side
+    assert [r["jobs"] for r in found.values()] == [2, 2] and json.loads((out / "sweep.json").read_text())["jobs"] == 2
 
 
 STAND_IN = """#!{python}
@@ -204,6 +206,8 @@ def test_a_slurm_array_runs_each_pending_run_once_and_the_last_task_tabulates(tm
     assert "#SBATCH --signal=B:INT@120" in script and "$SLURM_ARRAY_TASK_ID" in script
     assert calls(out) == {("small", "0"): 1, ("wide", "0"): 1}
     assert "| wide |" in (out / "summary.md").read_text()  # written by the task that completed the grid
+    # - the run made here ran alone; the cluster's task placement is not ours to record
+    assert {r["variant"]: r["jobs"] for r in rows(out)} == {"small": 1, "wide": None}
     # - everything done: nothing more to submit
     sweep(EXPERIMENT, None, SweepOptions(out_dir=str(out), launcher="slurm", sbatch=str(sbatch), seeds=1))
     assert len(log.read_text().splitlines()) == 1

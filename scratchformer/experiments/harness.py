@@ -384,8 +384,9 @@ def peak_memory_mb() -> float | None:
     return None
 
 
-def execute(experiment: Experiment, cell: Cell, scale: str, threads: int, cache: dict) -> dict:
-    """Run one cell (resuming from its folder) and write its row; returns the row."""
+def execute(experiment: Experiment, cell: Cell, scale: str, threads: int, cache: dict, jobs: int | None = 1) -> dict:
+    """Run one cell (resuming from its folder) and write its row; returns the row. jobs: how many runs
+    the sweep ran side by side on this machine (None: a SLURM array), recorded with the threads."""
     cell.dir.mkdir(parents=True, exist_ok=True)
     (cell.dir / "config.yaml").write_text(yaml.safe_dump(as_dict(cell.cfg), sort_keys=False))
     write_atomic(cell.dir / "run.json", json.dumps({"experiment": experiment.name, "variant": cell.variant,
@@ -405,7 +406,9 @@ def execute(experiment: Experiment, cell: Cell, scale: str, threads: int, cache:
         "metrics": {k: clean_number(v) for k, v in metrics.items()},
         "missing_metrics": sorted(missing), "wall_s": round(wall_s, 2),
         # - the machine, with the load averages at the end: others' jobs slow wall_s
-        **machine(), "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
+        # - and the sweep's runs side by side (machine() gives torch's threads)
+        **machine(), "jobs": jobs,
+        "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
         "peak_mem_mb": peak_memory_mb(), "peak_mem_scope": "run" if peak_is_this_run else "process",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_dir": str(cell.dir),
     }

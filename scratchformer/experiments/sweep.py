@@ -132,7 +132,7 @@ def sweep(experiment: Experiment, cfg=None, options: SweepOptions | None = None,
         if options.jobs == 1:
             cache: dict = {}
             for cell in pending:
-                row = execute(experiment, cell, options.scale, threads, cache)
+                row = execute(experiment, cell, options.scale, threads, cache, jobs=1)
                 tqdm.write(describe(experiment, cell.cfg, row))
                 bar.update(1)
         else:
@@ -173,7 +173,9 @@ def write_sweep(experiment: Experiment, cfg, options: SweepOptions, variants: li
         raise ValueError(f"experiment {experiment.name}: its module {module} must define EXPERIMENT = Experiment(...)")
     sweep_ = {"experiment": experiment.name, "module": module, "scale": options.scale, "quick": options.quick,
               "variants": variants,
-              "seeds": seeds, "threads": threads, "launcher": options.launcher, "config": as_dict(cfg),
+              "seeds": seeds, "threads": threads, "launcher": options.launcher,
+              # - runs side by side on this machine (local workers); a SLURM array's tasks are the cluster's to place
+              "jobs": options.jobs if options.launcher == "local" else None, "config": as_dict(cfg),
               "cwd": os.getcwd(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     path = out / "sweep.json"
     write_atomic(path, json.dumps(sweep_, indent=2) + "\n")
@@ -283,7 +285,7 @@ def run_index(sweep_file: Path, index: int) -> None:
         raise UserError(f"--run_index {index} is outside the grid of {len(cells)} runs in {sweep_file}")
     cell = cells[index]
     if not finished(cell):
-        row = execute(experiment, cell, sweep_["scale"], sweep_["threads"], {})
+        row = execute(experiment, cell, sweep_["scale"], sweep_["threads"], {}, jobs=sweep_.get("jobs"))
         print(describe(experiment, cell.cfg, row), flush=True)
     # - an array has no parent to tabulate: the task that completes the grid does it
     if sweep_["launcher"] == "slurm" and all(finished(c) for c in cells):
