@@ -44,6 +44,17 @@ def test_z_reaches_the_decoder(inject):
     assert not torch.allclose(a, b, atol=1e-4)
 
 
+def test_the_posterior_is_a_linear_map_of_the_encoder_states_averaged_over_the_sentence_alone():
+    vae = SentenceVAE(base(), SentenceVAEConfig(latent_size=8, inject="both", width=4)).eval()
+    inputs, targets = sentences()
+    pooled = vae.pool(inputs, targets)  # (2, C)
+    # - the second sentence alone, without its padding, pools to the same vector
+    alone = vae.pool(inputs[1:, :3], targets[1:, :3])
+    assert pooled.shape == (2, 32) and torch.allclose(pooled[1:], alone, atol=1e-6)
+    mu, logvar = vae.encode(inputs, targets)
+    assert torch.allclose(torch.cat([mu, logvar], dim=-1), vae.to_latent(pooled), atol=1e-6)
+
+
 def test_the_base_is_shared_and_frozen_and_the_share_trained_is_small():
     gpt = base()
     vae = SentenceVAE(gpt, SentenceVAEConfig(latent_size=8, inject="both", width=4))

@@ -31,6 +31,7 @@ def test_quick_writes_a_row_per_variant_with_the_vae_numbers(tmp_path, sources, 
     assert rows["lm"]["ppl_vs_lm"] == 0.0 and rows["both"]["ppl_vs_lm"] is not None
     assert rows["movies"]["ppl_vs_lm"] is None  # another corpus: no anchor
     assert 0 <= rows["movies"]["probe_acc"] <= 1 and rows["prefix"]["probe_acc"] is None
+    assert 0 <= rows["movies"]["probe_pooled_acc"] <= 1 and rows["prefix"]["probe_pooled_acc"] is None
     assert "| label | original |" in (out / "movies" / "seed-0" / "samples.md").read_text()
     assert (out / "kl_schedule.png").exists() and (out / "ppl_vs_lm.png").exists()
     # - the PTB base was pretrained once and shared by the four PTB variants

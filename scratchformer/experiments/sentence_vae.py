@@ -179,6 +179,8 @@ METRICS = [
     Metric("val_loss", "nats/token", higher_is_better=False, label="validation -ELBO per token at the end of training"),
     Metric("probe_acc", "%", scale=100, headline=True, digits=1, baseline=0.5,
            label="sentiment probe on z (movies)"),
+    Metric("probe_pooled_acc", "%", scale=100, digits=1, baseline=0.5,
+           label="the same probe on the encoder's pooled states, which mu is read from (movies)"),
     Metric("text_clf_acc", "%", scale=100, digits=1, baseline=0.5, label="bag-of-words classifier on the text (movies)"),
     Metric("transfer_flip", "%", scale=100, digits=1, label="transferred sentences read as the other sentiment"),
     Metric("transfer_flip_base", "%", scale=100, digits=1, label="reconstructions read as the other sentiment"),

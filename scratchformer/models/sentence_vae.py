@@ -147,15 +147,19 @@ class SentenceVAE(nn.Module):
     # ----------------------------------------------------------------------------------------
     # encoder
 
-    def encode(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def pool(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """inputs (B, T) = [bos w1 .. wn pad ..], targets (B, T) = [w1 .. wn eos -100 ..]: the
-        posterior q(z | sentence) as mu, logvar (B, Z)."""
+        encoder's hidden states averaged over the sentence, (B, C), what mu and logvar are read from."""
         if self.encoder is None:
             raise UserError("this model has no encoder (inject none); give --vae.inject prefix, embedding or both")
         hidden, _ = self.encoder(inputs)  # (B, T, C): lm_head is the identity
         mask = (targets != -100).unsqueeze(-1).to(hidden.dtype)  # (B, T, 1): bos and the words, not padding
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # (B, C)
-        mu, logvar = self.to_latent(pooled.float()).chunk(2, dim=-1)  # (B, Z) each
+        return ((hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).float()  # (B, C)
+
+    def encode(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior q(z | sentence) as mu, logvar (B, Z): a linear map of the pooled states."""
+        pooled = self.pool(inputs, targets)  # (B, C)
+        mu, logvar = self.to_latent(pooled).chunk(2, dim=-1)  # (B, Z) each
         return mu, logvar
 
     # ----------------------------------------------------------------------------------------

@@ -167,6 +167,14 @@ def posteriors(model: SentenceVAE, data: SentenceBatches, sentences: list[list[i
 
 
 @torch.no_grad()
+def pooled_states(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
+    """The encoder's pooled states (N, C) of the sentences, on the CPU: what mu is a linear map of."""
+    pooled = [model.pool(*on_model(model, *data.collate(sentences[start:start + batch_size]))).cpu()
+              for start in range(0, len(sentences), batch_size)]
+    return torch.cat(pooled)
+
+
+@torch.no_grad()
 def language_model_nll(decoder, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
     """(total NLL in nats, total tokens) of a plain GPT on the sentences."""
     total, tokens = 0.0, 0
@@ -258,6 +266,9 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
     held-out sentence's mu reflected across the probe's boundary and decoded, then read by a
     bag-of-words classifier trained on the training sentences.
 
+    probe_acc           the probe on mu (Z dimensions)
+    probe_pooled_acc    the same probe on the encoder's pooled states (C dimensions), which mu is a
+                        linear map of: the most a linear probe of mu could read, the anchor of probe_acc
     transfer_flip       share of transferred sentences the text classifier reads as the other sentiment
     transfer_flip_base  the same for the unmoved reconstructions (what decoding alone flips)
     content_kept        mean share of the original's content words (not stop words) in the transfer
@@ -266,11 +277,14 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    mu_train, _ = posteriors(model, data, train)
-    mu_val, _ = posteriors(model, data, val)
-    mu_train, mu_val = mu_train.cpu(), mu_val.cpu()  # (for scikit-learn; decoding moves them back)
+    # - the pooled states (N, C) on the CPU, for scikit-learn, and mu (N, Z) from them; decoding moves mu back
+    pooled_train, pooled_val = pooled_states(model, data, train), pooled_states(model, data, val)
+    mu_train, mu_val = (model.to_latent(p.to(model_device(model))).chunk(2, dim=-1)[0].cpu()
+                        for p in (pooled_train, pooled_val))
     probe = LogisticRegression(max_iter=2000).fit(mu_train.numpy(), train_labels)
     probe_acc = float(probe.score(mu_val.numpy(), val_labels))
+    pooled_probe = LogisticRegression(max_iter=2000).fit(pooled_train.numpy(), train_labels)
+    probe_pooled_acc = float(pooled_probe.score(pooled_val.numpy(), val_labels))
     # - the text classifier: bag of words, on the training sentences' words
     words_train = [" ".join(to_words(tokenizer, s)) for s in train]
     vectorizer = CountVectorizer(token_pattern=r"\S+", binary=True)
@@ -293,7 +307,7 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
         content = content_words(to_words(tokenizer, original))
         kept.append(len(content & set(to_words(tokenizer, moved_ids))) / len(content) if content else 1.0)
     kept_t = torch.tensor(kept)
-    result = {"probe_acc": probe_acc, "text_clf_acc": text_acc, "transfer_flip": float(flips.mean()),
+    result = {"probe_acc": probe_acc, "probe_pooled_acc": probe_pooled_acc, "text_clf_acc": text_acc, "transfer_flip": float(flips.mean()),
               "transfer_flip_base": float(flips_base.mean()), "content_kept": float(kept_t.mean()),
               "transfer_success": float((torch.tensor(flips) & (kept_t >= 0.5)).float().mean())}
     lines = ["## Style transfer: the posterior mean reflected across the sentiment probe's boundary", "",
