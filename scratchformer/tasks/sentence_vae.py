@@ -268,7 +268,8 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
 
     probe_acc           the probe on mu (Z dimensions)
     probe_pooled_acc    the same probe on the encoder's pooled states (C dimensions), which mu is a
-                        linear map of: the most a linear probe of mu could read, the anchor of probe_acc
+                        linear map of (a linear probe of mu is one of them): about the most a probe
+                        of mu could read, the anchor of probe_acc
     transfer_flip       share of transferred sentences the text classifier reads as the other sentiment
     transfer_flip_base  the same for the unmoved reconstructions (what decoding alone flips)
     content_kept        mean share of the original's content words (not stop words) in the transfer
