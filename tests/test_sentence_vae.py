@@ -53,6 +53,7 @@ def test_the_posterior_is_a_linear_map_of_the_encoder_states_averaged_over_the_s
     assert pooled.shape == (2, 32) and torch.allclose(pooled[1:], alone, atol=1e-6)
     mu, logvar = vae.encode(inputs, targets)
     assert torch.allclose(torch.cat([mu, logvar], dim=-1), vae.to_latent(pooled), atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(vae.posterior(pooled), (mu, logvar)))
 
 
 def test_the_base_is_shared_and_frozen_and_the_share_trained_is_small():

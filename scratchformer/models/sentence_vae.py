@@ -156,11 +156,14 @@ class SentenceVAE(nn.Module):
         mask = (targets != -100).unsqueeze(-1).to(hidden.dtype)  # (B, T, 1): bos and the words, not padding
         return ((hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).float()  # (B, C)
 
-    def encode(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The posterior q(z | sentence) as mu, logvar (B, Z): a linear map of the pooled states."""
-        pooled = self.pool(inputs, targets)  # (B, C)
+    def posterior(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled states (B, C) -> mu, logvar (B, Z): q(z | sentence) is a linear map of them."""
         mu, logvar = self.to_latent(pooled).chunk(2, dim=-1)  # (B, Z) each
         return mu, logvar
+
+    def encode(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior q(z | sentence) as mu, logvar (B, Z)."""
+        return self.posterior(self.pool(inputs, targets))
 
     # ----------------------------------------------------------------------------------------
     # decoder

@@ -156,22 +156,17 @@ def generator_for(model: torch.nn.Module, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def posteriors(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
-    """mu, logvar (N, Z) of the sentences, on the model's device."""
-    mus, logvars = [], []
-    for start in range(0, len(sentences), batch_size):
-        mu, logvar = model.encode(*on_model(model, *data.collate(sentences[start:start + batch_size])))
-        mus.append(mu)
-        logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
-
-
-@torch.no_grad()
 def pooled_states(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
     """The encoder's pooled states (N, C) of the sentences, on the CPU: what mu is a linear map of."""
     pooled = [model.pool(*on_model(model, *data.collate(sentences[start:start + batch_size]))).cpu()
               for start in range(0, len(sentences), batch_size)]
     return torch.cat(pooled)
+
+
+@torch.no_grad()
+def posteriors(model: SentenceVAE, data: SentenceBatches, sentences: list[list[int]], batch_size: int = 64):
+    """mu, logvar (N, Z) of the sentences, on the model's device."""
+    return model.posterior(pooled_states(model, data, sentences, batch_size).to(model_device(model)))
 
 
 @torch.no_grad()
@@ -280,8 +275,7 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
 
     # - the pooled states (N, C) on the CPU, for scikit-learn, and mu (N, Z) from them; decoding moves mu back
     pooled_train, pooled_val = pooled_states(model, data, train), pooled_states(model, data, val)
-    mu_train, mu_val = (model.to_latent(p.to(model_device(model))).chunk(2, dim=-1)[0].cpu()
-                        for p in (pooled_train, pooled_val))
+    mu_train, mu_val = (model.posterior(p.to(model_device(model)))[0].cpu() for p in (pooled_train, pooled_val))
     probe = LogisticRegression(max_iter=2000).fit(mu_train.numpy(), train_labels)
     probe_acc = float(probe.score(mu_val.numpy(), val_labels))
     pooled_probe = LogisticRegression(max_iter=2000).fit(pooled_train.numpy(), train_labels)
@@ -308,8 +302,8 @@ def sentiment(model: SentenceVAE, data: SentenceBatches, tokenizer, train: list[
         content = content_words(to_words(tokenizer, original))
         kept.append(len(content & set(to_words(tokenizer, moved_ids))) / len(content) if content else 1.0)
     kept_t = torch.tensor(kept)
-    result = {"probe_acc": probe_acc, "probe_pooled_acc": probe_pooled_acc, "text_clf_acc": text_acc, "transfer_flip": float(flips.mean()),
-              "transfer_flip_base": float(flips_base.mean()), "content_kept": float(kept_t.mean()),
+    result = {"probe_acc": probe_acc, "probe_pooled_acc": probe_pooled_acc, "text_clf_acc": text_acc,
+              "transfer_flip": float(flips.mean()), "transfer_flip_base": float(flips_base.mean()), "content_kept": float(kept_t.mean()),
               "transfer_success": float((torch.tensor(flips) & (kept_t >= 0.5)).float().mean())}
     lines = ["## Style transfer: the posterior mean reflected across the sentiment probe's boundary", "",
              "| label | original | reconstruction | transferred | classifier reads |", "| --- | --- | --- | --- | --- |"]
