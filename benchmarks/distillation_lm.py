@@ -34,8 +34,6 @@ from scratchformer.experiments.distillation import EXPERIMENT, ExperimentConfig
 
 GOAL_NATS = 0.1  # student loss minus teacher loss, at most
 GOAL_SPEEDUP = 4.0  # teacher's generation time per token over the student's, at least
-NEW_TOKENS = 64  # as the experiment times it
-PROMPT_TOKENS = 8
 
 
 def judge(rows: list[dict]) -> dict:
@@ -63,20 +61,24 @@ def rows_of(rows: list[dict], variant: str) -> list[dict]:
     return sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["seed"])
 
 
-def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> dict:
-    """Per variant: teacher/student generation time per token in alternating pairs over all its seeds."""
+def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> tuple[dict, dict]:
+    """Per variant: teacher/student generation time per token in alternating pairs over all its seeds;
+    and the prompt's and the generation's lengths."""
     import torch  # late: render() needs no torch
 
     from scratchformer.data.corpus import load_splits
-    from scratchformer.tasks.distillation import generation_ms_per_token
+    from scratchformer.data.lm_data import LMData
+    from scratchformer.tasks.distillation import generation_ms_per_token, generation_prompt
     from scratchformer.tasks.language_model import restrict_to_vocabulary
     from scratchformer.tasks.runs import load_language_model, load_run
 
     torch.set_num_threads(1)
     teacher = load_language_model(cfg.teacher, command="benchmarks.distillation_lm")
-    # - the prompt the experiment uses: the first tokens of the validation text
+    # - the prompt and length the experiment's rows use, from the validation text read as it reads it
+    context_len = teacher.model.config.context_len
     splits = restrict_to_vocabulary(load_splits(cfg.corpus), teacher.tokenizer)
-    prompt = torch.tensor(teacher.tokenizer.encode(splits["val"][:200])[:PROMPT_TOKENS])[None]  # (1, 8)
+    prompt, new_tokens = generation_prompt(LMData.from_text(splits, teacher.tokenizer, context_len).tokens["val"],
+                                           context_len)  # (1, 8), 64
     timed = {}
     for v in sorted({r["variant"] for r in rows}):
         ratios, student_ms, teacher_ms = [], [], []
@@ -85,7 +87,7 @@ def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> di
             for k in range(repeats):
                 # - alternate who goes first, so a slow moment of the machine hits both alike
                 pair = [("teacher", teacher.model), ("student", student)][:: 1 if k % 2 == 0 else -1]
-                ms = {name: generation_ms_per_token(model, prompt, NEW_TOKENS) for name, model in pair}
+                ms = {name: generation_ms_per_token(model, prompt, new_tokens) for name, model in pair}
                 ratios.append(ms["teacher"] / ms["student"])
                 student_ms.append(ms["student"])
                 teacher_ms.append(ms["teacher"])
@@ -94,7 +96,7 @@ def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> di
                     "speedup_quartiles": [round(q1, 3), round(q3, 3)],
                     "student_ms_median": round(median(student_ms), 4), "teacher_ms_median": round(median(teacher_ms), 4)}
         print(f"{v}: {timed[v]}", flush=True)
-    return timed
+    return timed, {"new_tokens": new_tokens, "prompt_tokens": prompt.size(1)}
 
 
 def verdicts(judged: dict, timed: dict) -> dict:
@@ -162,9 +164,9 @@ def main(argv=None) -> dict:
         raise SystemExit(f"error: {args.sweep} is a --task {cfg.task} sweep; this benchmark judges --task lm")
     load_before = load_average()
     judged = judge(rows)
-    timed = time_generation(cfg, rows, args.repeats)
+    timed, lengths = time_generation(cfg, rows, args.repeats)
     result = {"benchmark": "distillation_lm", **about, "teacher": cfg.teacher, "repeats": args.repeats,
-              "new_tokens": NEW_TOKENS, "prompt_tokens": PROMPT_TOKENS, "load_before": load_before,
+              **lengths, "load_before": load_before,
               "judged": judged, "timed": timed, "verdicts": verdicts(judged, timed)}
     return report("distillation_lm", result, results_dir=args.results_dir)
 

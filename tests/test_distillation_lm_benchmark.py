@@ -43,6 +43,8 @@ def test_goals_are_judged_on_the_means_over_seeds(sweep, tmp_path):
             m = rows[(v, s)]
             assert j["variants"][v]["behind"]["per_seed"][str(s)] == pytest.approx(
                 m["student_loss"] - m["teacher_loss"], abs=1e-4)
+    # - the experiment's prompt and length: 8 tokens, then as many new ones as the context of 16 leaves
+    assert (result["prompt_tokens"], result["new_tokens"]) == (8, 8)
     # - every seed's student is timed in `repeats` pairs; the verdicts follow the goals' thresholds
     assert all(t["pairs"] == 2 * 3 and t["speedup_median"] > 0 for t in timed.values())
     for v, t in j["variants"].items():

@@ -199,6 +199,12 @@ def generation_ms_per_token(model: nn.Module, prompt: torch.Tensor, new_tokens: 
     return 1000 * (time.perf_counter() - start) / new_tokens
 
 
+def generation_prompt(val_tokens: torch.Tensor, context_len: int) -> tuple[torch.Tensor, int]:
+    """What the generation timing reads and writes: the validation text's first 8 tokens as the
+    prompt (1, 8), and how many new tokens (64, or fewer where the context is shorter)."""
+    return val_tokens[:8].long()[None], max(1, min(64, context_len - 8))
+
+
 def speed(prefix: str, model: nn.Module, seq_len: int, vocab_size: int) -> dict:
     """{'PREFIX_tok_s_b1', 'PREFIX_tok_s_b64'}: CPU tokens/s at batch 1 and 64."""
     return {f"{prefix}_tok_s_b{B}": round(tokens_per_second(model, B, seq_len, vocab_size))
@@ -440,8 +446,7 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
         seq_len = min(cfg.speed_seq_len, context_len)
         result |= speed("student", student, seq_len, teacher_vocab)
         result |= speed("teacher", teacher, seq_len, teacher_vocab)
-        prompt = data.tokens["val"][:8].long()[None]  # (1, 8)
-        new = max(1, min(64, context_len - 8))
+        prompt, new = generation_prompt(data.tokens["val"], context_len)  # (1, 8), 64
         result["student_ms_per_token"] = generation_ms_per_token(student, prompt, new)
         result["teacher_ms_per_token"] = generation_ms_per_token(teacher, prompt, new)
     finish_run(trainer, result)
