@@ -57,6 +57,23 @@ def test_readable_stack_equals_torch_lstm_both_ways(bidirectional, n_layers):
             torch.testing.assert_close(c1, c2, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_fast_single_step_equals_torch_lstm_values_and_gradients(n_layers):
+    """Generation's one step from a carried state goes through the fused cell a layer, not oneDNN's
+    sequence kernel: the same outputs, states and gradients as torch.nn.LSTM over that one step."""
+    fast = FastLSTM(6, 8, n_layers)  # training mode, no dropout: both paths are exact functions
+    x = torch.randn(3, 1, 6)
+    state = tuple(torch.randn(n_layers, 3, 8) for _ in range(2))
+    results = []
+    for run in (fast, fast.lstm):  # the step path, then torch.nn.LSTM itself
+        fast.zero_grad()
+        out, (h, c) = run(x, state=state) if run is fast else run(x, state)
+        (out.sum() + h.pow(2).sum() + c.sum()).backward()
+        results.append([out, h, c] + [p.grad.clone() for p in fast.parameters()])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
 def test_copy_refuses_another_shape():
     with pytest.raises(ValueError, match="differ in shape"):
         copy_lstm_weights(LSTM(4, 8, 2), FastLSTM(4, 8, 1))

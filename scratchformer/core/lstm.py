@@ -154,8 +154,11 @@ class FastLSTM(nn.Module):
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         """As LSTM.forward; padding must be on the right."""
         B, T, _ = x.shape
-        if padding_mask is None or bool(padding_mask.all()):
-            return self.lstm(x, state)  # no pads: one fused call
+        no_pads = padding_mask is None or bool(padding_mask.all())
+        if no_pads and T == 1 and self.directions == 1 and state is not None:
+            return self.step(x, state)  # one step from a carried state, as generation takes: a fused cell a layer
+        if no_pads:
+            return self.lstm(x, state)  # one fused call
         lengths = check_right_padded(padding_mask.bool())  # (B,)
         # - pack: the kernel runs each sequence for its own length only (an empty row runs one step, then is zeroed)
         packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
@@ -169,6 +172,24 @@ class FastLSTM(nn.Module):
             h, c = torch.where(keep, h0, h), torch.where(keep, c0, c)
             out = out.masked_fill(empty[:, None, None], 0.0)
         return out, (h, c)
+
+
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One time step, x (B, 1, I), through each layer's fused cell (the kernel of torch.nn.LSTMCell)
+        with torch.nn.LSTM's weights. On CPU torch.nn.LSTM runs oneDNN's kernel, which pays for a whole
+        sequence's set-up on every call: for one step of 256 units it takes about twice as long."""
+        h0, c0 = state  # (L, B, H) each
+        inp = x[:, 0]  # (B, I)
+        h_n, c_n = [], []
+        for layer in range(self.n_layers):
+            weights = [getattr(self.lstm, f"{name}_l{layer}")
+                       for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h, c = torch.lstm_cell(inp, (h0[layer], c0[layer]), *weights)  # (B, H) each
+            h_n.append(h)
+            c_n.append(c)
+            # - dropout between layers, not after the last (as torch.nn.LSTM)
+            inp = F.dropout(h, self.lstm.dropout, self.training) if layer < self.n_layers - 1 else h
+        return inp[:, None], (torch.stack(h_n), torch.stack(c_n))  # (B, 1, H), (L, B, H) each
 
 
 def build_lstm(input_size: int, hidden_size: int, n_layers: int = 1, bidirectional: bool = False,

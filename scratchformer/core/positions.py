@@ -106,13 +106,17 @@ class RotaryPositions(Positions):
 
     def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int):
         """q, k: (B, H|KV, T, D), both at positions start .. start + T - 1 (self-attention)."""
-        return self.rotate_at(q, start), self.rotate_at(k, start)
+        cos, sin = self.cos_sin(start, q.size(-2))  # (T, D) each, computed once for both
+        return apply_rotation(q, cos, sin), apply_rotation(k, cos, sin)
 
     def rotate_at(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, H|KV, T, D) at positions start .. start + T - 1, rotated by its positions' angles."""
-        cos, sin = self.cos_sin(start, x.size(-2))  # (T, D) each
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-        return x * cos + rotate_half(x) * sin
+        return apply_rotation(x, *self.cos_sin(start, x.size(-2)))
+
+
+def apply_rotation(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (B, H, T, D) rotated by the angles whose cos and sin are (T, D), in x's dtype."""
+    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
 
 
 # name -> class of the absolute schemes; scratchformer.core.position_schemes joins them with the relative ones
