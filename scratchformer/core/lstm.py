@@ -24,6 +24,7 @@ each sequence's own last token.
 Two paths with the same weights (copy_lstm_weights moves them either way):
   LSTM       the readable one: a Python loop over time steps and layers, LSTMCell per step;
   FastLSTM   torch.nn.LSTM (cuDNN / fused CPU kernels), padding through packed sequences.
+             One step from a carried state (generation) takes the fused cell a layer instead.
 """
 
 from __future__ import annotations
