@@ -4,9 +4,11 @@ writes, the comparison with the plain LM, and the one-line errors."""
 import json
 
 import pytest
+import yaml
 
 from scratchformer.cli.main import main
 from scratchformer.experiments.sentence_vae import derive_ppl_vs_lm, ExperimentConfig
+from scratchformer.training.checkpoint import load_checkpoint
 from sentence_fixture import make_movies, make_ptb
 
 
@@ -43,6 +45,21 @@ def test_ppl_vs_lm_compares_each_vae_with_the_lm_of_its_seed():
             for v, s, p in (("lm", 0, 100.0), ("both", 0, 105.0), ("both", 1, 120.0), ("movies", 0, 90.0))]
     got = [r["metrics"]["ppl_vs_lm"] for r in derive_ppl_vs_lm(ExperimentConfig(), rows)]
     assert got[0] == 0.0 and got[1] == pytest.approx(0.05) and got[2] is None and got[3] is None
+    # - a named variant on PTB (fewer free bits) has the same anchor
+    fewer = derive_ppl_vs_lm(ExperimentConfig(), rows[:1] + [{"variant": "prefix-fb0.1", "seed": 0,
+                                                              "metrics": {"ppl": 102.0}}])
+    assert fewer[1]["metrics"]["ppl_vs_lm"] == pytest.approx(0.02)
+
+
+def test_fewer_free_bits_variant_trains_with_its_free_bits(tmp_path, sources):
+    out = tmp_path / "out"
+    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,lm",
+                 "--out_dir", str(out)]) == 0
+    recorded = yaml.safe_load((out / "prefix-fb0.1" / "seed-0" / "config.yaml").read_text())  # the run's config
+    assert recorded["vae"]["free_bits"] == 0.1 and recorded["vae"]["inject"] == "prefix"
+    assert load_checkpoint(out / "prefix-fb0.1" / "seed-0")["model_config"]["free_bits"] == 0.1  # what it trained
+    rows = {r["variant"]: r["metrics"] for r in map(json.loads, (out / "rows.jsonl").read_text().splitlines())}
+    assert rows["prefix-fb0.1"]["ppl_vs_lm"] is not None
 
 
 @pytest.mark.parametrize("args, message", [

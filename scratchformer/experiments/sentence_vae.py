@@ -12,6 +12,8 @@ The variants compare Optimus' two ways in for z, and the same decoder trained as
               perplexity the VAEs are compared against (ppl_vs_lm)
   movies      `both` on movie-review snippets with sentiment labels (its own base, pretrained on
               them): a linear probe of z for sentiment, and style transfer along the probe's direction
+  prefix-fb0.25, prefix-fb0.1   `prefix` with 0.25 or 0.1 free nats per dimension instead of 0.5
+              (not run unless named)
 
 Training: cyclical KL annealing (Fu et al. 2019) and free bits per dimension (training/kl_annealing.py,
 core/latent.py). Measured on held-out sentences (validation; the test split with --final_test):
@@ -114,7 +116,7 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
     trained, total = print_trainable(model)
     weighted = KLWeighted(batches, cfg.annealing, cfg.train.max_steps)
     trainer = Trainer(model, dataclasses.replace(cfg.train, seed=run.seed), weighted, run_dir=run.dir,
-                      tokenizer=tokenizer, model_kind="sentence_vae")
+                      tokenizer=tokenizer, model_kind="sentence_vae", run_config=dataclasses.asdict(cfg))
     weighted.step_of = lambda: trainer.step
     result = fit(trainer, run)
     # - measure on held-out sentences
@@ -146,7 +148,7 @@ def derive_ppl_vs_lm(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     for r in rows:
         m = r["metrics"]
         anchor = lm.get(r["seed"])
-        on_ptb = r["variant"] in ("prefix", "embedding", "both", "lm") or r["variant"].startswith("ptb")
+        on_ptb = VARIANTS.get(r["variant"], {}).get("corpus", cfg.corpus) == "ptb"
         ratio = m["ppl"] / anchor - 1 if on_ptb and anchor and m.get("ppl") is not None else None
         out.append(r | {"metrics": m | {"ppl_vs_lm": ratio}})
     return out
@@ -158,7 +160,11 @@ VARIANTS = {
     "both": {"vae.inject": "both"},
     "lm": {"vae.inject": "none"},
     "movies": {"corpus": "movies", "vae.inject": "both"},
+    # - fewer free bits: less KL bought for nothing, so a perplexity nearer the plain LM's, if z is still used
+    "prefix-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25},
+    "prefix-fb0.1": {"vae.inject": "prefix", "vae.free_bits": 0.1},
 }
+DEFAULT_VARIANTS = ["prefix", "embedding", "both", "lm", "movies"]  # what a plain command runs, at either scale
 
 METRICS = [
     Metric("ppl", "", higher_is_better=False, headline=True, digits=1,
@@ -208,6 +214,7 @@ EXPERIMENT = Experiment(
     config=ExperimentConfig,
     run=run,
     variants=VARIANTS,
+    scale_variants={"cpu": DEFAULT_VARIANTS, "gpu": DEFAULT_VARIANTS},
     metrics=METRICS,
     scales={"cpu": {}, "gpu": {"base.source": "smollm2", "train.max_steps": 5000, "train.batch_size": 64,
                                "train.device": "auto", "eval_sentences": 1000}},
