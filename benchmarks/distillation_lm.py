@@ -16,9 +16,9 @@ The goals, each on the mean over seeds with the seeds' spread beside it:
     scored on the same fixed windows in every run), or the curve showing none is;
   * the LM student within 0.1 nats of the teacher at <= 1/4 of its generation time per token.
 
-Why time generation again: each row of the sweep times one greedy generation of 64 tokens, once,
-while another run of the sweep shared the machine, so a ratio near 4 can land either side of it.
-Here every seed's student and the teacher are timed in alternating pairs (the same prompt, greedy,
+Why time generation again: each row of the sweep times greedy generation of 64 tokens in a few
+pairs (5; rows recorded before that setting timed one call), while another run of the sweep shared
+the machine, so a ratio near 4 can land either side of it. Here every seed's student and the teacher are timed in alternating pairs (the same prompt, greedy,
 with each model's cache, one intra-op thread), `--repeats` pairs each; a pair's sample is the
 teacher's time over the student's, and the report gives the median and quartiles over all pairs of
 a variant. This module trains nothing.
@@ -68,7 +68,7 @@ def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> tu
 
     from scratchformer.data.corpus import load_splits
     from scratchformer.data.lm_data import LMData
-    from scratchformer.tasks.distillation import generation_ms_per_token, generation_prompt
+    from scratchformer.tasks.distillation import generation_pairs, generation_prompt
     from scratchformer.tasks.language_model import restrict_to_vocabulary
     from scratchformer.tasks.runs import load_language_model, load_run
 
@@ -84,10 +84,7 @@ def time_generation(cfg: ExperimentConfig, rows: list[dict], repeats: int) -> tu
         ratios, student_ms, teacher_ms = [], [], []
         for r in rows_of(rows, v):
             student = load_run(r["run_dir"]).model.eval()
-            for k in range(repeats):
-                # - alternate who goes first, so a slow moment of the machine hits both alike
-                pair = [("teacher", teacher.model), ("student", student)][:: 1 if k % 2 == 0 else -1]
-                ms = {name: generation_ms_per_token(model, prompt, new_tokens) for name, model in pair}
+            for ms in generation_pairs(teacher.model, student, prompt, new_tokens, repeats):
                 ratios.append(ms["teacher"] / ms["student"])
                 student_ms.append(ms["student"])
                 teacher_ms.append(ms["teacher"])

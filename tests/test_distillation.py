@@ -266,7 +266,18 @@ def test_distilled_language_model_approaches_its_teacher(tmp_path):
     assert result["student_loss"] < math.log(V) - 1.0  # it learned from the teacher (chance is ln V)
     assert 0 < result["gap_closed"] <= 1.5
     assert all(result[f"{m}_loss_x{f}"] > 0 for m in ("student", "teacher") for f in (2, 4))
-    assert result["student_ms_per_token"] > 0 and result["teacher_ms_per_token"] > 0
+    assert min(result[f"{m}_ms_per_token"] for m in ("student", "teacher", "speedup")) > 0
+
+
+def test_generation_is_timed_in_pairs_that_alternate_who_goes_first(monkeypatch):
+    import scratchformer.tasks.distillation as distillation
+
+    calls = []
+    monkeypatch.setattr(distillation, "generation_ms_per_token",
+                        lambda model, prompt, new: calls.append(model) or {"T": 4.0, "S": 1.0}[model])
+    timings = distillation.generation_pairs("T", "S", torch.zeros(1, 8), 8, pairs=3)
+    assert timings == [{"teacher": 4.0, "student": 1.0}] * 3
+    assert calls == ["T", "S", "S", "T", "T", "S"]
 
 
 def test_a_classifier_run_is_not_a_language_model_teacher(teacher_run):

@@ -145,7 +145,6 @@ def run(cfg: ExperimentConfig, run: Run) -> dict[str, float]:
         lm = LMDistillConfig(teacher=cfg.teacher, student=LSTMLMConfig(**shape), loss=cfg.loss, train=train,
                              data=cfg.corpus, window_factors=cfg.window_factors, speed_seq_len=cfg.speed_seq_len)
         _, result = distill_language_model(lm, run_dir=run.dir)  # resumes from run.dir's checkpoint
-        result["speedup_ms_per_token"] = result["teacher_ms_per_token"] / result["student_ms_per_token"]
         return result | {"gap_closed": float("nan")}  # filled in from the hard-label row (derive_gap_closed)
     # - classification: the teacher must be a classifier run (load_classifier says so in one sentence)
     teacher, tokenizer, batching = load_classifier(cfg.teacher, command="experiment distillation")

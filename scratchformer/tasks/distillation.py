@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,17 @@ def generation_ms_per_token(model: nn.Module, prompt: torch.Tensor, new_tokens: 
     start = time.perf_counter()
     generate(model, prompt, cfg)
     return 1000 * (time.perf_counter() - start) / new_tokens
+
+
+def generation_pairs(teacher: nn.Module, student: nn.Module, prompt: torch.Tensor, new_tokens: int,
+                     pairs: int) -> list[dict[str, float]]:
+    """`pairs` timings of both models generating, [{'teacher': ms, 'student': ms}, ...] per token;
+    who goes first alternates, so a slow moment of the machine hits both alike."""
+    timings = []
+    for k in range(pairs):
+        order = [("teacher", teacher), ("student", student)][:: 1 if k % 2 == 0 else -1]
+        timings.append({name: generation_ms_per_token(model, prompt, new_tokens) for name, model in order})
+    return timings
 
 
 def generation_prompt(val_tokens: torch.Tensor, context_len: int) -> tuple[torch.Tensor, int]:
@@ -399,12 +411,14 @@ class LMDistillConfig:
     teacher slides its context over them; see long_window_loss). Empty skips it."""
     long_windows: int = 8
     """Windows read at each of those lengths."""
+    generation_pairs: int = 5
+    """Generation is timed in this many teacher/student pairs; the row keeps the medians."""
 
     def __post_init__(self):
         if not self.teacher:
             raise ValueError("teacher must name a language-model run folder or checkpoint")
-        if self.eval_batches < 1 or self.eval_batch_size < 1 or self.long_windows < 1:
-            raise ValueError("eval_batches, eval_batch_size and long_windows must be at least 1")
+        if min(self.eval_batches, self.eval_batch_size, self.long_windows, self.generation_pairs) < 1:
+            raise ValueError("eval_batches, eval_batch_size, long_windows and generation_pairs must be at least 1")
         if any(f < 1 for f in self.window_factors):
             raise ValueError(f"window_factors must be at least 1, got {self.window_factors}")
 
@@ -412,7 +426,8 @@ class LMDistillConfig:
 def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = None) -> tuple[LSTMLM, dict]:
     """Train an LSTM LM against the teacher on the corpus; returns it and its metrics:
     {'student_loss', 'teacher_loss' (nats, the same validation windows), ['gap_closed'], params,
-     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token',
+     'student_tok_s_b1', ..., 'student_ms_per_token', 'teacher_ms_per_token' (medians of
+     generation_pairs timings) and 'speedup_ms_per_token' (the median of the pairs' ratios),
      'student_loss_xF', 'teacher_loss_xF' for each window factor F}.
     run_dir: a folder for the student's run (loadable with load_run); None writes nothing."""
     # - a classifier run is one sentence naming what it holds
@@ -447,8 +462,10 @@ def distill_language_model(cfg: LMDistillConfig, run_dir: str | Path | None = No
         result |= speed("student", student, seq_len, teacher_vocab)
         result |= speed("teacher", teacher, seq_len, teacher_vocab)
         prompt, new = generation_prompt(data.tokens["val"], context_len)  # (1, 8), 64
-        result["student_ms_per_token"] = generation_ms_per_token(student, prompt, new)
-        result["teacher_ms_per_token"] = generation_ms_per_token(teacher, prompt, new)
+        timings = generation_pairs(teacher, student, prompt, new, cfg.generation_pairs)
+        result["student_ms_per_token"] = statistics.median(t["student"] for t in timings)
+        result["teacher_ms_per_token"] = statistics.median(t["teacher"] for t in timings)
+        result["speedup_ms_per_token"] = statistics.median(t["teacher"] / t["student"] for t in timings)
     finish_run(trainer, result)
     return student.eval(), result
 
