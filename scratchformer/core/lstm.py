@@ -174,7 +174,6 @@ class FastLSTM(nn.Module):
             out = out.masked_fill(empty[:, None, None], 0.0)
         return out, (h, c)
 
-
     def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One time step, x (B, 1, I), through each layer's fused cell (the kernel of torch.nn.LSTMCell)
         with torch.nn.LSTM's weights. On CPU torch.nn.LSTM runs oneDNN's kernel, which pays for a whole
