@@ -12,8 +12,8 @@ The variants compare Optimus' two ways in for z, and the same decoder trained as
               perplexity the VAEs are compared against (ppl_vs_lm)
   movies      `both` on movie-review snippets with sentiment labels (its own base, pretrained on
               them): a linear probe of z for sentiment, and style transfer along the probe's direction
-  prefix-fb0.25, prefix-fb0.1   `prefix` with 0.25 or 0.1 free nats per dimension instead of 0.5
-              (not run unless named)
+  prefix-fb0.35, -fb0.25, -fb0.1   `prefix` with 0.35, 0.25 or 0.1 free nats per dimension instead
+              of 0.5 (not run unless named)
 
 Training: cyclical KL annealing (Fu et al. 2019) and free bits per dimension (training/kl_annealing.py,
 core/latent.py). Measured on held-out sentences (validation; the test split with --final_test):
@@ -161,6 +161,7 @@ VARIANTS = {
     "lm": {"vae.inject": "none"},
     "movies": {"corpus": "movies", "vae.inject": "both"},
     # - fewer free bits: less KL bought for nothing, so a perplexity nearer the plain LM's, if z is still used
+    "prefix-fb0.35": {"vae.inject": "prefix", "vae.free_bits": 0.35},
     "prefix-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25},
     "prefix-fb0.1": {"vae.inject": "prefix", "vae.free_bits": 0.1},
 }
