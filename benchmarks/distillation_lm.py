@@ -18,8 +18,9 @@ The goals, each on the mean over seeds with the seeds' spread beside it:
 
 Why time generation again: each row of the sweep times greedy generation of 64 tokens in a few
 pairs (5; rows recorded before that setting timed one call), while another run of the sweep shared
-the machine, so a ratio near 4 can land either side of it. Here every seed's student and the teacher are timed in alternating pairs (the same prompt, greedy,
-with each model's cache, one intra-op thread), `--repeats` pairs each; a pair's sample is the
+the machine, so a ratio near 4 can land either side of it. Here every seed's student and the
+teacher are timed in alternating pairs (the same prompt, greedy, with each model's cache, one
+intra-op thread), `--repeats` pairs each; a pair's sample is the
 teacher's time over the student's, and the report gives the median and quartiles over all pairs of
 a variant. This module trains nothing.
 """

@@ -86,6 +86,11 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-x2, x1], dim=-1)
 
 
+def apply_rotation(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (B, H, T, D) rotated by the angles whose cos and sin are (T, D), in x's dtype."""
+    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
+
+
 class RotaryPositions(Positions):
     """RoPE (Su et al. 2021): rotate each (q, k) pair of dimensions by an angle ∝ position.
 
@@ -112,11 +117,6 @@ class RotaryPositions(Positions):
     def rotate_at(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, H|KV, T, D) at positions start .. start + T - 1, rotated by its positions' angles."""
         return apply_rotation(x, *self.cos_sin(start, x.size(-2)))
-
-
-def apply_rotation(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, T, D) rotated by the angles whose cos and sin are (T, D), in x's dtype."""
-    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
 
 
 # name -> class of the absolute schemes; scratchformer.core.position_schemes joins them with the relative ones
