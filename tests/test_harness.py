@@ -272,6 +272,15 @@ def test_every_registered_experiment_has_a_quick_form():
         assert set(experiment.quickened().variants) <= set(experiment.quick_variants or experiment.variants)
 
 
+def test_quick_keeps_a_scales_default_variants_only_where_the_quick_variants_hold_them():
+    first, second = list(EXPERIMENT.variants)[:2]
+    held = dataclasses.replace(EXPERIMENT, scale_variants={"cpu": [first]},
+                               quick_variants={first: {}, second: {}})
+    assert held.quickened().scale_variants == {"cpu": [first]}
+    lost = dataclasses.replace(EXPERIMENT, scale_variants={"cpu": [second]}, quick_variants={first: {}})
+    assert lost.quickened().scale_variants is None  # its quick variants run instead
+
+
 def test_a_scale_runs_its_own_default_variants_unless_variants_are_named():
     from scratchformer.experiments.harness import chosen_variants
 

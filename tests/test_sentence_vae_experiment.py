@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from scratchformer.cli.main import main
-from scratchformer.experiments.sentence_vae import derive_ppl_vs_lm, ExperimentConfig
+from scratchformer.experiments.sentence_vae import derive_ppl_vs_lm, ExperimentConfig, VARIANTS
 from scratchformer.training.checkpoint import load_checkpoint
 from sentence_fixture import make_movies, make_ptb
 
@@ -51,15 +51,19 @@ def test_ppl_vs_lm_compares_each_vae_with_the_lm_of_its_seed():
     assert fewer[1]["metrics"]["ppl_vs_lm"] == pytest.approx(0.02)
 
 
-def test_fewer_free_bits_variant_trains_with_its_free_bits(tmp_path, sources):
+def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_settings(tmp_path, sources):
     out = tmp_path / "out"
-    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,lm",
+    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,lm",
                  "--out_dir", str(out)]) == 0
     recorded = yaml.safe_load((out / "prefix-fb0.1" / "seed-0" / "config.yaml").read_text())  # the run's config
     assert recorded["vae"]["free_bits"] == 0.1 and recorded["vae"]["inject"] == "prefix"
     assert load_checkpoint(out / "prefix-fb0.1" / "seed-0")["model_config"]["free_bits"] == 0.1  # what it trained
     rows = {r["variant"]: r["metrics"] for r in map(json.loads, (out / "rows.jsonl").read_text().splitlines())}
-    assert rows["prefix-fb0.1"]["ppl_vs_lm"] is not None
+    assert rows["prefix-fb0.1"]["ppl_vs_lm"] is not None and rows["prefix-ae-fb0.25"]["ppl_vs_lm"] is not None
+    # - the beta = 0 phase: 150 of the default's 500 steps; --quick's 4 steps keep it to the first
+    ae = yaml.safe_load((out / "prefix-ae-fb0.25" / "seed-0" / "config.yaml").read_text())
+    assert ae["annealing"]["start"] == 1 and ae["vae"]["free_bits"] == 0.25
+    assert VARIANTS["prefix-ae-fb0.25"]["annealing.start"] == 150 < ExperimentConfig().train.max_steps
 
 
 @pytest.mark.parametrize("args, message", [

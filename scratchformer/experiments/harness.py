@@ -167,10 +167,13 @@ class Experiment(Generic[C]):
             raise ValueError(f"experiment {self.name}: scales must be exactly {list(SCALES)}, got {list(self.scales)}")
 
     def quickened(self) -> "Experiment[C]":
-        """The same experiment at its --quick size (its quick variants, if it has its own)."""
+        """The same experiment at its --quick size (its quick variants, if it has its own). A scale's
+        default variants stay its default where the quick variants hold them all."""
         if self.quick_variants is None:
             return self
-        return dataclasses.replace(self, variants=self.quick_variants, scale_variants=None)
+        kept = {scale: names for scale, names in (self.scale_variants or {}).items()
+                if set(names) <= set(self.quick_variants)}
+        return dataclasses.replace(self, variants=self.quick_variants, scale_variants=kept or None)
 
     def metric_list(self, cfg: C) -> list[Metric]:
         return list(self.metrics(cfg) if callable(self.metrics) else self.metrics)

@@ -12,8 +12,10 @@ The variants compare Optimus' two ways in for z, and the same decoder trained as
               perplexity the VAEs are compared against (ppl_vs_lm)
   movies      `both` on movie-review snippets with sentiment labels (its own base, pretrained on
               them): a linear probe of z for sentiment, and style transfer along the probe's direction
-  prefix-fb0.35, -fb0.25, -fb0.1   `prefix` with 0.35, 0.25 or 0.1 free nats per dimension instead
-              of 0.5 (not run unless named)
+  prefix-fb0.35, -fb0.3, -fb0.25, -fb0.1   `prefix` with 0.35, 0.3, 0.25 or 0.1 free nats per
+              dimension instead of 0.5 (not run unless named)
+  prefix-ae-fb0.25, -fb0.3   the same after a beta = 0 phase: z trained as an autoencoder's code
+              for the first 150 steps (Li et al. 2019), then the KL annealing (not run unless named)
 
 Training: cyclical KL annealing (Fu et al. 2019) and free bits per dimension (training/kl_annealing.py,
 core/latent.py). Measured on held-out sentences (validation; the test split with --final_test):
@@ -154,6 +156,8 @@ def derive_ppl_vs_lm(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     return out
 
 
+AE_STEPS = 150  # the beta = 0 phase of the prefix-ae variants, in steps of the CPU default's 500
+
 VARIANTS = {
     "prefix": {"vae.inject": "prefix"},
     "embedding": {"vae.inject": "embedding"},
@@ -164,7 +168,16 @@ VARIANTS = {
     "prefix-fb0.35": {"vae.inject": "prefix", "vae.free_bits": 0.35},
     "prefix-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25},
     "prefix-fb0.1": {"vae.inject": "prefix", "vae.free_bits": 0.1},
+    "prefix-fb0.3": {"vae.inject": "prefix", "vae.free_bits": 0.3},
+    # - a beta = 0 phase first (Li et al. 2019; Optimus pretrains an autoencoder): z is trained as a
+    #   plain code for the first 150 of the 500 steps, so the decoder learns to read it before the KL
+    #   is charged; then the cyclical schedule over the other 350
+    "prefix-ae-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25, "annealing.start": AE_STEPS},
+    "prefix-ae-fb0.3": {"vae.inject": "prefix", "vae.free_bits": 0.3, "annealing.start": AE_STEPS},
 }
+# - --quick trains 4 steps, so there the autoencoder phase is its first step
+QUICK_VARIANTS = {name: overrides | ({"annealing.start": 1} if "annealing.start" in overrides else {})
+                  for name, overrides in VARIANTS.items()}
 DEFAULT_VARIANTS = ["prefix", "embedding", "both", "lm", "movies"]  # what a plain command runs, at either scale
 
 METRICS = [
@@ -215,6 +228,7 @@ EXPERIMENT = Experiment(
     config=ExperimentConfig,
     run=run,
     variants=VARIANTS,
+    quick_variants=QUICK_VARIANTS,
     scale_variants={"cpu": DEFAULT_VARIANTS, "gpu": DEFAULT_VARIANTS},
     metrics=METRICS,
     scales={"cpu": {}, "gpu": {"base.source": "smollm2", "train.max_steps": 5000, "train.batch_size": 64,
