@@ -166,12 +166,14 @@ VARIANTS = {
     "movies": {"corpus": "movies", "vae.inject": "both"},
     # - fewer free bits: less KL bought for nothing, so a perplexity nearer the plain LM's, if z is still used
     "prefix-fb0.35": {"vae.inject": "prefix", "vae.free_bits": 0.35},
+    "prefix-fb0.3": {"vae.inject": "prefix", "vae.free_bits": 0.3},
     "prefix-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25},
     "prefix-fb0.1": {"vae.inject": "prefix", "vae.free_bits": 0.1},
-    "prefix-fb0.3": {"vae.inject": "prefix", "vae.free_bits": 0.3},
     # - a beta = 0 phase first (Li et al. 2019; Optimus pretrains an autoencoder): z is trained as a
-    #   plain code for the first 150 of the 500 steps, so the decoder learns to read it before the KL
-    #   is charged; then the cyclical schedule over the other 350
+    #   plain code for the first 150 of the 500 steps, so that the decoder may learn to read it before
+    #   the KL is charged (at this length it did not: docs/sentence_vae.md); then the cyclical
+    #   schedule over the other 350. At other lengths (--scale gpu: 5,000 steps) give the phase
+    #   yourself: --variants prefix --vae.free_bits 0.3 --annealing.start N
     "prefix-ae-fb0.25": {"vae.inject": "prefix", "vae.free_bits": 0.25, "annealing.start": AE_STEPS},
     "prefix-ae-fb0.3": {"vae.inject": "prefix", "vae.free_bits": 0.3, "annealing.start": AE_STEPS},
 }
