@@ -215,6 +215,10 @@ VARIANTS = {
     "soft-3x128": {**loss_weights("soft"), **shape(3, 128)},
     "hard-4x128": {**loss_weights("hard"), **shape(4, 128)},
     "soft-4x128": {**loss_weights("soft"), **shape(4, 128)},
+    # - between the two widths: one layer of 192 units, under the labels and the even mixture
+    #   (the LM's hard-label student is 0.22 nats behind its teacher at 128 units, 0.07 at 256)
+    "hard-1x192": {**loss_weights("hard"), **shape(1, 192)},
+    "hard+soft-1x192": {**loss_weights("hard+soft"), **shape(1, 192)},
     # - the GPU table adds: every loss at 1x256, and 256 and 512 units
     "hard-1x256": {**loss_weights("hard"), **shape(1, 256)},
     "soft-1x256": {**loss_weights("soft"), **shape(1, 256)},
