@@ -187,7 +187,7 @@ def derive_gap_closed(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------
-# the variants: LOSS-SHAPE, one line each. The CPU default: 128 units; the GPU table adds 256 and 512.
+# the variants: LOSS-SHAPE, one line each. The CPU default: 128 units; the GPU table adds 192, 256 and 512.
 
 
 def loss_weights(name: str) -> dict:
