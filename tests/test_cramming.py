@@ -107,6 +107,12 @@ def test_each_plus_variant_changes_one_trick_and_each_minus_variant_puts_one_bac
         best = with_overrides(base, BEST)
         differ = [k for k in BEST if get_dotted(minus, k) != get_dotted(best, k)]
         assert sorted(differ) == sorted(changes) and all(get_dotted(minus, k) == get_dotted(base, k) for k in changes)
+    # - the pairs: best with both tricks put back, and nothing else changed
+    for name, pair in (("minus-zero_init+rmsnorm", ("zero_init", "rmsnorm")), ("minus-untied+ramps", ("untied", "ramps"))):
+        minus, best = with_overrides(base, VARIANTS[name]), with_overrides(base, BEST)
+        changed = [k for trick in pair for k in TRICKS[trick]]
+        assert sorted(k for k in BEST if get_dotted(minus, k) != get_dotted(best, k)) == sorted(changed)
+    assert with_overrides(base, VARIANTS["minus-untied+ramps"]).ramp_start_share == 0.0
     for scale in ("cpu", "gpu"):
         cfg = scaled(EXPERIMENT, ExperimentConfig(), scale)
         assert all(with_overrides(cfg, v) for v in VARIANTS.values())
