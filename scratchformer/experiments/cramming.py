@@ -25,8 +25,8 @@ Two ablations, as variants (3 seeds each by default):
     remove one  best (every trick but bf16 and compile, which cost more than they give on CPU
                 cores: plus-bf16 and plus-compile measure that) and minus-TRICK, best without it.
     and         minus-zero_init+rmsnorm, best without the two that did not earn their place;
-                minus-untied+ramps, best with a tied head and no ramps (the 60-minute PTB recipe's
-                shape at 256 wide: ramps cost at long budgets on CPU cores).
+                minus-untied+ramps, best with a tied head and no ramps (with --model.d_model 256,
+                the 60-minute PTB recipe without its ramps, which cost at 15 minutes on CPU cores).
 
 Metrics: the final validation loss, and the time to the target, the baseline's final validation
 loss of the same seed (training seconds, compiling included, evaluation excluded, read off each
