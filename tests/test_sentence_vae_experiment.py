@@ -9,6 +9,7 @@ import yaml
 from scratchformer.cli.main import main
 from scratchformer.experiments.sentence_vae import derive_ppl_vs_lm, ExperimentConfig, VARIANTS
 from scratchformer.training.checkpoint import load_checkpoint
+from scratchformer.training.kl_annealing import KLAnnealingConfig, kl_weight
 from sentence_fixture import make_movies, make_ptb
 
 
@@ -53,7 +54,7 @@ def test_ppl_vs_lm_compares_each_vae_with_the_lm_of_its_seed():
 
 def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_settings(tmp_path, sources):
     out = tmp_path / "out"
-    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,lm",
+    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,prefix-autoencoder,lm",
                  "--out_dir", str(out)]) == 0
     recorded = yaml.safe_load((out / "prefix-fb0.1" / "seed-0" / "config.yaml").read_text())  # the run's config
     assert recorded["vae"]["free_bits"] == 0.1 and recorded["vae"]["inject"] == "prefix"
@@ -64,6 +65,11 @@ def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_setting
     ae = yaml.safe_load((out / "prefix-ae-fb0.25" / "seed-0" / "config.yaml").read_text())
     assert ae["annealing"]["start"] == 1 and ae["vae"]["free_bits"] == 0.25
     assert VARIANTS["prefix-ae-fb0.25"]["annealing.start"] == 150 < ExperimentConfig().train.max_steps
+    # - the plain autoencoder: beta is 0 at every step of its run, and its KL is still measured
+    recorded = yaml.safe_load((out / "prefix-autoencoder" / "seed-0" / "config.yaml").read_text())
+    plain = KLAnnealingConfig(**recorded["annealing"])
+    assert all(kl_weight(plain, s, 500) == 0.0 for s in range(500))
+    assert rows["prefix-autoencoder"]["kl"] > 0
 
 
 @pytest.mark.parametrize("args, message", [
