@@ -54,7 +54,7 @@ def test_ppl_vs_lm_compares_each_vae_with_the_lm_of_its_seed():
 
 def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_settings(tmp_path, sources):
     out = tmp_path / "out"
-    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,prefix-autoencoder,lm",
+    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,prefix-autoencoder,both-autoencoder,lm",
                  "--out_dir", str(out)]) == 0
     recorded = yaml.safe_load((out / "prefix-fb0.1" / "seed-0" / "config.yaml").read_text())  # the run's config
     assert recorded["vae"]["free_bits"] == 0.1 and recorded["vae"]["inject"] == "prefix"
@@ -65,11 +65,12 @@ def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_setting
     ae = yaml.safe_load((out / "prefix-ae-fb0.25" / "seed-0" / "config.yaml").read_text())
     assert ae["annealing"]["start"] == 1 and ae["vae"]["free_bits"] == 0.25
     assert VARIANTS["prefix-ae-fb0.25"]["annealing.start"] == 150 < ExperimentConfig().train.max_steps
-    # - the plain autoencoder: beta is 0 at every step of its run, and its KL is still measured
-    recorded = yaml.safe_load((out / "prefix-autoencoder" / "seed-0" / "config.yaml").read_text())
-    plain = KLAnnealingConfig(**recorded["annealing"])
-    assert all(kl_weight(plain, s, 500) == 0.0 for s in range(500))
-    assert rows["prefix-autoencoder"]["kl"] > 0
+    # - the plain autoencoders: beta is 0 at every step of their runs, and their KL is still measured
+    for variant, inject in (("prefix-autoencoder", "prefix"), ("both-autoencoder", "both")):
+        recorded = yaml.safe_load((out / variant / "seed-0" / "config.yaml").read_text())
+        plain = KLAnnealingConfig(**recorded["annealing"])
+        assert recorded["vae"]["inject"] == inject and all(kl_weight(plain, s, 500) == 0.0 for s in range(500))
+        assert rows[variant]["kl"] > 0
 
 
 @pytest.mark.parametrize("args, message", [

@@ -16,8 +16,8 @@ The variants compare Optimus' two ways in for z, and the same decoder trained as
               dimension instead of 0.5 (not run unless named)
   prefix-ae-fb0.25, -fb0.3   the same after a beta = 0 phase: z trained as an autoencoder's code
               for the first 150 steps (Li et al. 2019), then the KL annealing (not run unless named)
-  prefix-autoencoder   `prefix` with beta = 0 at every step: a plain autoencoder, to see whether
-              and when the decoder learns to read z (not run unless named)
+  prefix-autoencoder, both-autoencoder   `prefix` or `both` with beta = 0 at every step: a plain
+              autoencoder, to see whether and when the decoder learns to read z (not run unless named)
 
 Training: cyclical KL annealing (Fu et al. 2019) and free bits per dimension (training/kl_annealing.py,
 core/latent.py). Measured on held-out sentences (validation; the test split with --final_test):
@@ -182,6 +182,7 @@ VARIANTS = {
     #   asks whether the decoder's adapters can learn to read z at all, and in how many steps
     #   (--train.max_steps), which is how long a beta = 0 phase must be before the annealing
     "prefix-autoencoder": {"vae.inject": "prefix", "annealing.schedule": "constant", "annealing.max_beta": 0.0},
+    "both-autoencoder": {"vae.inject": "both", "annealing.schedule": "constant", "annealing.max_beta": 0.0},
 }
 # - --quick trains 4 steps, so there the autoencoder phase is its first step
 QUICK_VARIANTS = {name: overrides | ({"annealing.start": 1} if "annealing.start" in overrides else {})
