@@ -100,14 +100,14 @@ def test_as_an_autoencoder_the_adapters_learn_to_read_z(inject):
     #   adapters and projections alone must learn to write each sentence into z and read it back
     gpt = base()
     with torch.no_grad():
-        gpt.lm_head.weight.mul_(30)  # a random head of std 0.02 bounds every logit near +-0.6; a pretrained one does not
+        gpt.lm_head.weight.mul_(30)  # a random head of std 0.02 bounds every logit near +-0.6 (a trained one does not)
     words = torch.randint(3, 30, (8, 8), generator=torch.Generator().manual_seed(1))
     inputs = torch.cat([torch.full((8, 1), 2), words], dim=1)  # (8, 9): bos, the words
     targets = torch.cat([words, torch.full((8, 1), 2)], dim=1)  # (8, 9): the words, eos
 
-    def trained(inject: str) -> float:
+    def trained(way_in: str) -> float:
         torch.manual_seed(0)
-        vae = SentenceVAE(gpt, SentenceVAEConfig(latent_size=8, inject=inject, width=8))
+        vae = SentenceVAE(gpt, SentenceVAEConfig(latent_size=8, inject=way_in, width=8))
         opt = torch.optim.Adam([p for p in vae.parameters() if p.requires_grad], lr=1e-2)
         for _ in range(300):
             _, loss = vae(inputs, targets, torch.tensor(0.0))

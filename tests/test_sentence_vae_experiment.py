@@ -54,8 +54,8 @@ def test_ppl_vs_lm_compares_each_vae_with_the_lm_of_its_seed():
 
 def test_fewer_free_bits_and_autoencoder_phase_variants_train_with_their_settings(tmp_path, sources):
     out = tmp_path / "out"
-    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", "prefix-fb0.1,prefix-ae-fb0.25,prefix-autoencoder,both-autoencoder,lm",
-                 "--out_dir", str(out)]) == 0
+    variants = "prefix-fb0.1,prefix-ae-fb0.25,prefix-autoencoder,both-autoencoder,lm"
+    assert main(["experiment", "sentence-vae", "--quick", *sources, "--variants", variants, "--out_dir", str(out)]) == 0
     recorded = yaml.safe_load((out / "prefix-fb0.1" / "seed-0" / "config.yaml").read_text())  # the run's config
     assert recorded["vae"]["free_bits"] == 0.1 and recorded["vae"]["inject"] == "prefix"
     assert load_checkpoint(out / "prefix-fb0.1" / "seed-0")["model_config"]["free_bits"] == 0.1  # what it trained
