@@ -159,6 +159,7 @@ def derive_ppl_vs_lm(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
 
 
 AE_STEPS = 150  # the beta = 0 phase of the prefix-ae variants, in steps of the CPU default's 500
+NO_KL = {"annealing.schedule": "constant", "annealing.max_beta": 0.0}  # beta = 0 at every step: an autoencoder
 
 VARIANTS = {
     "prefix": {"vae.inject": "prefix"},
@@ -181,8 +182,8 @@ VARIANTS = {
     # - beta = 0 at every step: a plain autoencoder (the KL is measured, never charged). Not a VAE: it
     #   asks whether the decoder's adapters can learn to read z at all, and in how many steps
     #   (--train.max_steps), which is how long a beta = 0 phase must be before the annealing
-    "prefix-autoencoder": {"vae.inject": "prefix", "annealing.schedule": "constant", "annealing.max_beta": 0.0},
-    "both-autoencoder": {"vae.inject": "both", "annealing.schedule": "constant", "annealing.max_beta": 0.0},
+    "prefix-autoencoder": {"vae.inject": "prefix", **NO_KL},
+    "both-autoencoder": {"vae.inject": "both", **NO_KL},
 }
 # - --quick trains 4 steps, so there the autoencoder phase is its first step
 QUICK_VARIANTS = {name: overrides | ({"annealing.start": 1} if "annealing.start" in overrides else {})
