@@ -11,6 +11,12 @@
         --out_dir runs/experiments/cramming-lean
     python -m benchmarks.cramming --sweep runs/experiments/cramming-lean --name cramming_lean
 
+    # each trick added to the baseline at 15 minutes (one seed, two runs at a time on a thread each):
+    scratchformer experiment cramming --budget 15m --seeds 1 --jobs 2 --threads 1 --model.dropout 0.1 \\
+        --data.corpus ../shared/data/tinyshakespeare.txt --variants baseline,plus-rope,...,plus-ramps \\
+        --out_dir runs/experiments/cramming-15m-plus
+    python -m benchmarks.cramming --sweep runs/experiments/cramming-15m-plus --name cramming_15m_plus
+
 Two ablations (issue 15): each trick added to the nanoGPT-style baseline (plus-TRICK, against
 `baseline`) and each removed from the best recipe (minus-TRICK, against `best`). Per variant, over
 seeds (mean, std and the 95% interval of the mean, Student t):
@@ -95,16 +101,21 @@ def render(results: dict) -> str:
     return "\n".join(lines + ["", machine_line(results)])
 
 
-def render_lean(results: dict) -> str:
-    """A sweep of a few variants (cramming_lean.json: best without the tricks that did not earn
-    their place): the variants over seeds, and the verdict on each change against best."""
+def render_few(results: dict) -> str:
+    """A sweep of a few variants: the variants over seeds, and the verdict on each change against its
+    anchor (cramming_lean.json: best without the tricks that did not earn their place;
+    cramming_15m_plus.json: each trick added to the baseline at a 15-minute budget)."""
     j = results["judged"]
     lines = [variant_table(results), ""]
     for v, t in j["variants"].items():
-        if v.startswith("minus-") and t["delta_whole"]["mean"] is not None:
-            lines.append(f"- {v} against best: {verdict(t['delta_whole'])} ({_ci(t['delta_whole'], sign=True)} "
-                         "nats/char; below 0: better than best)")
+        anchor = anchor_of(v)
+        if v != anchor and t["delta_whole"]["mean"] is not None:
+            lines.append(f"- {v} against {anchor}: {verdict(t['delta_whole'])} ({_ci(t['delta_whole'], sign=True)} "
+                         f"nats/char; below 0: better than {anchor})")
     return "\n".join(lines + ["", machine_line(results)])
+
+
+render_lean = render_15m_plus = render_few
 
 
 def variant_table(results: dict) -> str:
@@ -135,8 +146,9 @@ def machine_line(results: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = sweep_parser(__doc__, EXPERIMENT.name)
-    parser.add_argument("--name", default="cramming", choices=("cramming", "cramming_lean"),
-                        help="the results file: cramming (both ablations) or cramming_lean (a few variants)")
+    parser.add_argument("--name", default="cramming", choices=("cramming", "cramming_lean", "cramming_15m_plus"),
+                        help="the results file: cramming (both ablations), or cramming_lean and cramming_15m_plus "
+                             "(a few variants, each against its anchor)")
     args = parser.parse_args(argv)
     cfg, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
     if cfg.task != "shakespeare":

@@ -60,6 +60,14 @@ def test_a_few_variants_go_to_a_results_file_of_their_own(sweep, tmp_path):
     assert f"- minus-zero_init+rmsnorm against best: {bench.verdict(change)}" in text
 
 
+def test_added_tricks_are_each_judged_against_the_baseline(sweep, tmp_path):
+    bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path), "--name", "cramming_15m_plus"])
+    text = bench.render_15m_plus(json.loads((tmp_path / "cramming_15m_plus.json").read_text()))
+    # - plus-relu2 is paired with the baseline, minus-* with best, and neither anchor with itself
+    assert "- plus-relu2 against baseline: " in text and "below 0: better than baseline)" in text
+    assert "- minus-muon against best: " in text and "- baseline against" not in text
+
+
 def test_a_change_is_called_within_the_noise_when_its_interval_holds_zero():
     def change(low, high):
         return {"ci95_low": low, "ci95_high": high}
