@@ -121,7 +121,8 @@ render_lean = render_15m_plus = render_few
 def variant_table(results: dict) -> str:
     """Every variant over seeds: losses, the change against its anchor, the time to the target."""
     j, seeds = results["judged"], results["seeds"]
-    lines = [f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({', '.join(map(str, seeds))}), budget {results['budget']} of training each "
+    seeds_text = f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({', '.join(map(str, seeds))})"
+    lines = [f"{seeds_text}, budget {results['budget']} of training each "
              f"(evaluation apart), {results['corpus']}. Mean [95% interval of the mean, Student t] over seeds. "
              "Δ: final loss on the whole validation split minus the anchor's (the baseline for plus-*, best for "
              "minus-*), same seed. Target: the baseline's final loss, same seed.", "",
