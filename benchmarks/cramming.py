@@ -122,8 +122,10 @@ def variant_table(results: dict) -> str:
     """Every variant over seeds: losses, the change against its anchor, the time to the target."""
     j, seeds = results["judged"], results["seeds"]
     seeds_text = f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({', '.join(map(str, seeds))})"
-    lines = [f"{seeds_text}, budget {results['budget']} of training each "
-             f"(evaluation apart), {results['corpus']}. Mean [95% interval of the mean, Student t] over seeds. "
+    spread = ("Mean [95% interval of the mean, Student t] over seeds." if len(seeds) > 1
+              else "One run each: no interval.")
+    lines = [f"{seeds_text}, budget {results['budget']} of training each (evaluation apart), {results['corpus']}. "
+             f"{spread} "
              "Δ: final loss on the whole validation split minus the anchor's (the baseline for plus-*, best for "
              "minus-*), same seed. Target: the baseline's final loss, same seed.", "",
              "| variant | final loss, whole split | Δ vs anchor (nats/char) | final loss, 20 batches | steps | "

@@ -66,6 +66,11 @@ def test_added_tricks_are_each_judged_against_the_baseline(sweep, tmp_path):
     # - plus-relu2 is paired with the baseline, minus-* with best, and neither anchor with itself
     assert "- plus-relu2 against baseline: " in text and "below 0: better than baseline)" in text
     assert "- minus-muon against best: " in text and "- baseline against" not in text
+    # - two seeds have an interval; one seed is said to have none
+    assert text.startswith("2 seeds (0, 1), ") and "Mean [95% interval of the mean" in text
+    one = json.loads((tmp_path / "cramming_15m_plus.json").read_text())
+    one["seeds"] = [0]
+    assert bench.render_15m_plus(one).startswith("1 seed (0), ") and "One run each: no interval." in bench.render_15m_plus(one)
 
 
 def test_a_change_is_called_within_the_noise_when_its_interval_holds_zero():
