@@ -4,6 +4,8 @@
         --ood.source ../shared/data/sentiment_ood --ood.bbc_source ../shared/data/bbc_news.tar.gz \\
         --augment.wordnet.source ../shared/data/wordnet-3.0-dict.tar.gz --jobs 2 --threads 1
     python -m benchmarks.augmentation --sweep runs/experiments/augmentation   # benchmarks/results/augmentation.json
+    python -m benchmarks.augmentation --sweep runs/experiments/augmentation-pretrained \
+        --name augmentation_pretrained        # a sweep of pretrained-N* variants: augmentation_pretrained.json
 
 Trains nothing. For each model of the sweep (bigram, transformer, pretrained), at N = 500 labels,
 paired by seed against no augmentation (the same model, the same 500 reviews), with the mean, the
@@ -238,6 +240,9 @@ def main(argv=None) -> dict:
     parser = sweep_parser(__doc__, EXPERIMENT.name)
     parser.add_argument("--final_sweep", default=None,
                         help="a sweep of the chosen variants and their anchors run with --final_test true")
+    parser.add_argument("--name", default="augmentation", choices=("augmentation", "augmentation_pretrained"),
+                        help="the results file: augmentation (the CPU default grid), or augmentation_pretrained "
+                             "(a sweep of the pretrained-N* variants, which need --pretrained RUN/lm)")
     args = parser.parse_args(argv)
     _, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
     result = {"benchmark": "augmentation", **about, "judged": judge(rows)}
@@ -247,7 +252,10 @@ def main(argv=None) -> dict:
                            "test_reviews": final_cfg.test_reviews,
                            "val_drift": rerun_drift(rows, final_rows),
                            "models": judge_final(result["judged"], final_rows, final_cfg.final_test, args.final_sweep)}
-    return report("augmentation", result, results_dir=args.results_dir)
+    return report(args.name, result, results_dir=args.results_dir)
+
+
+render_pretrained = render  # augmentation_pretrained.json: the same judgement of another sweep
 
 
 if __name__ == "__main__":

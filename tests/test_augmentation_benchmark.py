@@ -1,5 +1,7 @@
 """benchmarks.augmentation: the classifier goals judged over seeds, paired by seed, from a sweep's rows."""
 
+import json
+
 import pytest
 
 from benchmarks import augmentation as bench
@@ -83,3 +85,28 @@ def test_the_test_split_is_read_for_validations_choice_only():
         bench.judge_final(judged, crop, final_test=True, folder="final")
     with pytest.raises(SystemExit, match="was run without --final_test true"):
         bench.judge_final(judged, final, final_test=False, folder="final")
+
+
+def test_a_sweep_of_pretrained_variants_goes_to_a_results_file_of_its_own(tmp_path):
+    from benchmarks.report import find_renderer
+
+    # - a finished (quick) sweep as the harness leaves it: its config, and one row file per run
+    sweep = tmp_path / "augmentation-pretrained"
+    (sweep / "rows").mkdir(parents=True)
+    (sweep / "sweep.json").write_text(json.dumps({"config": {}, "quick": True}))  # quick: a dirty tree may judge it
+    accuracy = {"pretrained-N500-none": [0.80, 0.78], "pretrained-N500-uda": [0.84, 0.80],
+                "pretrained-Nall-none": [0.88, 0.86]}
+    for variant, per_seed in accuracy.items():
+        for seed, acc in enumerate(per_seed):
+            row = {"variant": variant, "seed": seed, "wall_s": 600.0, "commit": "abcdef0123", "dirty": False,
+                   "metrics": {"val_acc": acc, "ood_acc": acc - 0.2, "gap_amazon": 20.0, "auroc_bbc": 0.8}}
+            (sweep / "rows" / f"{variant}-seed{seed}.json").write_text(json.dumps(row))
+    result = bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path), "--name", "augmentation_pretrained"])
+    assert (tmp_path / "augmentation_pretrained.json").is_file() and not (tmp_path / "augmentation.json").exists()
+    # - uda closes (0.84-0.80)/(0.88-0.80) = 50% and (0.80-0.78)/(0.86-0.78) = 25%
+    assert result["judged"]["models"]["pretrained"]["consistency"]["uda"]["mean"] == pytest.approx(0.375)
+    # - benchmarks.report renders the file with the same table as the CPU default's
+    assert find_renderer("augmentation_pretrained") is bench.render
+    table = bench.render(json.loads((tmp_path / "augmentation_pretrained.json").read_text()))
+    assert "uda closes ≥ 50% of the gap to full supervision: **missed**" in table
+    assert "pretrained-Nall-none 0.800" in table and "(no pretrained rows here)" not in table
