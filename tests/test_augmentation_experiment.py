@@ -3,6 +3,7 @@ out-of-distribution metrics, the derived gain and gap closed, figures, and the o
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from scratchformer.cli.main import main
 from scratchformer.data.imdb import IMDbConfig, load_imdb
 from scratchformer.errors import UserError
 from scratchformer.experiments.augmentation import (CPU_VARIANTS, EXPERIMENT, VARIANTS, ExperimentConfig, derive,
-                                                    parts)
+                                                    figures, parts)
 from scratchformer.experiments.harness import scaled, with_overrides
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.tasks.augmented_classification import AugmentationConfig, ObjectiveClassifier, label_subset
@@ -143,6 +144,24 @@ def test_quick_sweep_writes_rows_with_ood_metrics_and_derived_numbers(tmp_path, 
     assert "validation accuracy over no augmentation" in summary and "BBC News" in summary
     for name in ("accuracy_vs_N.png", "id_vs_ood.png", "val_acc.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_id_vs_ood_labels_of_coinciding_points_do_not_overlap(tmp_path, monkeypatch):
+    # - two variants at the same point, a third far away: the second label is stacked above the first
+    def row(variant, acc, ood):
+        return {"variant": variant, "seed": 0, "metrics": {"val_acc": acc, "ood_acc": ood, "labels": 500}}
+    rows = [row("bigram-N500-none", 0.8, 0.6), row("bigram-N500-mixup", 0.8, 0.6), row("bigram-N500-uda", 0.7, 0.5)]
+    drawn = {}
+
+    def keep(fig, path, **kwargs):
+        renderer = fig.canvas.get_renderer()
+        drawn[Path(path).name] = {t.get_text(): (t.xyann, t.get_window_extent(renderer)) for t in fig.axes[0].texts}
+        return path
+    monkeypatch.setattr("scratchformer.experiments.augmentation.save", keep)
+    figures(ExperimentConfig(), rows, tmp_path)
+    labels = drawn["id_vs_ood.png"]
+    assert not labels["bigram-N500-none"][1].overlaps(labels["bigram-N500-mixup"][1])
+    assert labels["bigram-N500-uda"][0] == labels["bigram-N500-none"][0]  # far from the others: not moved
 
 
 def test_derive_gap_closed_from_the_none_rows():

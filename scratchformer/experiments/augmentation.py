@@ -54,7 +54,7 @@ from scratchformer.tasks.classification import (CLASSIFIER_TRAIN, ClassifierRunC
                                                 prepare_data, train_classifier)
 from scratchformer.tasks.ood_evaluation import evaluate_ood
 from scratchformer.training.budget import budget_seconds
-from scratchformer.training.plots import pyplot, save
+from scratchformer.training.plots import label_points, pyplot, save
 from scratchformer.training.trainer import TrainConfig, train_defaults
 
 AUGMENT_TRAIN = {**CLASSIFIER_TRAIN, "max_steps": 300, "warmup_steps": 30, "weight_decay": 0.1}
@@ -302,11 +302,12 @@ def figures(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     paths.append(save(fig, out / "accuracy_vs_N.png", dpi=120))
     # - in against out of distribution, one point per variant
     fig, ax = plt.subplots(figsize=(7.5, 5))
+    points = {}
     for v in variants:
         x, y = mean_of(v, "val_acc"), mean_of(v, "ood_acc")
         if x is not None and y is not None:
-            ax.scatter(100 * x, 100 * y)
-            ax.annotate(v, (100 * x, 100 * y), fontsize=6)
+            points[v] = (100 * x, 100 * y)
+            ax.scatter(*points[v])
     low = min([ax.get_xlim()[0], ax.get_ylim()[0]])
     high = max([ax.get_xlim()[1], ax.get_ylim()[1]])
     ax.plot([low, high], [low, high], color="grey", linestyle="--", label="no gap (y = x)")
@@ -315,6 +316,7 @@ def figures(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("mean out-of-distribution accuracy (%)")
     ax.set_title(f"In- against out-of-distribution accuracy ({note})")
     ax.legend(fontsize=8)
+    label_points(ax, points)
     paths.append(save(fig, out / "id_vs_ood.png", dpi=120))
     return paths
 

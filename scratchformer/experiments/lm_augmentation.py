@@ -52,7 +52,7 @@ from scratchformer.devices import model_device
 from scratchformer.experiments.harness import Experiment, Metric, Run, fit
 from scratchformer.experiments.summary import seeds_note
 from scratchformer.models.gpt import GPT, GPTConfig
-from scratchformer.training.plots import pyplot, save
+from scratchformer.training.plots import label_points, pyplot, save
 from scratchformer.training.trainer import TrainConfig, Trainer, train_defaults
 
 GOAL_OOD_GAIN = 0.05  # bits per character the best augmentation should take off the mean OOD bpc ...
@@ -227,7 +227,6 @@ def id_vs_ood(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
         sx = statistics.stdev(xs) if len(xs) > 1 else 0.0
         sy = statistics.stdev(ys) if len(ys) > 1 else 0.0
         ax.errorbar(x, y, xerr=sx, yerr=sy, marker="o", capsize=3)
-        ax.annotate(variant, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     if "none" in points:
         # - the goal's corner: at most GOAL_ID_COST more in distribution, at least GOAL_OOD_GAIN less out of it
         x0, y0 = points["none"]
@@ -244,6 +243,7 @@ def id_vs_ood(cfg: ExperimentConfig, rows: list[dict], out: Path) -> list[Path]:
     ax.set_title(f"Augmentations of a byte-level GPT ({seeds_note([r for r in rows if r['variant'] in points])})")
     if "none" in points:
         ax.legend(fontsize=8, loc="best")
+    label_points(ax, points, fontsize=8)
     return [save(fig, out / "id_vs_ood.png", dpi=120)]
 
 

@@ -3,6 +3,7 @@
   plot_lr_finder(result, path)        loss against learning rate (log axis), suggestions marked
   plot_schedules(names, path, ...)    learning rate against step for one or more schedules
   plot_runs(run_folders, path)        loss, learning rate and gradient norm of several runs
+  label_points(ax, points)            name each point of a scatter, no label drawn over another
 """
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ def plot_runs(runs: list[str | Path], path: str | Path) -> Path:
     ax_norm.set_xlabel("step")
     ax_loss.legend(fontsize="small")
     return save(fig, path)
+
+
+def label_points(ax, points: dict[str, tuple[float, float]], fontsize: int = 6) -> None:
+    """Write each name beside its (x, y), stacking a label upwards past any label it would overlap
+    (points that nearly coincide). Call it last, once the axes' limits are final."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    for name, (x, y) in points.items():
+        label = ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=fontsize)
+        # - up a line at a time until it is clear of every label already placed
+        while any(label.get_window_extent(renderer).overlaps(box) for box in placed):
+            label.xyann = (label.xyann[0], label.xyann[1] + fontsize + 2)
+        placed.append(label.get_window_extent(renderer))
 
 
 def save(fig, path: str | Path, dpi: int = 110, rect: tuple[float, float, float, float] | None = None) -> Path:
