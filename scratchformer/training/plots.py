@@ -125,7 +125,8 @@ def plot_runs(runs: list[str | Path], path: str | Path) -> Path:
 
 def label_points(ax, points: dict[str, tuple[float, float]], fontsize: int = 6) -> None:
     """Write each name beside its (x, y), stacking a label upwards past any label it would overlap
-    (points that nearly coincide). Call it last, once the axes' limits are final."""
+    (points that nearly coincide); a thin line ties a moved label to its point. Call it last, once
+    the axes' limits are final."""
     renderer = ax.figure.canvas.get_renderer()
     placed = []
     for name, (x, y) in points.items():
@@ -134,6 +135,10 @@ def label_points(ax, points: dict[str, tuple[float, float]], fontsize: int = 6) 
         while any(label.get_window_extent(renderer).overlaps(box) for box in placed):
             label.xyann = (label.xyann[0], label.xyann[1] + fontsize + 2)
         placed.append(label.get_window_extent(renderer))
+        if label.xyann != (3, 3):
+            # - a moved label: a line from the corner of its text to its point
+            ax.annotate("", (x, y), xytext=label.xyann, textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5, "shrinkA": 0})
 
 
 def save(fig, path: str | Path, dpi: int = 110, rect: tuple[float, float, float, float] | None = None) -> Path:
