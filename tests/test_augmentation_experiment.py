@@ -18,6 +18,7 @@ from scratchformer.experiments.augmentation import (CPU_VARIANTS, EXPERIMENT, VA
 from scratchformer.experiments.harness import scaled, with_overrides
 from scratchformer.models.classifier import ClassifierConfig
 from scratchformer.tasks.augmented_classification import AugmentationConfig, ObjectiveClassifier, label_subset
+from scratchformer.training.plots import pyplot
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,7 @@ def test_id_vs_ood_labels_of_coinciding_points_do_not_overlap(tmp_path, monkeypa
     def keep(fig, path, **kwargs):
         renderer = fig.canvas.get_renderer()
         drawn[Path(path).name] = {t.get_text(): (t.xyann, t.get_window_extent(renderer)) for t in fig.axes[0].texts}
+        pyplot().close(fig)
         return path
     monkeypatch.setattr("scratchformer.experiments.augmentation.save", keep)
     figures(ExperimentConfig(), rows, tmp_path)
