@@ -128,14 +128,15 @@ def label_points(ax, points: dict[str, tuple[float, float]], fontsize: int = 6) 
     (points that nearly coincide); a thin line ties a moved label to its point. Call it last, once
     the axes' limits are final."""
     renderer = ax.figure.canvas.get_renderer()
+    beside = (3, 3)  # a label's offset from its point, in points, before any move
     placed = []
     for name, (x, y) in points.items():
-        label = ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=fontsize)
+        label = ax.annotate(name, (x, y), xytext=beside, textcoords="offset points", fontsize=fontsize)
         # - up a line at a time until it is clear of every label already placed
         while any(label.get_window_extent(renderer).overlaps(box) for box in placed):
             label.xyann = (label.xyann[0], label.xyann[1] + fontsize + 2)
         placed.append(label.get_window_extent(renderer))
-        if label.xyann != (3, 3):
+        if label.xyann != beside:
             # - a moved label: a line from the corner of its text to its point
             ax.annotate("", (x, y), xytext=label.xyann, textcoords="offset points",
                         arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5, "shrinkA": 0})
