@@ -1,11 +1,12 @@
 """Out-of-distribution evaluation: ECE and AUROC on worked examples, and `evaluate-ood` end to end."""
 
 import math
+import random
 
 import pytest
 import torch
 
-from imdb_fixture import make_imdb
+from imdb_fixture import NEGATIVE, POSITIVE, make_imdb, review
 from ood_fixture import write_bbc, write_sets
 from scratchformer.cli.main import main
 from scratchformer.tasks.ood_evaluation import auroc, expected_calibration_error
@@ -50,6 +51,33 @@ def test_evaluate_ood_prints_one_table_for_a_run(tmp_path, capsys):
     imdb_row, bbc_row = table[2].split(), table[-1].split()
     assert imdb_row[1] == "40" and float(imdb_row[2]) >= 80  # the fixture is easy
     assert bbc_row[2:5] == ["-", "-", "-"] and 0.0 <= float(bbc_row[5]) <= 1.0  # unlabelled: AUROC only
+
+
+def test_a_language_model_of_reviews_tells_news_from_reviews(tmp_path, capsys):
+    # - a classifier and, apart, a byte-level language model of reviews like the fixture's
+    imdb = make_imdb(tmp_path, n_train=40, n_test=20)
+    runs = tmp_path / "runs"
+    assert main(["train-classifier", "--data.source", str(imdb), "--out_dir", str(runs), "--name", "c",
+                 "--model.variant", "pool", "--model.d_model", "16", "--batching.max_len", "16",
+                 "--tokenizer.vocab_size", "100", "--train.max_steps", "10", "--train.batch_size", "16"]) == 0
+    rng = random.Random(1)
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("\n".join(review(rng, rng.choice([POSITIVE, NEGATIVE]), 12) for _ in range(400)))
+    assert main(["train", "--data.corpus", str(corpus), "--tokenizer", "byte", "--out_dir", str(runs), "--name", "lm",
+                 "--model.d_model", "32", "--model.n_heads", "2", "--model.n_layers", "1", "--model.context_len", "32",
+                 "--train.max_steps", "150", "--train.batch_size", "16", "--train.lr", "3e-3", "--train.warmup_steps", "5",
+                 "--train.eval_interval", "0", "--sample.max_new_tokens", "0"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate-ood", "--run", str(runs / "c"), "--data.source", str(imdb), "--ood.source",
+                 str(write_sets(tmp_path / "ood")), "--ood.bbc_source", str(write_bbc(tmp_path / "bbc_news.tar.gz")),
+                 "--lm", str(runs / "lm"), "--lm_tokens", "24"]) == 0
+    table = capsys.readouterr().out.split("set ", 1)[1].splitlines()
+    assert table[0].split()[-2:] == ["AUROC", "(LM)"]
+    rows = {line.split()[0]: line.split() for line in table[2:]}
+    assert rows["imdb-test"][-1] == "-"
+    # - the news reads nothing like the reviews the model learnt: it tells all of it apart
+    assert float(rows["bbc"][-1]) == 1.0
+    assert all(0.0 <= float(r[-1]) <= 1.0 for name, r in rows.items() if name != "imdb-test")
 
 
 def test_evaluate_ood_refuses_a_language_model_run(tmp_path, capsys):

@@ -3,6 +3,7 @@
     evaluate_loss(model, data, "val", batches=20, batch_size=16)  ->  {"val_loss": ..., "val_bpc": ...}
     evaluate_whole_split(model, data, "val")                      ->  the same keys, over every token
     stream_loss(model, tokens, context_len, stride)               ->  what evaluate_whole_split computes
+    text_losses(model, [ids, ...], max_tokens)                     ->  (N,) one mean loss per text
 
 The Trainer validates with it during training and `scratchformer eval` calls it on a saved run;
 nothing else is needed to evaluate (no optimizer, no run folder). The batches are drawn from a
@@ -85,6 +86,44 @@ def stream_loss(model: nn.Module, tokens: torch.Tensor, context_len: int, stride
             scored_until = s + T
     model.train(was_training)
     return total / count
+
+
+@torch.no_grad()
+def text_losses(model: nn.Module, texts: list[list[int]], max_tokens: int, batch_size: int = 32,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N,) mean next-token loss (nats) of each text on its own: how surprised a language model is by it.
+
+    Each text is read from its first token, cut to its first max_tokens + 1 tokens (so at most
+    max_tokens predictions, and never more than the model's context); a text of fewer than 2
+    tokens has nothing to predict and gets NaN. Texts go through in batches of similar length,
+    padded on the right: a causal model never looks ahead, so the padding changes no prediction.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    context_len = getattr(getattr(model, "config", None), "context_len", None)
+    cut = min(max_tokens, context_len) if context_len else max_tokens
+    texts = [ids[:cut + 1] for ids in texts]
+    losses = torch.full((len(texts),), float("nan"))
+    # - sort by length so that a batch pads little; losses go back to each text's own place
+    order = sorted((i for i, ids in enumerate(texts) if len(ids) >= 2), key=lambda i: len(texts[i]))
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        group = order[start:start + batch_size]
+        T = max(len(texts[i]) for i in group) - 1  # predictions of the longest text in the batch
+        inputs = torch.zeros(len(group), T, dtype=torch.long)  # (B, T)
+        targets = torch.full((len(group), T), -100, dtype=torch.long)  # (B, T): -100 past each text's end
+        for b, i in enumerate(group):
+            ids = torch.tensor(texts[i])
+            inputs[b, :len(ids) - 1] = ids[:-1]
+            targets[b, :len(ids) - 1] = ids[1:]
+        logits, _ = model(inputs.to(device))  # (B, T, V)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), targets.to(device), ignore_index=-100,
+                              reduction="none")  # (B, T), 0 where ignored
+        counts = (targets != -100).sum(1)  # (B,)
+        losses[group] = (nll.cpu().sum(1) / counts).float()
+    model.train(was_training)
+    return losses
 
 
 def evaluate_whole_split(model: nn.Module, data, split: str = "val", batch_size: int = 64,
