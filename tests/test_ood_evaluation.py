@@ -78,6 +78,11 @@ def test_a_language_model_of_reviews_tells_news_from_reviews(tmp_path, capsys):
     # - the news reads nothing like the reviews the model learnt: it tells all of it apart
     assert float(rows["bbc"][-1]) == 1.0
     assert all(0.0 <= float(r[-1]) <= 1.0 for name, r in rows.items() if name != "imdb-test")
+    # - a classifier given as the language model, or no tokens to score: one line each
+    for bad in (["--lm", str(runs / "c")], ["--lm", str(runs / "lm"), "--lm_tokens", "0"]):
+        assert main(["evaluate-ood", "--run", str(runs / "c"), *bad]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and ("--lm" in err)
 
 
 def test_evaluate_ood_refuses_a_language_model_run(tmp_path, capsys):
