@@ -3,7 +3,7 @@
     evaluate_loss(model, data, "val", batches=20, batch_size=16)  ->  {"val_loss": ..., "val_bpc": ...}
     evaluate_whole_split(model, data, "val")                      ->  the same keys, over every token
     stream_loss(model, tokens, context_len, stride)               ->  what evaluate_whole_split computes
-    text_losses(model, [ids, ...], max_tokens)                     ->  (N,) one mean loss per text
+    text_losses(model, [ids, ...], max_tokens)                    ->  (N,) one mean loss per text
 
 The Trainer validates with it during training and `scratchformer eval` calls it on a saved run;
 nothing else is needed to evaluate (no optimizer, no run folder). The batches are drawn from a
