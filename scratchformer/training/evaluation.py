@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scratchformer.data.text_batches import pad_batch
+
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data, split: str = "val", batches: int = 20, batch_size: int = 16,
@@ -110,18 +112,12 @@ def text_losses(model: nn.Module, texts: list[list[int]], max_tokens: int, batch
     model.eval()
     for start in range(0, len(order), batch_size):
         group = order[start:start + batch_size]
-        T = max(len(texts[i]) for i in group) - 1  # predictions of the longest text in the batch
-        inputs = torch.zeros(len(group), T, dtype=torch.long)  # (B, T)
-        targets = torch.full((len(group), T), -100, dtype=torch.long)  # (B, T): -100 past each text's end
-        for b, i in enumerate(group):
-            ids = torch.tensor(texts[i])
-            inputs[b, :len(ids) - 1] = ids[:-1]
-            targets[b, :len(ids) - 1] = ids[1:]
+        inputs, real = pad_batch([texts[i][:-1] for i in group])  # (B, T) each; real: not padding
+        targets, _ = pad_batch([texts[i][1:] for i in group], pad_id=-100)  # (B, T): -100 past each text's end
         logits, _ = model(inputs.to(device))  # (B, T, V)
         nll = F.cross_entropy(logits.float().transpose(1, 2), targets.to(device), ignore_index=-100,
                               reduction="none")  # (B, T), 0 where ignored
-        counts = (targets != -100).sum(1)  # (B,)
-        losses[group] = (nll.cpu().sum(1) / counts).float()
+        losses[group] = (nll.cpu().sum(1) / real.sum(1)).float()
     model.train(was_training)
     return losses
 
