@@ -151,6 +151,24 @@ def test_derive_measures_each_run_against_the_baseline_and_its_anchor_of_the_sam
     assert found["plus-qk_norm1"]["time_to_target_s"] is None and found["plus-qk_norm1"]["delta_val_loss"] is None
 
 
+def test_derive_keeps_a_copied_rows_time_to_target_only_for_the_same_target(tmp_path):
+    # - seed 0 copied back from a published rows.jsonl: its run folders are gone, its rows carry
+    #   what was derived then; plus-wsd's figure was derived against another baseline's loss
+    def copied(variant, loss, **carried):
+        return {"variant": variant, "seed": 0, "run_dir": str(tmp_path / variant / "seed-0"),
+                "metrics": {"val_loss": loss, **carried}}
+
+    rows = [copied("baseline", 2.0, target_loss=2.0, time_to_target_s=900.0, steps_to_target=3000.0),
+            copied("plus-rope", 1.8, target_loss=2.0, time_to_target_s=300.0, steps_to_target=1000.0),
+            copied("plus-wsd", 1.9, target_loss=2.1, time_to_target_s=500.0, steps_to_target=1500.0),
+            copied("plus-muon", 1.7)]
+    found = {r["variant"]: r["metrics"] for r in derive(ExperimentConfig(), rows)}
+    assert found["plus-rope"]["time_to_target_s"] == 300.0 and found["plus-rope"]["steps_to_target"] == 1000.0
+    assert found["plus-rope"]["speedup_to_target"] == pytest.approx(3.0)
+    assert found["plus-wsd"]["time_to_target_s"] is None and found["plus-wsd"]["speedup_to_target"] is None
+    assert found["plus-muon"]["time_to_target_s"] is None and found["plus-muon"]["delta_val_loss"] == pytest.approx(-0.3)
+
+
 def test_bad_inputs_are_one_line_errors(capsys):
     for budget, message in (("0", "leaves no time"), ("soon", "not a length of time")):
         assert main(["experiment", "cramming", "--budget", budget, "--list"]) != 0

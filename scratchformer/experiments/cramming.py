@@ -245,6 +245,21 @@ def anchor_of(variant: str) -> str:
     return "best" if variant == "best" or variant.startswith("minus-") else "baseline"
 
 
+def to_target(row: dict, target: float | None, x: str = "train_s") -> float | None:
+    """Training seconds (x="train_s") or steps (x="step") at which a run's curve first reaches target;
+    None if never, or if there is no target. A row whose run folder is gone (one copied back from a
+    published rows.jsonl, to add seeds beside it) keeps the figure it carries, if that was derived
+    for the same target: its curve can no longer say."""
+    if target is None:
+        return None
+    curve_path = Path(row.get("run_dir", "")) / "curve.json"
+    if curve_path.is_file():
+        return time_to_target(json.loads(curve_path.read_text()), target, x=x)
+    carried = row.get("metrics", {})
+    return carried.get("time_to_target_s" if x == "train_s" else "steps_to_target") \
+        if carried.get("target_loss") == target else None
+
+
 def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
     """Per row: the target (the baseline's final loss, same seed), the time to it, the change in loss
     against the anchor of the same seed, the speed-up against the baseline; for ptb and imdb the
@@ -263,14 +278,10 @@ def derive(cfg: ExperimentConfig, rows: list[dict]) -> list[dict]:
             out.append(r | {"metrics": m})
             continue
         target = base.get("val_loss") if base else None
-        curve_path = Path(r.get("run_dir", "")) / "curve.json"
-        curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
         m["target_loss"] = target
-        m["time_to_target_s"] = time_to_target(curve, target) if target is not None else None
-        m["steps_to_target"] = time_to_target(curve, target, x="step") if target is not None else None
-        base_curve_path = Path(row_of.get(("baseline", seed), {}).get("run_dir", "")) / "curve.json"
-        base_time = time_to_target(json.loads(base_curve_path.read_text()), target) \
-            if target is not None and base_curve_path.is_file() else None
+        m["time_to_target_s"] = to_target(r, target)
+        m["steps_to_target"] = to_target(r, target, x="step")
+        base_time = to_target(row_of.get(("baseline", seed), {}), target)
         m["speedup_to_target"] = base_time / m["time_to_target_s"] if base_time and m["time_to_target_s"] else None
         known = anchor is not None and None not in (anchor.get("val_loss"), m.get("val_loss"))
         m["delta_val_loss"] = m["val_loss"] - anchor["val_loss"] + 0.0 if known else None
