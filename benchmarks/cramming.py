@@ -17,6 +17,12 @@
         --out_dir runs/experiments/cramming-15m-plus
     python -m benchmarks.cramming --sweep runs/experiments/cramming-15m-plus --name cramming_15m_plus
 
+    # each trick removed from the record's recipe at 15 minutes, the same way:
+    scratchformer experiment cramming --budget 15m --seeds 3 --jobs 2 --threads 1 --model.dropout 0.1 \\
+        --data.corpus ../shared/data/tinyshakespeare.txt --variants best,minus-rope,...,minus-ramps \\
+        --out_dir runs/experiments/cramming-15m-minus
+    python -m benchmarks.cramming --sweep runs/experiments/cramming-15m-minus --name cramming_15m_minus
+
 Two ablations (issue 15): each trick added to the nanoGPT-style baseline (plus-TRICK, against
 `baseline`) and each removed from the best recipe (minus-TRICK, against `best`). Per variant, over
 seeds (mean, std and the 95% interval of the mean, Student t):
@@ -104,7 +110,8 @@ def render(results: dict) -> str:
 def render_few(results: dict) -> str:
     """A sweep of a few variants: the variants over seeds, and the verdict on each change against its
     anchor (cramming_lean.json: best without the tricks that did not earn their place;
-    cramming_15m_plus.json: each trick added to the baseline at a 15-minute budget)."""
+    cramming_15m_plus.json and cramming_15m_minus.json: each trick added to the baseline, or removed
+    from best, at a 15-minute budget)."""
     j = results["judged"]
     lines = [variant_table(results), ""]
     for v, t in j["variants"].items():
@@ -115,7 +122,7 @@ def render_few(results: dict) -> str:
     return "\n".join(lines + ["", machine_line(results)])
 
 
-render_lean = render_15m_plus = render_few
+render_lean = render_15m_plus = render_15m_minus = render_few
 
 
 def variant_table(results: dict) -> str:
@@ -149,9 +156,10 @@ def machine_line(results: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = sweep_parser(__doc__, EXPERIMENT.name)
-    parser.add_argument("--name", default="cramming", choices=("cramming", "cramming_lean", "cramming_15m_plus"),
-                        help="the results file: cramming (both ablations), or cramming_lean and cramming_15m_plus "
-                             "(a few variants, each against its anchor)")
+    parser.add_argument("--name", default="cramming", choices=("cramming", "cramming_lean", "cramming_15m_plus",
+                                                                  "cramming_15m_minus"),
+                        help="the results file: cramming (both ablations), or cramming_lean, cramming_15m_plus "
+                             "and cramming_15m_minus (a few variants, each against its anchor)")
     args = parser.parse_args(argv)
     cfg, rows, about = read_sweep(Path(args.sweep), EXPERIMENT)
     if cfg.task != "shakespeare":

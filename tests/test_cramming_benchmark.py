@@ -74,6 +74,18 @@ def test_added_tricks_are_each_judged_against_the_baseline(sweep, tmp_path):
     assert text_one.startswith("1 seed (0), ") and "One run each: no interval." in text_one
 
 
+def test_removed_tricks_at_15_minutes_go_to_their_own_file_which_the_report_can_render(sweep, tmp_path):
+    from benchmarks.report import find_renderer
+
+    bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path), "--name", "cramming_15m_minus"])
+    assert (tmp_path / "cramming_15m_minus.json").is_file() and not (tmp_path / "cramming.json").exists()
+    # - the report finds its renderer by the file's name, and it pairs each minus-* with best
+    render = find_renderer("cramming_15m_minus")
+    assert render is bench.render_15m_minus
+    text = render(json.loads((tmp_path / "cramming_15m_minus.json").read_text()))
+    assert "- minus-muon against best: " in text and "| minus-muon |" in text
+
+
 def test_a_change_is_called_within_the_noise_when_its_interval_holds_zero():
     def change(low, high):
         return {"ci95_low": low, "ci95_high": high}
