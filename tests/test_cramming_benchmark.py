@@ -6,6 +6,7 @@ import os
 import pytest
 
 from benchmarks import cramming as bench
+from benchmarks.report import find_renderer
 from scratchformer.cli.main import main
 
 
@@ -75,8 +76,6 @@ def test_added_tricks_are_each_judged_against_the_baseline(sweep, tmp_path):
 
 
 def test_removed_tricks_at_15_minutes_go_to_their_own_file_which_the_report_can_render(sweep, tmp_path):
-    from benchmarks.report import find_renderer
-
     bench.main(["--sweep", str(sweep), "--results_dir", str(tmp_path), "--name", "cramming_15m_minus"])
     assert (tmp_path / "cramming_15m_minus.json").is_file() and not (tmp_path / "cramming.json").exists()
     # - the report finds its renderer by the file's name, and it pairs each minus-* with best
