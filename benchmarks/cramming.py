@@ -11,8 +11,8 @@
         --out_dir runs/experiments/cramming-lean
     python -m benchmarks.cramming --sweep runs/experiments/cramming-lean --name cramming_lean
 
-    # each trick added to the baseline at 15 minutes (one seed, two runs at a time on a thread each):
-    scratchformer experiment cramming --budget 15m --seeds 1 --jobs 2 --threads 1 --model.dropout 0.1 \\
+    # each trick added to the baseline at 15 minutes (three seeds, two runs at a time on a thread each):
+    scratchformer experiment cramming --budget 15m --seeds 3 --jobs 2 --threads 1 --model.dropout 0.1 \\
         --data.corpus ../shared/data/tinyshakespeare.txt --variants baseline,plus-rope,...,plus-ramps \\
         --out_dir runs/experiments/cramming-15m-plus
     python -m benchmarks.cramming --sweep runs/experiments/cramming-15m-plus --name cramming_15m_plus
